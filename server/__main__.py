@@ -1,0 +1,71 @@
+"""`python -m server` / `archive-catalog`: parse settings, print the banner, run the app."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from .app import create_app
+from .config import Config, ConfigError, load_config
+from .demo import ensure_demo_library
+from .sizes import human_bytes
+
+log = logging.getLogger("archive_catalog")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _library_size(root: str) -> int:
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(folder, name)).st_size
+    return total
+
+
+def banner(config: Config) -> str:
+    url = config.public_url or f"http://{config.host}:{config.port}/"
+    lines = [
+        "archive-catalog is running",
+        f"  url:      {url}",
+        f"  library:  {config.models_dir}{'  (demo library)' if config.demo else ''}",
+        f"  cache:    {config.cache_dir}",
+        f"  index:    {config.index_backend}",
+    ]
+    if config.demo and config.models_dir is not None:
+        lines[2] += f", {human_bytes(_library_size(str(config.models_dir)))}"
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        config = load_config(sys.argv[1:] if argv is None else argv, os.environ)
+    except ConfigError as exc:
+        print(f"archive-catalog: {exc}", file=sys.stderr)
+        return 2
+    config.cache_dir.mkdir(parents=True, exist_ok=True)
+    if config.models_dir is None:
+        config = dataclasses.replace(config, models_dir=ensure_demo_library(config.cache_dir))
+    if config.host not in LOOPBACK_HOSTS and not config.auth_token:
+        log.warning("listening on %s without --auth-token: anyone on the network can read and delete", config.host)
+    print(banner(config), flush=True)
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        handler_cancellation=True,
+        shutdown_timeout=5.0,
+        print=None,
+        access_log=None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

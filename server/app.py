@@ -1,0 +1,90 @@
+"""The composition root: builds the aiohttp application from a Config.
+
+Only this module wires things together: state under typed keys, the one middleware, each
+capability's routes (`handlers.*.setup`), and the resources that live as long as the app
+(background sweeps) in cleanup contexts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from . import keys
+from .access import AccessPolicy
+from .cache.freshness import FolderWatcher
+from .cache.ttl import SWEEP_INTERVAL_S
+from .catalog import Catalog
+from .config import MAX_BODY_BYTES, Config
+from .events import Event, EventBus
+from .handlers import catalog as catalog_handlers
+from .handlers import manage, media, ops
+from .library import Library
+from .middleware import make_error_middleware
+from .trash import Trash
+
+log = logging.getLogger("archive_catalog")
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    """The folder watcher and the cache sweeper, cancelled and awaited at shutdown."""
+    catalog, watcher = app[keys.CATALOG], app[keys.WATCHER]
+    trash = app[keys.TRASH]
+    recovered = await asyncio.to_thread(trash.recover)
+    if recovered:
+        log.info("trash: removed %d item(s) left by an interrupted move", recovered)
+
+    async def sweep_caches() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            dropped = catalog.sweep()
+            if dropped:
+                log.info("cache sweep dropped %d expired entries", dropped)
+
+    tasks = [asyncio.create_task(watcher.run()), asyncio.create_task(sweep_caches())]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _invalidate_on_change(catalog: Catalog) -> Callable[[Event], None]:
+    def on_event(event: Event) -> None:
+        if event.get("type") == "library.changed":
+            catalog.invalidate(event["site"], event.get("model"))
+
+    return on_event
+
+
+def create_app(config: Config) -> web.Application:
+    if config.models_dir is None:
+        raise ValueError("create_app needs a models_dir (the demo library is made before)")
+    access = AccessPolicy(config.auth_token, config.public_url)
+    app = web.Application(middlewares=[make_error_middleware(access.check)], client_max_size=MAX_BODY_BYTES)
+    library = Library(config.models_dir)
+    watcher = FolderWatcher(library.root, config.watch_interval_s)
+    catalog = Catalog(library, watcher)
+    events = EventBus()
+    events.subscribe(_invalidate_on_change(catalog))
+    app[keys.CONFIG] = config
+    app[keys.ACCESS] = access
+    app[keys.LIBRARY] = library
+    app[keys.WATCHER] = watcher
+    app[keys.CATALOG] = catalog
+    app[keys.TRASH] = Trash(library)
+    app[keys.EVENTS] = events
+    app[keys.STATS_PROVIDERS] = []
+    app[keys.CLEARERS] = []
+    app[keys.HEALTH_CHECKS] = []
+    catalog_handlers.setup(app)
+    media.setup(app)
+    manage.setup(app)
+    ops.setup(app)
+    app.cleanup_ctx.append(_background)
+    return app

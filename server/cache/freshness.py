@@ -1,0 +1,106 @@
+"""Knowing, cheaply, whether a cached site listing still matches the disk.
+
+Every site walk hands the watcher the folders it read with their mtimes. A sweep (in a thread,
+every `interval` seconds) stats those folders and the library root; any folder that changed,
+appeared or vanished bumps its site's *generation*. A cached listing remembers the generation
+it was computed at, so checking freshness on the hot path is one dict lookup. Polling, unlike
+inotify, also works on network mounts (NAS shares), which is where archives often live.
+
+A root that goes missing (unmounted drive) marks the library unavailable and bumps nothing,
+so nothing cached is dropped because of it. Folders recorded as racy (-1: changed too shortly
+before they were read) always differ on the next sweep, which forces one recompute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("archive_catalog")
+
+ROOT_KEY = ""  # the library root's own folder is tracked under this pseudo-site
+
+
+class FolderWatcher:
+    def __init__(self, root: Path, interval: float = 0.5) -> None:
+        self.root = root
+        self.interval = interval
+        self.available = True
+        self._generations: dict[str, int] = {}
+        self._total = 0
+        self._folders: dict[str, dict[str, int]] = {ROOT_KEY: {}}
+        self._last_sweep_s = 0.0
+        self.on_change: list[Callable[[str], None]] = []
+
+    # -- hot path ---------------------------------------------------------------------
+
+    def generation(self, site: str) -> int:
+        return self._generations.get(site, 0)
+
+    @property
+    def total_generation(self) -> int:
+        """Changes anywhere in the library (any site, or the root's own folder)."""
+        return self._total
+
+    # -- bookkeeping ------------------------------------------------------------------
+
+    def track(self, site: str, folders: dict[str, int]) -> None:
+        """Remember the folders a fresh walk of `site` read, replacing the previous set."""
+        self._folders[site] = dict(folders)
+
+    def track_root(self, mtime_ns: int) -> None:
+        self._folders[ROOT_KEY] = {str(self.root): mtime_ns}
+
+    def bump(self, site: str) -> None:
+        self._generations[site] = self._generations.get(site, 0) + 1
+        self._total += 1
+        for callback in self.on_change:
+            callback(site)
+
+    # -- sweeping ---------------------------------------------------------------------
+
+    def _changed_sites(self, snapshot: dict[str, dict[str, int]]) -> tuple[bool, dict[str, dict[str, int]]]:
+        """Runs in a thread: which sites have a folder whose mtime moved, and the new mtimes."""
+        try:
+            os.stat(self.root)
+            with os.scandir(self.root) as entries:
+                next(entries, None)
+        except OSError:
+            return False, {}
+        changed: dict[str, dict[str, int]] = {}
+        for site, folders in snapshot.items():
+            for path, recorded in folders.items():
+                try:
+                    current = os.stat(path).st_mtime_ns
+                except OSError:
+                    current = -2
+                if current != recorded:
+                    changed.setdefault(site, {})[path] = current
+        return True, changed
+
+    async def sweep(self) -> None:
+        snapshot = {site: dict(folders) for site, folders in self._folders.items()}
+        started = time.perf_counter()
+        available, changed = await asyncio.to_thread(self._changed_sites, snapshot)
+        self._last_sweep_s = time.perf_counter() - started
+        if available != self.available:
+            self.available = available
+            log.warning("library folder is %s", "back" if available else "missing or unreadable")
+        for site, updates in changed.items():
+            folders = self._folders.get(site)
+            if folders is not None:
+                folders.update(updates)
+            self.bump(site)
+
+    async def run(self) -> None:
+        """Sweep forever; a slow sweep (a huge library) stretches the interval to stay cheap."""
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # a sweep must never kill freshness for the rest of the run
+                log.exception("library sweep failed")
+            await asyncio.sleep(max(self.interval, self._last_sweep_s * 10))

@@ -1,0 +1,295 @@
+"""The catalog service: cached, always-fresh JSON listings of sites, models and media.
+
+Four caches (the contract's three plus a per-site walk index) hold *rendered* bodies or the
+walks behind them. Freshness: a model's listing is checked against its folder's mtime on each
+request (a file added shows up in the very next response); site listings carry the watcher
+generation they were built at (one dict lookup per request, changes seen within a sweep).
+No aiohttp here: handlers turn a `Rendered` into a response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from .cache.freshness import ROOT_KEY, FolderWatcher
+from .cache.ttl import TTLCache
+from .errors import ServiceUnavailable
+from .library import FolderListing, Library, MediaFile, ModelSummary, SiteListing
+from .representation import Rendered, render
+
+MODEL_SORTS = ("name", "files", "bytes", "mtime")
+SITES_KEY = "\x00sites"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsQuery:
+    site: str
+    page: int = 1
+    limit: int = 50
+    sort: str = "name"
+    order: str = "asc"
+    q: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelQuery:
+    site: str
+    model: str
+    offset: int = 0
+    images_limit: int | None = None
+    videos_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStamped:
+    """A value that is fresh while its watcher generation is unchanged."""
+
+    value: Any
+    site: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStamped:
+    """A value that is fresh while its folder's mtime is unchanged (and it was not racy)."""
+
+    value: Any
+    folder: str
+    mtime_ns: int
+    racy: bool
+
+
+def media_url(prefix: str, site: str, model: str, name: str) -> str:
+    return f"/{prefix}/{quote(site, safe='')}/{quote(model, safe='/')}/{quote(name, safe='')}"
+
+
+def _media_json(site: str, model: str, item: MediaFile) -> dict[str, Any]:
+    return {
+        "path": item.name,
+        "size": item.size,
+        "mtime": item.mtime,
+        "url": media_url("media", site, model, item.name),
+        "thumbnail": media_url("thumb", site, model, item.name),
+    }
+
+
+def _model_json(site: str, summary: ModelSummary) -> dict[str, Any]:
+    return {
+        "name": summary.name,
+        "images": summary.images,
+        "videos": summary.videos,
+        "files": summary.images + summary.videos,
+        "bytes": summary.bytes,
+        "mtime": summary.mtime,
+        "thumbnail": media_url("thumb", site, summary.name, summary.cover) if summary.cover else None,
+    }
+
+
+_SORT_KEYS: dict[str, Callable[[ModelSummary], Any]] = {
+    "files": lambda m: m.images + m.videos,
+    "bytes": lambda m: m.bytes,
+    "mtime": lambda m: m.mtime,
+}
+
+
+def select_models(listing: SiteListing, query: ModelsQuery) -> tuple[int, list[ModelSummary]]:
+    """Filter, sort and page a site's models (the walk is already in natural name order)."""
+    models = list(listing.models)
+    if query.q:
+        needle = query.q.casefold()
+        models = [m for m in models if needle in m.name.casefold()]
+    if query.sort == "name":
+        if query.order == "desc":
+            models.reverse()
+    else:
+        # stable sort keeps natural name order among equal keys, in both directions
+        models.sort(key=_SORT_KEYS[query.sort], reverse=query.order == "desc")
+    start = (query.page - 1) * query.limit
+    return len(models), models[start : start + query.limit]
+
+
+class Catalog:
+    def __init__(self, library: Library, watcher: FolderWatcher, clock: Callable[[], float] = time.monotonic) -> None:
+        self.library = library
+        self.watcher = watcher
+        self.models_cache: TTLCache[tuple[Any, ...], GenerationStamped] = TTLCache("models_cache", 500, clock=clock)
+        self.model_info_cache: TTLCache[ModelQuery, FolderStamped] = TTLCache("model_info_cache", 2000, clock=clock)
+        self.media_list_cache: TTLCache[tuple[str, str], FolderStamped] = TTLCache(
+            "media_list_cache", 1000, clock=clock
+        )
+        self.site_index_cache: TTLCache[str, GenerationStamped] = TTLCache("site_index_cache", 500, clock=clock)
+        self.walks = 0  # site walks done, for tests and metrics
+
+    @property
+    def caches(self) -> tuple[TTLCache[Any, Any], ...]:
+        return (self.models_cache, self.model_info_cache, self.media_list_cache, self.site_index_cache)
+
+    # -- freshness ----------------------------------------------------------------------
+
+    def _require_available(self) -> None:
+        if not self.watcher.available:
+            raise ServiceUnavailable(
+                "The library folder is missing or unreadable (is the drive mounted?).", code="library_unavailable"
+            )
+
+    def _generation_fresh(self, stamped: GenerationStamped) -> bool:
+        if stamped.site == SITES_KEY:
+            return stamped.generation == self.watcher.total_generation
+        return stamped.generation == self.watcher.generation(stamped.site)
+
+    @staticmethod
+    def _folder_fresh(stamped: FolderStamped) -> bool:
+        if stamped.racy:
+            return False
+        try:
+            return os.stat(stamped.folder).st_mtime_ns == stamped.mtime_ns
+        except OSError:
+            return False
+
+    @staticmethod
+    def _not_racy(stamped: FolderStamped) -> bool:
+        return not stamped.racy
+
+    # -- site walks ---------------------------------------------------------------------
+
+    async def site_listing(self, site: str) -> SiteListing:
+        self._require_available()
+
+        async def walk() -> GenerationStamped:
+            generation = self.watcher.generation(site)
+            listing = await asyncio.to_thread(self.library.walk_site, site)
+            self.walks += 1
+            self.watcher.track(site, listing.folders)
+            return GenerationStamped(listing, site, generation)
+
+        stamped = await self.site_index_cache.get_or_compute(site, walk, self._generation_fresh)
+        listing: SiteListing = stamped.value
+        return listing
+
+    # -- rendered responses -------------------------------------------------------------
+
+    async def sites(self) -> Rendered:
+        self._require_available()
+
+        async def build() -> GenerationStamped:
+            generation = self.watcher.total_generation
+            names, root_mtime = await asyncio.to_thread(self._site_names_and_root_mtime)
+            self.watcher.track_root(root_mtime)
+            listings = [await self.site_listing(name) for name in names]
+            body = {
+                "sites": [
+                    {"name": s.site, "models": len(s.models), "files": s.files, "bytes": s.bytes} for s in listings
+                ]
+            }
+            return GenerationStamped(render(body), SITES_KEY, generation)
+
+        stamped = await self.models_cache.get_or_compute((SITES_KEY,), build, self._generation_fresh)
+        rendered: Rendered = stamped.value
+        return rendered
+
+    def _site_names_and_root_mtime(self) -> tuple[list[str], int]:
+        mtime_ns = os.stat(self.library.root).st_mtime_ns
+        racy = time.time_ns() - mtime_ns < 2_000_000_000
+        return self.library.site_names(), -1 if racy else mtime_ns
+
+    async def models(self, query: ModelsQuery) -> Rendered:
+        self._require_available()
+        key = (query.site, query.page, query.limit, query.sort, query.order, query.q.casefold())
+
+        async def build() -> GenerationStamped:
+            generation = self.watcher.generation(query.site)
+            listing = await self.site_listing(query.site)
+            total, page = select_models(listing, query)
+            body = {
+                "site": query.site,
+                "page": query.page,
+                "limit": query.limit,
+                "total": total,
+                "pages": (total + query.limit - 1) // query.limit,
+                "sort": query.sort,
+                "order": query.order,
+                "q": query.q,
+                "models": [_model_json(query.site, m) for m in page],
+            }
+            return GenerationStamped(render(body), query.site, generation)
+
+        stamped = await self.models_cache.get_or_compute(key, build, self._generation_fresh)
+        rendered: Rendered = stamped.value
+        return rendered
+
+    async def folder(self, site: str, model: str) -> FolderListing:
+        """The media of one model folder, re-read whenever the folder changed."""
+        self._require_available()
+
+        async def read() -> FolderStamped:
+            path = await asyncio.to_thread(self.library.model_dir, site, model)
+            listing = await asyncio.to_thread(self.library.list_folder, path)
+            return FolderStamped(listing, str(path), listing.mtime_ns, listing.racy)
+
+        stamped = await self.media_list_cache.get_or_compute(
+            (site, model), read, self._folder_fresh, cacheable=self._not_racy
+        )
+        listing: FolderListing = stamped.value
+        return listing
+
+    async def model(self, query: ModelQuery) -> Rendered:
+        self._require_available()
+
+        async def build() -> FolderStamped:
+            listing = await self.folder(query.site, query.model)
+            images = _window(listing.images, query.offset, query.images_limit)
+            videos = _window(listing.videos, query.offset, query.videos_limit)
+            body = {
+                "site": query.site,
+                "model": query.model,
+                "total_images": len(listing.images),
+                "total_videos": len(listing.videos),
+                "bytes": listing.bytes,
+                "mtime": listing.mtime,
+                "offset": query.offset,
+                "images": [_media_json(query.site, query.model, f) for f in images],
+                "videos": [_media_json(query.site, query.model, f) for f in videos],
+            }
+            return FolderStamped(render(body), str(listing.path), listing.mtime_ns, listing.racy)
+
+        stamped = await self.model_info_cache.get_or_compute(query, build, self._folder_fresh, cacheable=self._not_racy)
+        rendered: Rendered = stamped.value
+        return rendered
+
+    # -- invalidation -------------------------------------------------------------------
+
+    def invalidate(self, site: str, model: str | None = None) -> None:
+        """Drop everything that could show `site`/`model` (after a delete or restore)."""
+        if model is None:
+            self.model_info_cache.invalidate_where(lambda q: q.site == site)
+            self.media_list_cache.invalidate_where(lambda k: k[0] == site)
+        else:
+            prefix = model + "/"
+            self.model_info_cache.invalidate_where(
+                lambda q: q.site == site and (q.model == model or q.model.startswith(prefix))
+            )
+            self.media_list_cache.invalidate_where(
+                lambda k: k[0] == site and (k[1] == model or k[1].startswith(prefix))
+            )
+        self.watcher.bump(site)
+        self.watcher.bump(ROOT_KEY)
+
+    def clear(self) -> None:
+        for cache in self.caches:
+            cache.clear()
+
+    def sweep(self) -> int:
+        return sum(cache.sweep() for cache in self.caches)
+
+    def stats(self) -> dict[str, dict[str, float | int]]:
+        return {cache.name: cache.stats() for cache in self.caches}
+
+
+def _window(items: tuple[MediaFile, ...], offset: int, limit: int | None) -> tuple[MediaFile, ...]:
+    return items[offset : None if limit is None else offset + limit]

@@ -1,0 +1,72 @@
+"""Catalog routes: sites, a site's models, a model's media, cache statistics and clearing."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import keys
+from ..catalog import MODEL_SORTS, ModelQuery, ModelsQuery
+from ..params import Query
+from .responses import send_json, send_rendered
+
+MAX_MODELS_PAGE = 500
+MAX_MEDIA_LIMIT = 5000
+MAX_INT = 2**31 - 1
+
+
+async def sites(request: web.Request) -> web.Response:
+    Query(request.rel_url.raw_query_string).reject_unknown(())
+    return send_rendered(request, await request.app[keys.CATALOG].sites())
+
+
+async def models(request: web.Request) -> web.Response:
+    query = Query(request.rel_url.raw_query_string)
+    query.reject_unknown(("site", "page", "limit", "sort", "order", "q"))
+    models_query = ModelsQuery(
+        site=query.required("site"),
+        page=query.integer("page", default=1, low=1, high=MAX_INT) or 1,
+        limit=query.integer("limit", default=50, low=1, high=MAX_MODELS_PAGE) or 50,
+        sort=query.choice("sort", MODEL_SORTS, "name"),
+        order=query.choice("order", ("asc", "desc"), "asc"),
+        q=query.text("q", default="", max_length=200) or "",
+    )
+    return send_rendered(request, await request.app[keys.CATALOG].models(models_query))
+
+
+async def model(request: web.Request) -> web.Response:
+    query = Query(request.rel_url.raw_query_string)
+    query.reject_unknown(("site", "model", "offset", "images_limit", "videos_limit"))
+    model_query = ModelQuery(
+        site=query.required("site"),
+        model=query.required("model"),
+        offset=query.integer("offset", default=0, low=0, high=MAX_INT) or 0,
+        images_limit=query.integer("images_limit", default=None, low=1, high=MAX_MEDIA_LIMIT),
+        videos_limit=query.integer("videos_limit", default=None, low=1, high=MAX_MEDIA_LIMIT),
+    )
+    return send_rendered(request, await request.app[keys.CATALOG].model(model_query))
+
+
+async def cache_stats(request: web.Request) -> web.Response:
+    Query(request.rel_url.raw_query_string).reject_unknown(())
+    body: dict[str, object] = dict(request.app[keys.CATALOG].stats())
+    for provider in request.app[keys.STATS_PROVIDERS]:
+        body.update(await provider())
+    return send_json(request, body)
+
+
+async def clear_cache(request: web.Request) -> web.Response:
+    Query(request.rel_url.raw_query_string).reject_unknown(())
+    request.app[keys.CATALOG].clear()
+    body: dict[str, object] = {"status": "cleared", "memory_caches": "cleared"}
+    for clearer in request.app[keys.CLEARERS]:
+        body.update(await clearer())
+    body["message"] = "Cleared: " + ", ".join(k for k, v in body.items() if v == "cleared" and k != "status") + "."
+    return send_json(request, body)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/sites", sites)
+    app.router.add_get("/api/models", models)
+    app.router.add_get("/api/model", model)
+    app.router.add_get("/api/cache_stats", cache_stats)
+    app.router.add_post("/api/clear_cache", clear_cache)

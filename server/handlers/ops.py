@@ -1,0 +1,45 @@
+"""Operations: health, the OpenAPI document, and the login that sets the session cookie."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import keys
+from ..access import COOKIE_NAME
+from ..errors import Unauthorized
+from ..openapi import load_document
+from ..params import Query
+from ..representation import render
+from .responses import send_json, send_rendered
+
+
+async def healthz(request: web.Request) -> web.Response:
+    body: dict[str, str] = {"status": "ok", "redis": "off"}
+    for check in request.app[keys.HEALTH_CHECKS]:
+        body.update(await check())
+    return send_json(request, body)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return send_rendered(request, request.app[keys.OPENAPI_DOCUMENT])
+
+
+async def login(request: web.Request) -> web.Response:
+    query = Query(request.rel_url.raw_query_string)
+    query.reject_unknown(("token", "next"))
+    policy = request.app[keys.ACCESS]
+    if not policy.token_matches(query.text("token", max_length=512)):
+        raise Unauthorized("That token is not right.")
+    response = web.HTTPSeeOther("/")
+    response.set_cookie(
+        COOKIE_NAME, query.required("token", max_length=512), httponly=True, samesite="Strict", path="/"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    raise response
+
+
+def setup(app: web.Application) -> None:
+    app[keys.OPENAPI_DOCUMENT] = render(load_document())
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/login", login)

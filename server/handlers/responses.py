@@ -1,0 +1,161 @@
+"""Response builders shared by every handler: JSON bodies and files, validators included.
+
+`send_rendered` picks the gzip or identity bytes of a cached body (each with its own ETag,
+`Vary: Accept-Encoding`) and answers 304 from `If-None-Match`. `send_file` serves one file
+with sendfile, honouring conditional requests and a single byte range (206/416), with
+`Last-Modified` never in the future; unlike `web.FileResponse` it never serves a
+precompressed `.gz`/`.br` sibling in place of the file asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+from aiohttp import web
+
+from ..conditional import (
+    Outcome,
+    RangeNotSatisfiable,
+    accepts_gzip,
+    evaluate,
+    http_date,
+    if_range_holds,
+    last_modified_seconds,
+    matches_weak,
+    parse_range,
+)
+from ..errors import NotFound, PreconditionFailed
+from ..representation import Rendered, render
+
+REVALIDATE = "no-cache"
+SENDFILE_FALLBACK_CHUNK = 256 * 1024
+
+
+def send_rendered(request: web.Request, rendered: Rendered, cache_control: str = REVALIDATE) -> web.Response:
+    """A rendered JSON body: gzip when accepted and worth it, 304 when the client has it."""
+    headers = {"Vary": "Accept-Encoding", "Cache-Control": cache_control}
+    accept = request.headers.get("Accept-Encoding")
+    if rendered.gzip_body is not None and accept and accepts_gzip(accept):
+        body, etag = rendered.gzip_body, rendered.gzip_etag
+        headers["Content-Encoding"] = "gzip"
+    else:
+        body, etag = rendered.body, rendered.etag
+    assert etag is not None
+    headers["ETag"] = etag
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and matches_weak(if_none_match, etag):
+        headers.pop("Content-Encoding", None)
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+def send_json(request: web.Request, data: Any, cache_control: str = "no-store") -> web.Response:
+    """A one-off JSON answer (state that changes, so not stored by caches by default)."""
+    return send_rendered(request, render(data), cache_control)
+
+
+def file_etag(info: os.stat_result) -> str:
+    return f'"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}"'
+
+
+def _open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
+    """Open without following a final symlink, so a swap after the path check fails here."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        raise NotFound("No such file.") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise NotFound("No such file.")
+    return os.fdopen(fd, "rb", buffering=0), info
+
+
+async def send_file(
+    request: web.Request,
+    path: str,
+    content_type: str,
+    cache_control: str,
+    extra_headers: Mapping[str, str] | None = None,
+) -> web.StreamResponse:
+    """Serve exactly the bytes of `path` (sendfile), with validators, 304/412 and one Range."""
+    loop = asyncio.get_running_loop()
+    handle, info = await loop.run_in_executor(None, _open_regular, path)
+    try:
+        return await _send_open_file(request, handle, info, content_type, cache_control, extra_headers)
+    finally:
+        handle.close()
+
+
+async def _send_open_file(
+    request: web.Request,
+    handle: BinaryIO,
+    info: os.stat_result,
+    content_type: str,
+    cache_control: str,
+    extra_headers: Mapping[str, str] | None,
+) -> web.StreamResponse:
+    etag = file_etag(info)
+    last_modified = last_modified_seconds(info.st_mtime, time.time())
+    headers = {
+        "ETag": etag,
+        "Last-Modified": http_date(last_modified),
+        "Cache-Control": cache_control,
+        "Accept-Ranges": "bytes",
+    }
+    if extra_headers:
+        headers.update(extra_headers)
+    outcome = evaluate(request.method, request.headers, etag, last_modified)
+    if outcome is Outcome.PRECONDITION_FAILED:
+        raise PreconditionFailed("The file changed since the version your request names.")
+    if outcome is Outcome.NOT_MODIFIED:
+        not_modified = web.StreamResponse(status=304, headers=headers)
+        await not_modified.prepare(request)
+        return not_modified
+
+    size = info.st_size
+    status, offset, count = 200, 0, size
+    if request.method == "GET" and if_range_holds(request.headers.get("If-Range"), etag, last_modified):
+        try:
+            byte_range = parse_range(request.headers.get("Range"), size)
+        except RangeNotSatisfiable:
+            headers["Content-Range"] = f"bytes */{size}"
+            unsatisfiable = web.StreamResponse(status=416, headers=headers)
+            unsatisfiable.content_length = 0
+            await unsatisfiable.prepare(request)
+            return unsatisfiable
+        if byte_range is not None:
+            status, offset, count = 206, byte_range.start, byte_range.length
+            headers["Content-Range"] = byte_range.content_range(size)
+    headers["Content-Type"] = content_type
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = count
+    await response.prepare(request)
+    if request.method != "HEAD" and count:
+        await _sendfile(request, response, handle, offset, count)
+    await response.write_eof()
+    return response
+
+
+async def _sendfile(
+    request: web.Request, response: web.StreamResponse, handle: BinaryIO, offset: int, count: int
+) -> None:
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        raise ConnectionResetError("Connection lost")
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.sendfile(transport, handle, offset, count)
+    except NotImplementedError:  # TLS or no sendfile: copy in pieces
+        handle.seek(offset)
+        while count > 0:
+            chunk = await loop.run_in_executor(None, handle.read, min(SENDFILE_FALLBACK_CHUNK, count))
+            if not chunk:
+                break
+            await response.write(chunk)
+            count -= len(chunk)

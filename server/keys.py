@@ -1,0 +1,35 @@
+"""Every piece of application state, as typed `web.AppKey`s (set only while building the app
+or inside cleanup contexts)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from .access import AccessPolicy
+from .cache.freshness import FolderWatcher
+from .catalog import Catalog
+from .config import Config
+from .events import EventBus
+from .library import Library
+from .representation import Rendered
+from .trash import Trash
+
+CONFIG = web.AppKey("config", Config)
+LIBRARY = web.AppKey("library", Library)
+WATCHER = web.AppKey("watcher", FolderWatcher)
+CATALOG = web.AppKey("catalog", Catalog)
+TRASH = web.AppKey("trash", Trash)
+EVENTS = web.AppKey("events", EventBus)
+ACCESS = web.AppKey("access", AccessPolicy)
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", Rendered)
+
+# Figures for /api/cache_stats and clearing for /api/clear_cache, contributed by each
+# capability that owns a cache (downloads, hash cache, thumbnails) when it is set up.
+StatsProvider = Callable[[], Awaitable[dict[str, object]]]
+Clearer = Callable[[], Awaitable[dict[str, str]]]
+STATS_PROVIDERS = web.AppKey("stats_providers", list[StatsProvider])
+CLEARERS = web.AppKey("clearers", list[Clearer])
+HealthCheck = Callable[[], Awaitable[dict[str, str]]]
+HEALTH_CHECKS = web.AppKey("health_checks", list[HealthCheck])

@@ -1,0 +1,306 @@
+"""The library on disk: sites, models and media, and the one safe path resolver.
+
+Pure domain code (no aiohttp). A *site* is a folder directly under the root; a *model* is any
+folder under a site that directly holds media, named by its path relative to the site; the
+*media* of a model are the image and video files directly in its folder. Hidden names,
+partial downloads and sidecar files are never media. Every route that touches the disk goes
+through `Library.resolve`, which refuses traversal, absolute paths, backslashes, NUL bytes,
+hidden segments and symlinks whose target leaves the root, before anything is opened.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BadRequest, NotFound, ServiceUnavailable
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".bmp"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".webm", ".mov", ".mkv", ".m4v", ".avi"})
+CONTENT_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".bmp": "image/bmp",
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".avi": "video/x-msvideo",
+}
+# A folder changed less than this long before we listed it may change again within the same
+# timestamp tick (coarse clocks, FAT, network mounts): such a listing is never trusted later.
+RACY_WINDOW_NS = 2_000_000_000
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> list[int | str]:
+    """Case-insensitive natural order: img2 before img10, Ana beside ana."""
+    return [int(part) if part.isdigit() else part.casefold() for part in _DIGITS.split(name)]
+
+
+def media_kind(name: str) -> str | None:
+    """'image', 'video' or None (hidden files and other extensions are not media)."""
+    if name.startswith("."):
+        return None
+    ext = os.path.splitext(name)[1].lower()
+    if ext in IMAGE_EXTENSIONS:
+        return "image"
+    if ext in VIDEO_EXTENSIONS:
+        return "video"
+    return None
+
+
+def content_type(name: str) -> str:
+    return CONTENT_TYPES.get(os.path.splitext(name)[1].lower(), "application/octet-stream")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    name: str
+    size: int
+    mtime: float
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class FolderListing:
+    """One folder's media and sub-folders, read with a single scandir."""
+
+    path: Path
+    mtime_ns: int
+    racy: bool
+    images: tuple[MediaFile, ...]
+    videos: tuple[MediaFile, ...]
+    subfolders: tuple[tuple[str, Path], ...] = ()
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.images) + sum(f.size for f in self.videos)
+
+    @property
+    def mtime(self) -> float:
+        return max((f.mtime for f in (*self.images, *self.videos)), default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    name: str
+    images: int
+    videos: int
+    bytes: int
+    mtime: float
+    cover: str | None  # first image (natural order), else first video
+
+
+@dataclass(frozen=True, slots=True)
+class SiteListing:
+    """Every model of a site, in natural order, and each folder walked with its mtime."""
+
+    site: str
+    models: tuple[ModelSummary, ...]
+    folders: dict[str, int] = field(default_factory=dict)  # real path -> mtime_ns (-1: racy)
+
+    @property
+    def files(self) -> int:
+        return sum(m.images + m.videos for m in self.models)
+
+    @property
+    def bytes(self) -> int:
+        return sum(m.bytes for m in self.models)
+
+
+def split_relative(relative: str) -> list[str]:
+    """Split a client-given relative path into safe segments, or raise 400/404."""
+    if "\x00" in relative:
+        raise BadRequest("The path holds a NUL byte.", code="invalid_path")
+    if "\\" in relative:
+        raise BadRequest("Backslashes are not allowed in paths.", code="invalid_path")
+    if relative.startswith("/") or re.match(r"^[A-Za-z]:", relative):
+        raise BadRequest("Absolute paths are not allowed.", code="invalid_path")
+    segments = relative.split("/")
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise BadRequest("Empty, '.' and '..' path segments are not allowed.", code="invalid_path")
+        if segment.startswith("."):
+            raise NotFound("No such item in the library.")
+    return segments
+
+
+class Library:
+    """Read access to the library folder; all paths handed out are inside `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(os.path.realpath(root))
+        self._root_prefix = str(self.root).rstrip(os.sep) + os.sep
+
+    # -- safety -----------------------------------------------------------------------
+
+    def contains(self, real_path: str) -> bool:
+        return real_path == str(self.root) or real_path.startswith(self._root_prefix)
+
+    def resolve(self, *relative_parts: str) -> Path:
+        """Join client-given parts under the root; the real path must stay inside it."""
+        segments: list[str] = []
+        for part in relative_parts:
+            segments.extend(split_relative(part))
+        real = os.path.realpath(os.path.join(self.root, *segments))
+        if not self.contains(real):
+            raise NotFound("No such item in the library.")
+        return Path(real)
+
+    def relative(self, path: Path) -> str:
+        return str(path.relative_to(self.root)).replace(os.sep, "/")
+
+    def check_available(self) -> None:
+        """Raise 503 when the root is missing or unreadable (an unmounted drive)."""
+        try:
+            with os.scandir(self.root) as entries:
+                next(entries, None)
+        except OSError:
+            raise ServiceUnavailable(
+                "The library folder is missing or unreadable (is the drive mounted?).", code="library_unavailable"
+            ) from None
+
+    def site_dir(self, site: str) -> Path:
+        if "/" in site:
+            raise BadRequest("A site name cannot contain '/'.", code="invalid_path")
+        path = self.resolve(site)
+        if not path.is_dir():
+            self.check_available()
+            raise NotFound(f"Unknown site {site!r}.")
+        return path
+
+    def model_dir(self, site: str, model: str) -> Path:
+        self.site_dir(site)
+        path = self.resolve(site, model)
+        if not path.is_dir():
+            raise NotFound(f"Unknown model {model!r} in site {site!r}.")
+        return path
+
+    def media_file(self, site: str, model: str, name: str) -> Path:
+        if "/" in name:
+            raise BadRequest("A media path is a file name inside the model folder.", code="invalid_path")
+        path = self.model_dir(site, model) / name
+        return self.media_path(self.relative(path))
+
+    def media_path(self, relative: str) -> Path:
+        """A media file given by its path relative to the root (site/model/.../file)."""
+        path = self.resolve(relative)
+        if media_kind(path.name) is None or media_kind(relative.rsplit("/", 1)[-1]) is None:
+            raise NotFound("No such media file.")
+        if not path.is_file():
+            self.check_available()
+            raise NotFound("No such media file.")
+        return path
+
+    # -- listing ----------------------------------------------------------------------
+
+    def site_names(self) -> list[str]:
+        self.check_available()
+        names = []
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                if not entry.name.startswith(".") and self._is_dir_inside(entry):
+                    names.append(entry.name)
+        names.sort(key=natural_key)
+        return names
+
+    def list_folder(self, folder: Path, now_ns: int | None = None) -> FolderListing:
+        """Media (with size and mtime) and sub-folders of one folder, in natural order."""
+        mtime_ns = os.stat(folder).st_mtime_ns
+        racy = (now_ns if now_ns is not None else time.time_ns()) - mtime_ns < RACY_WINDOW_NS
+        images: list[MediaFile] = []
+        videos: list[MediaFile] = []
+        subfolders: list[tuple[str, Path]] = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                kind = media_kind(name)
+                if kind is None:
+                    if self._is_dir_inside(entry):
+                        subfolders.append((name, Path(entry.path)))
+                    continue
+                info = self._media_stat(entry)
+                if info is None:
+                    continue
+                item = MediaFile(name, info.st_size, info.st_mtime, kind)
+                (images if kind == "image" else videos).append(item)
+        images.sort(key=lambda f: natural_key(f.name))
+        videos.sort(key=lambda f: natural_key(f.name))
+        return FolderListing(folder, mtime_ns, racy, tuple(images), tuple(videos), tuple(subfolders))
+
+    def walk_site(self, site: str) -> SiteListing:
+        """Every model under a site (any folder directly holding media), by relative path."""
+        site_path = self.site_dir(site)
+        now_ns = time.time_ns()
+        models: list[ModelSummary] = []
+        folders: dict[str, int] = {}
+        seen: set[tuple[int, int]] = set()
+        pending: list[tuple[Path, str]] = [(site_path, "")]
+        while pending:
+            folder, relative = pending.pop()
+            try:
+                info = os.stat(folder)
+            except OSError:
+                continue
+            identity = (info.st_dev, info.st_ino)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            try:
+                listing = self.list_folder(folder, now_ns)
+            except OSError:
+                continue
+            folders[os.path.realpath(folder)] = -1 if listing.racy else listing.mtime_ns
+            if relative and (listing.images or listing.videos):
+                models.append(_summarize(relative, listing))
+            for name, path in listing.subfolders:
+                pending.append((path, f"{relative}/{name}" if relative else name))
+        models.sort(key=lambda m: natural_key(m.name))
+        return SiteListing(site, tuple(models), folders)
+
+    def _is_dir_inside(self, entry: os.DirEntry[str]) -> bool:
+        try:
+            if not entry.is_dir():
+                return False
+        except OSError:
+            return False
+        return not entry.is_symlink() or self.contains(os.path.realpath(entry.path))
+
+    def _media_stat(self, entry: os.DirEntry[str]) -> os.stat_result | None:
+        try:
+            if entry.is_symlink() and not self.contains(os.path.realpath(entry.path)):
+                return None
+            info = entry.stat()
+        except OSError:
+            return None
+        return info if stat.S_ISREG(info.st_mode) else None
+
+
+def _summarize(name: str, listing: FolderListing) -> ModelSummary:
+    first = listing.images[0] if listing.images else (listing.videos[0] if listing.videos else None)
+    return ModelSummary(
+        name=name,
+        images=len(listing.images),
+        videos=len(listing.videos),
+        bytes=listing.bytes,
+        mtime=listing.mtime,
+        cover=first.name if first else None,
+    )
+
+
+def iter_media(listing: FolderListing) -> Iterable[MediaFile]:
+    yield from listing.images
+    yield from listing.videos

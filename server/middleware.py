@@ -1,0 +1,81 @@
+"""The one middleware: access checks, then every error turned into the JSON error shape.
+
+Domain `AppError`s and aiohttp's own HTTP exceptions (unknown route, wrong method, body too
+large) become `{"error", "message"}` with the right status. Anything unexpected is logged with
+its traceback on the server and answered with a generic 500: nothing internal leaks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from .errors import AppError
+
+log = logging.getLogger("archive_catalog")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    416: "range_not_satisfiable",
+    503: "unavailable",
+}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    body = orjson.dumps({"error": code, "message": message})
+    response = web.Response(status=status, body=body, content_type="application/json", headers=headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    status = exc.status
+    if status < 400:
+        raise exc  # redirects and 304 pass through untouched
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")}
+    if status == 405:
+        allowed = exc.headers.get("Allow", "")
+        message = f"{request.method} is not allowed on {request.path}; use {allowed or 'another method'}."
+    elif status == 404:
+        message = f"No route matches {request.path}."
+    elif status == 413:
+        message = "The request body is larger than 1 MiB."
+    else:
+        message = exc.text or exc.reason
+        if exc.content_type != "text/plain" or len(message) > 300:
+            message = exc.reason
+    return error_response(status, _HTTP_CODES.get(status, "error"), message, headers)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def make_error_middleware(check_access: Callable[[web.Request], None]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The one middleware: access checks first, then domain errors turned into JSON."""
+
+    @web.middleware
+    async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            check_access(request)
+            return await handler(request)
+        except AppError as exc:
+            return error_response(exc.status, exc.code, exc.message, exc.headers)
+        except web.HTTPException as exc:
+            return _from_http_exception(request, exc)
+        except ConnectionResetError:
+            raise  # the client went away: nothing to answer, nothing to log loudly
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_response(500, "internal_error", "The server hit an unexpected error; it has been logged.")
+
+    return error_middleware

@@ -1,0 +1,189 @@
+"""The trash: every delete is a rename into `<site>/.trash/<id>/data`, restorable until emptied.
+
+Each item is a folder holding `meta.json` (what it was and where it came from) and `data` (the
+moved file or model folder). The trash lives inside its site so a move is a same-filesystem
+rename: atomic, instant, and nothing is copied. Crash safety comes from the order of steps:
+the metadata is written (atomically) before the rename, and an item folder without `data` is
+an interrupted move or restore whose original is still (or again) in place, so `recover`
+removes it. The items listed are therefore exactly the items that hold data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from .library import Library, media_kind
+
+TRASH_DIR = ".trash"
+_ID = re.compile(r"^[0-9a-f]{12}-[0-9a-f]{8}$")
+
+
+@dataclass(frozen=True, slots=True)
+class TrashItem:
+    id: str
+    kind: str  # "file" | "model"
+    site: str
+    model: str
+    path: str  # the file name for a file, the model path for a model
+    original: str  # path relative to the library root
+    size: int
+    deleted_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def _folder_size(path: Path) -> int:
+    total = 0
+    for folder, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(folder, name)).st_size
+    return total
+
+
+class Trash:
+    def __init__(self, library: Library) -> None:
+        self.library = library
+
+    # -- moving in --------------------------------------------------------------------
+
+    def delete_model(self, site: str, model: str) -> TrashItem:
+        path = self.library.model_dir(site, model)
+        return self._move(path, "model", _folder_size(path))
+
+    def delete_file(self, site: str, model: str, name: str) -> TrashItem:
+        path = self.library.media_file(site, model, name)
+        return self._move(path, "file", path.stat().st_size)
+
+    def delete_media_path(self, relative: str) -> TrashItem:
+        """A media file named by its path relative to the root (as duplicate groups list them)."""
+        path = self.library.media_path(relative)
+        return self._move(path, "file", path.stat().st_size)
+
+    def _move(self, source: Path, kind: str, size: int) -> TrashItem:
+        original = self.library.relative(source)
+        site, _, rest = original.partition("/")
+        if not rest:
+            raise BadRequest("A whole site cannot be moved to the trash.")
+        model, name = (rest, "") if kind == "model" else (rest.rpartition("/")[0], rest.rpartition("/")[2])
+        item = TrashItem(
+            id=f"{time.time_ns() // 1000:012x}"[-12:] + "-" + secrets.token_hex(4),
+            kind=kind,
+            site=site,
+            model=model,
+            path=name or model,
+            original=original,
+            size=size,
+            deleted_at=time.time(),
+        )
+        item_dir = self.library.root / site / TRASH_DIR / item.id
+        try:
+            item_dir.mkdir(parents=True)
+            _write_atomically(item_dir / "meta.json", orjson.dumps(item.to_json()))
+            os.rename(source, item_dir / "data")
+        except OSError as exc:
+            shutil.rmtree(item_dir, ignore_errors=True)
+            if exc.errno == errno.EXDEV:
+                raise Conflict(
+                    f"{original!r} is on another drive than its site's trash; nothing was moved.", code="cross_device"
+                ) from None
+            if isinstance(exc, FileNotFoundError):
+                raise NotFound(f"{original!r} is no longer in the library.") from None
+            raise ServiceUnavailable(f"Could not move {original!r} to the trash ({exc.strerror}).") from None
+        return item
+
+    # -- looking ----------------------------------------------------------------------
+
+    def _item_dirs(self) -> list[Path]:
+        dirs: list[Path] = []
+        try:
+            sites = [e for e in os.scandir(self.library.root) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return dirs
+        for site in sites:
+            trash = Path(site.path) / TRASH_DIR
+            try:
+                dirs.extend(Path(e.path) for e in os.scandir(trash) if _ID.match(e.name) and e.is_dir())
+            except OSError:
+                continue
+        return dirs
+
+    @staticmethod
+    def _read(item_dir: Path) -> TrashItem | None:
+        if not os.path.lexists(item_dir / "data"):
+            return None
+        try:
+            return TrashItem(**orjson.loads((item_dir / "meta.json").read_bytes()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def items(self) -> list[TrashItem]:
+        found = [item for d in self._item_dirs() if (item := self._read(d)) is not None]
+        found.sort(key=lambda item: item.deleted_at, reverse=True)
+        return found
+
+    def _find(self, item_id: str) -> tuple[Path, TrashItem]:
+        if not _ID.match(item_id):
+            raise BadRequest("A trash id looks like '0123456789ab-89abcdef'.")
+        for item_dir in self._item_dirs():
+            if item_dir.name == item_id and (item := self._read(item_dir)) is not None:
+                return item_dir, item
+        raise NotFound(f"No trash item {item_id!r}.")
+
+    # -- moving out -------------------------------------------------------------------
+
+    def restore(self, item_id: str) -> TrashItem:
+        item_dir, item = self._find(item_id)
+        target = self.library.resolve(item.original)  # re-checked: meta.json is data, not trust
+        if item.kind == "file" and media_kind(target.name) is None:
+            raise Conflict("The trash item's original name is not a media file.")
+        if os.path.lexists(target):
+            raise Conflict(f"{item.original!r} exists again; move it away first.", code="restore_conflict")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(item_dir / "data", target)
+        except OSError as exc:
+            raise ServiceUnavailable(f"Could not restore {item.original!r} ({exc.strerror}).") from None
+        shutil.rmtree(item_dir, ignore_errors=True)
+        return item
+
+    def empty(self) -> int:
+        """Delete every item for good (the only permanent delete); returns the bytes freed."""
+        freed = 0
+        for item_dir in self._item_dirs():
+            item = self._read(item_dir)
+            shutil.rmtree(item_dir, ignore_errors=True)
+            if item is not None and not item_dir.exists():
+                freed += item.size
+        return freed
+
+    def recover(self) -> int:
+        """Remove item folders left by an interrupted move or restore; returns how many."""
+        removed = 0
+        for item_dir in self._item_dirs():
+            if not os.path.lexists(item_dir / "data"):
+                shutil.rmtree(item_dir, ignore_errors=True)
+                removed += 1
+        return removed
