@@ -1,0 +1,55 @@
+"""Small real libraries for tests: real JPEG/PNG bytes written into tmp_path."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from PIL import Image
+
+
+def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (32, 24)) -> bytes:
+    image = Image.new("RGB", size, ((seed * 37) % 256, (seed * 91) % 256, (seed * 53) % 256))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def png_bytes(seed: int = 0, size: tuple[int, int] = (24, 32)) -> bytes:
+    image = Image.new("RGB", size, ((seed * 17) % 256, (seed * 29) % 256, (seed * 71) % 256))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def write(path: Path, data: bytes, mtime: float | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def make_model(root: Path, site: str, model: str, names: Iterable[str], seed: int = 0) -> Path:
+    """A model folder holding the given file names (media get real image bytes)."""
+    folder = root / site / model
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, name in enumerate(names):
+        data = png_bytes(seed + index) if name.lower().endswith(".png") else jpeg_bytes(seed + index)
+        write(folder / name, data, mtime=1_700_000_000 + index)
+    return folder
+
+
+def make_library(root: Path) -> Path:
+    """Two sites, a nested gallery-dl style model, sidecars, hidden and partial files."""
+    make_model(root, "alpha", "ana", ["img1.jpg", "img2.jpg", "img10.jpg", "IMG3.PNG", "clip.mp4"], seed=1)
+    make_model(root, "alpha", "bruno", ["a.jpg", "b.webp"], seed=10)
+    make_model(root, "alpha", "Carla", ["only.jpg"], seed=20)
+    make_model(root, "beta", "patreon/joão", ["p1.jpg", "p2.jpg"], seed=30)
+    write(root / "alpha" / "ana" / "info.json", b"{}")
+    write(root / "alpha" / "ana" / "notes.txt", b"notes")
+    write(root / "alpha" / "ana" / "img4.jpg.part", b"partial")
+    write(root / "alpha" / "ana" / ".hidden.jpg", jpeg_bytes(99))
+    return root
