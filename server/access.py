@@ -1,6 +1,7 @@
-"""Who may do what: the bearer token or session cookie, and the same-origin rule for writes.
+"""Who may do what: body size, the bearer token or session cookie, the same-origin rule.
 
-`AccessPolicy.check` runs first in the one middleware. With no token configured it only
+`AccessPolicy.check` runs first in the one middleware. A declared body over 1 MiB is a 413
+before anything reads it (aiohttp alone would only refuse it when a handler reads). With no token configured it only
 guards against cross-site requests: a POST/DELETE or WebSocket handshake whose `Origin`
 differs from the server's own origin is refused with 403; requests with no `Origin` (curl,
 scripts) pass. With a token, every route but the open ones needs it (constant-time compare).
@@ -12,7 +13,8 @@ import hmac
 
 from aiohttp import web
 
-from .errors import Forbidden, Unauthorized
+from .config import MAX_BODY_BYTES
+from .errors import Forbidden, PayloadTooLarge, Unauthorized
 
 COOKIE_NAME = "catalog_session"
 OPEN_PATHS = frozenset({"/healthz", "/login"})
@@ -30,6 +32,9 @@ class AccessPolicy:
         )
 
     def check(self, request: web.Request) -> None:
+        length = request.content_length
+        if length is not None and length > MAX_BODY_BYTES:
+            raise PayloadTooLarge("The request body is larger than 1 MiB.")
         if self._token is not None and request.path not in OPEN_PATHS:
             self._check_token(request)
         if request.method in UNSAFE_METHODS or request.headers.get("Upgrade", "").lower() == "websocket":

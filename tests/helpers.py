@@ -53,3 +53,14 @@ def make_library(root: Path) -> Path:
     write(root / "alpha" / "ana" / "img4.jpg.part", b"partial")
     write(root / "alpha" / "ana" / ".hidden.jpg", jpeg_bytes(99))
     return root
+
+
+OLD_MTIME = 1_700_000_000
+
+
+def age_folders(root: Path) -> None:
+    """Give every folder an old mtime, so listings of it are cacheable (not 'racy')."""
+    for folder, dirs, _files in os.walk(root):
+        for name in dirs:
+            os.utime(os.path.join(folder, name), (OLD_MTIME, OLD_MTIME))
+    os.utime(root, (OLD_MTIME, OLD_MTIME))
