@@ -124,8 +124,10 @@ async def _send_open_file(
         try:
             byte_range = parse_range(request.headers.get("Range"), size)
         except RangeNotSatisfiable:
-            headers["Content-Range"] = f"bytes */{size}"
-            unsatisfiable = web.StreamResponse(status=416, headers=headers)
+            # no Cache-Control/validators: a 416 must not be stored in place of the file
+            unsatisfiable = web.StreamResponse(
+                status=416, headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"}
+            )
             unsatisfiable.content_length = 0
             await unsatisfiable.prepare(request)
             return unsatisfiable
