@@ -19,11 +19,13 @@ from .access import AccessPolicy
 from .cache.freshness import FolderWatcher
 from .cache.ttl import SWEEP_INTERVAL_S
 from .catalog import Catalog
+from .cluster import EventRelay, RedisLink
 from .config import MAX_BODY_BYTES, Config
 from .events import Event, EventBus
 from .handlers import catalog as catalog_handlers
 from .handlers import manage, media, ops
 from .library import Library
+from .metrics import Metrics
 from .middleware import make_error_middleware
 from .trash import Trash
 
@@ -62,6 +64,37 @@ def _invalidate_on_change(catalog: Catalog) -> Callable[[Event], None]:
     return on_event
 
 
+async def _cluster(app: web.Application) -> AsyncIterator[None]:
+    """With --redis-url: the Redis link, its monitor, and the cluster-wide event relay."""
+    link = RedisLink(app[keys.CONFIG].redis_url or "")
+    app[keys.REDIS_LINK] = link
+    await link.ping()
+    relay = EventRelay(link, app[keys.EVENTS])
+    tasks = [asyncio.create_task(link.monitor()), asyncio.create_task(relay.listen())]
+
+    async def redis_health() -> dict[str, str]:
+        return {"redis": link.state}
+
+    app[keys.HEALTH_CHECKS].append(redis_health)
+    yield
+    relay.close()
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await link.close()
+
+
+def _register_metrics(metrics: Metrics, catalog: Catalog) -> None:
+    def cache_samples(field: str) -> Callable[[], list[tuple[dict[str, str], float]]]:
+        return lambda: [({"cache": c.name}, float(c.stats()[field])) for c in catalog.caches]
+
+    metrics.gauge_from("cache_entries", "Entries in each memory cache", ("cache",), cache_samples("size"))
+    metrics.counter_from("cache_hits", "Cache lookups served from the cache", ("cache",), cache_samples("hits"))
+    metrics.counter_from("cache_misses", "Cache lookups that had to compute", ("cache",), cache_samples("misses"))
+
+
 def create_app(config: Config) -> web.Application:
     if config.models_dir is None:
         raise ValueError("create_app needs a models_dir (the demo library is made before)")
@@ -82,9 +115,13 @@ def create_app(config: Config) -> web.Application:
     app[keys.STATS_PROVIDERS] = []
     app[keys.CLEARERS] = []
     app[keys.HEALTH_CHECKS] = []
+    app[keys.METRICS] = metrics = Metrics()
+    _register_metrics(metrics, catalog)
     catalog_handlers.setup(app)
     media.setup(app)
     manage.setup(app)
     ops.setup(app)
     app.cleanup_ctx.append(_background)
+    if config.redis_url:
+        app.cleanup_ctx.append(_cluster)
     return app

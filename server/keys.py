@@ -10,9 +10,11 @@ from aiohttp import web
 from .access import AccessPolicy
 from .cache.freshness import FolderWatcher
 from .catalog import Catalog
+from .cluster import RedisLink
 from .config import Config
 from .events import EventBus
 from .library import Library
+from .metrics import Metrics
 from .representation import Rendered
 from .trash import Trash
 
@@ -24,6 +26,8 @@ TRASH = web.AppKey("trash", Trash)
 EVENTS = web.AppKey("events", EventBus)
 ACCESS = web.AppKey("access", AccessPolicy)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", Rendered)
+METRICS = web.AppKey("metrics", Metrics)
+REDIS_LINK = web.AppKey("redis_link", RedisLink)  # set only when --redis-url is given
 
 # Figures for /api/cache_stats and clearing for /api/clear_cache, contributed by each
 # capability that owns a cache (downloads, hash cache, thumbnails) when it is set up.

@@ -1,8 +1,9 @@
-"""Operations: health, the OpenAPI document, and the login that sets the session cookie."""
+"""Operations: health, metrics, the OpenAPI document, and the login that sets the session cookie."""
 
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import keys
 from ..access import COOKIE_NAME
@@ -18,6 +19,11 @@ async def healthz(request: web.Request) -> web.Response:
     for check in request.app[keys.HEALTH_CHECKS]:
         body.update(await check())
     return send_json(request, body)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[keys.METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -42,4 +48,5 @@ def setup(app: web.Application) -> None:
     app[keys.OPENAPI_DOCUMENT] = render(load_document())
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/login", login)

@@ -1,0 +1,194 @@
+"""What several instances share through Redis: the connection and its health, the event
+relay, and cluster-wide locks.
+
+`RedisLink` owns one redis.asyncio client. A monitor pings it every second; the link is
+`up` or `down`, with one warning when Redis goes away and one when it is back. Every call
+through `link.run` has a short timeout and fails fast while the link is down, so no request
+waits on a dead Redis: callers fall back to local behaviour.
+
+`EventRelay` makes the in-process `EventBus` cluster-wide: events published here (stamped
+with this instance's id) go to a Redis channel; events from other instances arrive through
+a subscription and are published locally. `ClusterLock` is a Redis lock with expiry and
+renewal, so a crashed holder blocks nobody for longer than the expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+import redis.asyncio as redis_asyncio
+from redis.exceptions import RedisError
+
+from .events import Event, EventBus
+
+log = logging.getLogger("archive_catalog")
+T = TypeVar("T")
+
+CALL_TIMEOUT_S = 1.0
+PING_INTERVAL_S = 1.0
+KEY_PREFIX = "archive-catalog"
+EVENTS_CHANNEL = f"{KEY_PREFIX}:events"
+
+
+class RedisUnavailable(Exception):
+    """Redis did not answer in time (or is known to be down): use local behaviour."""
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and the banner."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user + ':***' if user else '***'}@{host}"
+
+
+class RedisLink:
+    def __init__(self, url: str, instance_id: str | None = None) -> None:
+        self.url = url
+        self.instance_id = instance_id or secrets.token_hex(6)
+        self.client: redis_asyncio.Redis = redis_asyncio.from_url(
+            url, socket_timeout=CALL_TIMEOUT_S, socket_connect_timeout=CALL_TIMEOUT_S
+        )
+        self.up = False
+        self._announced: bool | None = None
+        self.on_state_change: list[Callable[[bool], None]] = []
+
+    @property
+    def state(self) -> str:
+        return "ok" if self.up else "down"
+
+    def _set_state(self, up: bool) -> None:
+        self.up = up
+        if self._announced is up:
+            return
+        if up:
+            if self._announced is not None:
+                log.warning("Redis is back at %s; shared behaviour resumes", redact(self.url))
+        else:
+            log.warning("Redis at %s is unreachable; running on local behaviour until it is back", redact(self.url))
+        self._announced = up
+        for callback in self.on_state_change:
+            callback(up)
+
+    async def ping(self) -> bool:
+        try:
+            await asyncio.wait_for(self.client.ping(), CALL_TIMEOUT_S)
+        except (TimeoutError, RedisError, OSError):
+            self._set_state(False)
+            return False
+        self._set_state(True)
+        return True
+
+    async def run(self, operation: Callable[[redis_asyncio.Redis], Awaitable[T]]) -> T:
+        """One Redis operation with a short timeout; RedisUnavailable when down or slow."""
+        if not self.up:
+            raise RedisUnavailable("Redis is down")
+        try:
+            return await asyncio.wait_for(operation(self.client), CALL_TIMEOUT_S)
+        except (TimeoutError, RedisError, OSError) as exc:
+            self._set_state(False)
+            raise RedisUnavailable(str(exc) or type(exc).__name__) from None
+
+    async def monitor(self) -> None:
+        while True:
+            await self.ping()
+            await asyncio.sleep(PING_INTERVAL_S)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class EventRelay:
+    """Carries EventBus events between instances over one Redis pub/sub channel."""
+
+    def __init__(self, link: RedisLink, bus: EventBus, channel: str = EVENTS_CHANNEL) -> None:
+        self.link = link
+        self.bus = bus
+        self.channel = channel
+        self._unsubscribe = bus.subscribe(self._outgoing)
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    def _outgoing(self, event: Event) -> None:
+        if event.get("origin", self.link.instance_id) != self.link.instance_id or not self.link.up:
+            return
+        payload = orjson.dumps({**event, "origin": self.link.instance_id})
+        task = asyncio.ensure_future(self._publish(payload))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _publish(self, payload: bytes) -> None:
+        with contextlib.suppress(RedisUnavailable):
+            await self.link.run(lambda client: client.publish(self.channel, payload))
+
+    async def listen(self) -> None:
+        """Subscribe (again after every outage) and publish other instances' events here."""
+        while True:
+            if not self.link.up:
+                await asyncio.sleep(PING_INTERVAL_S / 2)
+                continue
+            pubsub = self.link.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                while True:
+                    message = await pubsub.get_message(timeout=PING_INTERVAL_S)
+                    if message is None:
+                        if not self.link.up:
+                            break
+                        continue
+                    self._incoming(message.get("data"))
+            except (RedisError, OSError):
+                self.link._set_state(False)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _incoming(self, data: object) -> None:
+        if not isinstance(data, bytes | str):
+            return
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(event, dict) and event.get("origin") != self.link.instance_id:
+            self.bus.publish(event)
+
+    def close(self) -> None:
+        self._unsubscribe()
+        for task in self._pending:
+            task.cancel()
+
+
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+class ClusterLock:
+    """A named lock held by one instance at a time, expiring unless renewed."""
+
+    def __init__(self, link: RedisLink, name: str, ttl_s: float = 15.0) -> None:
+        self.link = link
+        self.key = f"{KEY_PREFIX}:lock:{name}"
+        self.ttl_ms = int(ttl_s * 1000)
+        self.token = f"{link.instance_id}:{secrets.token_hex(8)}"
+
+    async def acquire(self) -> bool:
+        return bool(await self.link.run(lambda c: c.set(self.key, self.token, nx=True, px=self.ttl_ms)))
+
+    async def renew(self) -> bool:
+        return bool(await self.link.run(lambda c: c.eval(_RENEW, 1, self.key, self.token, self.ttl_ms)))
+
+    async def release(self) -> None:
+        with contextlib.suppress(RedisUnavailable):
+            await self.link.run(lambda c: c.eval(_RELEASE, 1, self.key, self.token))
+
+    async def holder(self) -> str | None:
+        value = await self.link.run(lambda c: c.get(self.key))
+        return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,134 @@
+"""Several instances sharing a real Redis: event relay, health, outage and recovery, locks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server import keys
+from server.cluster import ClusterLock, RedisLink, RedisUnavailable, redact
+from server.events import Event, library_changed
+
+from .conftest import ClientFactory
+from .redis_support import SHARED_URL, private_redis, require_redis
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.05)
+
+
+def test_redact_hides_passwords() -> None:
+    assert redact("redis://:secret@host:6379/0") == "redis://***@host:6379/0"
+    assert redact("redis://user:secret@host/0") == "redis://user:***@host/0"
+    assert redact("redis://host:6379") == "redis://host:6379"
+
+
+async def test_events_reach_the_other_instance(make_client: ClientFactory) -> None:
+    require_redis()
+    first = await make_client(redis_url=SHARED_URL)
+    second = await make_client(redis_url=SHARED_URL)
+    received: list[Event] = []
+    second.server.app[keys.EVENTS].subscribe(received.append)
+    await _eventually(lambda: _healthy(first))
+    await _eventually(lambda: _healthy(second))
+    await asyncio.sleep(0.2)  # let both subscriptions settle
+
+    first.server.app[keys.EVENTS].publish(library_changed("alpha", "ana"))
+
+    async def arrived() -> bool:
+        return any(e.get("type") == "library.changed" and e.get("model") == "ana" for e in received)
+
+    await _eventually(arrived)
+    assert next(e for e in received if e["type"] == "library.changed")["site"] == "alpha"
+
+
+async def test_a_delete_on_one_instance_invalidates_the_other(make_client: ClientFactory, library_root: Path) -> None:
+    require_redis()
+    first = await make_client(redis_url=SHARED_URL, watch_interval_s=3600)  # only the relay can tell B
+    second = await make_client(redis_url=SHARED_URL, watch_interval_s=3600)
+    await _eventually(lambda: _healthy(first))
+    await _eventually(lambda: _healthy(second))
+    await asyncio.sleep(0.2)
+    assert (await (await second.get("/api/models?site=alpha")).json())["models"][1]["images"] == 2
+    assert (await first.delete("/api/file?site=alpha&model=bruno&path=a.jpg")).status == 200
+
+    async def shows_the_delete() -> bool:
+        body = await (await second.get("/api/models?site=alpha")).json()
+        return bool(body["models"][1]["images"] == 1)
+
+    await _eventually(shows_the_delete)
+
+
+async def _healthy(client: Any) -> bool:
+    body = await (await client.get("/healthz")).json()
+    return bool(body["redis"] == "ok")
+
+
+async def test_redis_outage_degrades_then_recovers(make_client: ClientFactory, tmp_path: Path) -> None:
+    with private_redis(tmp_path) as redis_server:
+        client = await make_client(redis_url=redis_server.url)
+        await _eventually(lambda: _healthy(client))
+        redis_server.kill()
+
+        async def down() -> bool:
+            body = await (await client.get("/healthz")).json()
+            return bool(body == {"status": "ok", "redis": "down"})
+
+        await _eventually(down)
+        started = time.monotonic()
+        response = await client.get("/api/models?site=alpha")
+        assert response.status == 200  # requests keep working on local behaviour
+        assert time.monotonic() - started < 5, "a request waited on the dead Redis"
+        assert (await client.delete("/api/file?site=alpha&model=bruno&path=a.jpg")).status == 200
+
+        redis_server.start()  # same port
+        await _eventually(lambda: _healthy(client))
+
+
+async def test_unreachable_redis_at_start_is_down_not_fatal(make_client: ClientFactory) -> None:
+    client = await make_client(redis_url="redis://127.0.0.1:1/0")
+    body = await (await client.get("/healthz")).json()
+    assert body == {"status": "ok", "redis": "down"}
+    assert (await client.get("/api/sites")).status == 200
+
+
+async def test_cluster_lock_is_exclusive_and_expires(tmp_path: Path) -> None:
+    require_redis()
+    holder, other = RedisLink(SHARED_URL), RedisLink(SHARED_URL)
+    try:
+        assert await holder.ping() and await other.ping()
+        name = f"test-{time.time_ns()}"
+        first = ClusterLock(holder, name, ttl_s=0.5)
+        second = ClusterLock(other, name, ttl_s=0.5)
+        assert await first.acquire()
+        assert not await second.acquire()
+        assert await first.renew()
+        assert await first.holder() == first.token
+        # the holder "dies": it stops renewing; the lock expires by itself
+        await _eventually(second.acquire, within=5)
+        assert not await first.renew()  # it no longer owns the lock
+        await first.release()  # releasing someone else's lock does nothing
+        assert await second.holder() == second.token
+        await second.release()
+        assert await second.holder() is None
+    finally:
+        await holder.close()
+        await other.close()
+
+
+async def test_calls_fail_fast_while_down() -> None:
+    link = RedisLink("redis://127.0.0.1:1/0")
+    try:
+        assert not await link.ping()
+        with pytest.raises(RedisUnavailable):
+            await link.run(lambda c: c.get("x"))
+    finally:
+        await link.close()
