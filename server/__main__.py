@@ -8,12 +8,11 @@ import logging
 import os
 import sys
 
-from aiohttp import web
-
-from .app import create_app
+from .cluster import redact
 from .config import Config, ConfigError, load_config
 from .demo import ensure_demo_library
 from .sizes import human_bytes
+from .workers import run_workers, serve
 
 log = logging.getLogger("archive_catalog")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -35,7 +34,8 @@ def banner(config: Config) -> str:
         f"  url:      {url}",
         f"  library:  {config.models_dir}{'  (demo library)' if config.demo else ''}",
         f"  cache:    {config.cache_dir}",
-        f"  index:    {config.index_backend}",
+        f"  index:    {config.index_backend}" + (f" ({redact(config.redis_url)})" if config.redis_url else ""),
+        f"  workers:  {config.workers}",
     ]
     if config.demo and config.models_dir is not None:
         lines[2] += f", {human_bytes(_library_size(str(config.models_dir)))}"
@@ -55,16 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     if config.host not in LOOPBACK_HOSTS and not config.auth_token:
         log.warning("listening on %s without --auth-token: anyone on the network can read and delete", config.host)
     print(banner(config), flush=True)
-    web.run_app(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        handler_cancellation=True,
-        shutdown_timeout=5.0,
-        print=None,
-        access_log=None,
-    )
-    return 0
+    if config.workers == 1:
+        serve(config)
+        return 0
+    return run_workers(config)
 
 
 if __name__ == "__main__":

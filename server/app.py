@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -66,7 +67,7 @@ def _invalidate_on_change(catalog: Catalog) -> Callable[[Event], None]:
 
 async def _cluster(app: web.Application) -> AsyncIterator[None]:
     """With --redis-url: the Redis link, its monitor, and the cluster-wide event relay."""
-    link = RedisLink(app[keys.CONFIG].redis_url or "")
+    link = RedisLink(app[keys.CONFIG].redis_url or "", app[keys.INSTANCE_ID])
     app[keys.REDIS_LINK] = link
     await link.ping()
     relay = EventRelay(link, app[keys.EVENTS])
@@ -106,6 +107,7 @@ def create_app(config: Config) -> web.Application:
     events = EventBus()
     events.subscribe(_invalidate_on_change(catalog))
     app[keys.CONFIG] = config
+    app[keys.INSTANCE_ID] = secrets.token_hex(6)
     app[keys.ACCESS] = access
     app[keys.LIBRARY] = library
     app[keys.WATCHER] = watcher

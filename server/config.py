@@ -45,6 +45,7 @@ class Config:
     public_url: str | None = None
     threshold_mb: int | None = DEFAULT_THRESHOLD_MB  # None means "auto"
     download_cache_max_gb: float = DEFAULT_DOWNLOAD_CACHE_MAX_GB
+    workers: int = 1
     watch_interval_s: float = 0.5
     demo: bool = False
 
@@ -68,6 +69,7 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "public_url": ("--public-url", "PUBLIC_URL"),
     "threshold_mb": ("--threshold-mb", "DOWNLOAD_CACHE_THRESHOLD_MB"),
     "download_cache_max_gb": ("--download-cache-max-gb", "DOWNLOAD_CACHE_MAX_GB"),
+    "workers": ("--workers", "WORKERS"),
 }
 
 
@@ -169,4 +171,10 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
         kwargs["threshold_mb"] = None if text == "auto" else _int("threshold_mb", text, 1, 1_000_000)
     if "download_cache_max_gb" in raw:
         kwargs["download_cache_max_gb"] = _positive_float("download_cache_max_gb", raw["download_cache_max_gb"])
+    if "workers" in raw:
+        kwargs["workers"] = _int("workers", raw["workers"], 1, 64)
+        if kwargs["workers"] != 1 and "redis_url" not in kwargs:
+            raise ConfigError(
+                _label("workers"), "more than one worker needs --redis-url (REDIS_URL) to act as one service"
+            )
     return Config(**kwargs)  # type: ignore[arg-type]

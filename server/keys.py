@@ -19,6 +19,7 @@ from .representation import Rendered
 from .trash import Trash
 
 CONFIG = web.AppKey("config", Config)
+INSTANCE_ID = web.AppKey("instance_id", str)  # random per process: tells workers apart
 LIBRARY = web.AppKey("library", Library)
 WATCHER = web.AppKey("watcher", FolderWatcher)
 CATALOG = web.AppKey("catalog", Catalog)

@@ -80,7 +80,7 @@ async def test_redis_outage_degrades_then_recovers(make_client: ClientFactory, t
 
         async def down() -> bool:
             body = await (await client.get("/healthz")).json()
-            return bool(body == {"status": "ok", "redis": "down"})
+            return bool(body["status"] == "ok" and body["redis"] == "down")
 
         await _eventually(down)
         started = time.monotonic()
@@ -96,7 +96,7 @@ async def test_redis_outage_degrades_then_recovers(make_client: ClientFactory, t
 async def test_unreachable_redis_at_start_is_down_not_fatal(make_client: ClientFactory) -> None:
     client = await make_client(redis_url="redis://127.0.0.1:1/0")
     body = await (await client.get("/healthz")).json()
-    assert body == {"status": "ok", "redis": "down"}
+    assert (body["status"], body["redis"]) == ("ok", "down")
     assert (await client.get("/api/sites")).status == 200
 
 

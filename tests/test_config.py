@@ -107,3 +107,10 @@ def test_demo_library_has_real_images(tmp_path: Path) -> None:
 )
 def test_human_bytes(count: int, text: str) -> None:
     assert human_bytes(count) == text
+
+
+def test_workers_need_redis() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(["--workers", "2"], {})
+    assert "WORKERS" in str(caught.value) and "redis" in str(caught.value).lower()
+    assert load_config(["--workers", "2", "--redis-url", "redis://127.0.0.1:6379"], {}).workers == 2

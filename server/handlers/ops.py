@@ -15,7 +15,7 @@ from .responses import send_json, send_rendered
 
 
 async def healthz(request: web.Request) -> web.Response:
-    body: dict[str, str] = {"status": "ok", "redis": "off"}
+    body: dict[str, str] = {"status": "ok", "redis": "off", "instance": request.app[keys.INSTANCE_ID]}
     for check in request.app[keys.HEALTH_CHECKS]:
         body.update(await check())
     return send_json(request, body)
