@@ -27,8 +27,21 @@ def test_two_workers_share_one_port(library_root: Path, tmp_path: Path) -> None:
     require_redis()
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--workers", "2", "--port", str(port), "--models-dir", str(library_root),
-         "--cache-dir", str(tmp_path / "cache"), "--redis-url", SHARED_URL],
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+            "--models-dir",
+            str(library_root),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--redis-url",
+            SHARED_URL,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

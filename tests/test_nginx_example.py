@@ -1,0 +1,95 @@
+"""The README's "Running several instances" example works: nginx in front of two instances."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .redis_support import SHARED_URL, free_port, require_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _get(url: str) -> dict[str, object]:
+    request = urllib.request.Request(url, headers={"Connection": "close"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        body: dict[str, object] = json.loads(response.read())
+        return body
+
+
+def _nginx() -> str:
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("nginx is not installed (CI=true)")
+        pytest.skip("nginx is not installed")
+    return binary
+
+
+def test_two_instances_behind_nginx(library_root: Path, tmp_path: Path) -> None:
+    require_redis()
+    nginx = _nginx()
+    ports = [free_port(), free_port()]
+    front = free_port()
+    config = (ROOT / "deploy" / "nginx.conf").read_text()
+    config = config.replace("127.0.0.1:8008", f"127.0.0.1:{ports[0]}").replace(
+        "127.0.0.1:8009", f"127.0.0.1:{ports[1]}"
+    )
+    config = config.replace("listen 127.0.0.1:8080", f"listen 127.0.0.1:{front}")
+    prefix = tmp_path / "nginx"
+    (prefix / "logs").mkdir(parents=True)
+    (prefix / "nginx.conf").write_text(config)
+    servers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "--port",
+                str(port),
+                "--models-dir",
+                str(library_root),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--redis-url",
+                SHARED_URL,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    proxy = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"])
+    try:
+        instances: set[object] = set()
+        deadline = time.monotonic() + 60
+        while len(instances) < 2 and time.monotonic() < deadline:
+            try:
+                instances.add(_get(f"http://127.0.0.1:{front}/healthz")["instance"])
+            except OSError:
+                time.sleep(0.1)
+        assert len(instances) == 2, "nginx did not reach both instances"
+        assert _get(f"http://127.0.0.1:{front}/healthz")["redis"] == "ok"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{front}/api/file?site=alpha&model=bruno&path=a.jpg",
+            method="DELETE",
+            headers={"Origin": f"http://127.0.0.1:{front}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # same origin through the proxy
+            assert response.status == 200
+    finally:
+        proxy.send_signal(signal.SIGQUIT)
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+        for process in (proxy, *servers):
+            process.wait(timeout=30)
