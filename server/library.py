@@ -41,6 +41,7 @@ CONTENT_TYPES = {
 # timestamp tick (coarse clocks, FAT, network mounts): such a listing is never trusted later.
 RACY_WINDOW_NS = 2_000_000_000
 _DIGITS = re.compile(r"(\d+)")
+MAX_NAME_BYTES = 255  # NAME_MAX on Linux filesystems
 
 
 def natural_key(name: str) -> list[int | str]:
@@ -131,6 +132,8 @@ def split_relative(relative: str) -> list[str]:
     for segment in segments:
         if segment in ("", ".", ".."):
             raise BadRequest("Empty, '.' and '..' path segments are not allowed.", code="invalid_path")
+        if len(segment.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            raise NotFound("No such item in the library (a name there is longer than any file system allows).")
         if segment.startswith("."):
             raise NotFound("No such item in the library.")
     return segments
@@ -175,7 +178,7 @@ class Library:
         if "/" in site:
             raise BadRequest("A site name cannot contain '/'.", code="invalid_path")
         path = self.resolve(site)
-        if not path.is_dir():
+        if not _is_dir(path):
             self.check_available()
             raise NotFound(f"Unknown site {site!r}.")
         return path
@@ -183,7 +186,7 @@ class Library:
     def model_dir(self, site: str, model: str) -> Path:
         self.site_dir(site)
         path = self.resolve(site, model)
-        if not path.is_dir():
+        if not _is_dir(path):
             raise NotFound(f"Unknown model {model!r} in site {site!r}.")
         return path
 
@@ -198,7 +201,7 @@ class Library:
         path = self.resolve(relative)
         if media_kind(path.name) is None or media_kind(relative.rsplit("/", 1)[-1]) is None:
             raise NotFound("No such media file.")
-        if not path.is_file():
+        if not _is_file(path):
             self.check_available()
             raise NotFound("No such media file.")
         return path
@@ -287,6 +290,20 @@ class Library:
         except OSError:
             return None
         return info if stat.S_ISREG(info.st_mode) else None
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def _summarize(name: str, listing: FolderListing) -> ModelSummary:

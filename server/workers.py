@@ -25,6 +25,10 @@ def serve(config: Config, reuse_port: bool = False) -> None:
         host=config.host,
         port=config.port,
         reuse_port=reuse_port,
+        backlog=1024,
+        # request lines long enough for every documented parameter at its maximum length
+        max_line_size=65536,
+        max_field_size=16384,
         handler_cancellation=True,
         shutdown_timeout=5.0,
         print=None,
