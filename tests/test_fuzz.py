@@ -6,12 +6,7 @@ throwaway library (the generated deletes and trash-emptying may touch it freely)
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -20,46 +15,16 @@ from hypothesis import HealthCheck, settings
 from server.openapi import load_document
 
 from .helpers import make_library
-from .redis_support import free_port
+from .server_process import running_server
 
-ROOT = Path(__file__).resolve().parent.parent
 schema = schemathesis.openapi.from_dict(load_document())
 
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("fuzz")
-    library = make_library(folder / "library")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "--port",
-            str(port),
-            "--models-dir",
-            str(library),
-            "--cache-dir",
-            str(folder / "cache"),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    _, errors = process.communicate(timeout=30)
-    assert b"Traceback" not in errors, errors.decode(errors="replace")
+    with running_server(make_library(folder / "library"), folder / "cache") as server:
+        yield server.url
 
 
 @schema.parametrize()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,15 +13,7 @@ from pathlib import Path
 import pytest
 
 from .redis_support import SHARED_URL, free_port, require_redis
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _get(url: str) -> dict[str, object]:
-    request = urllib.request.Request(url, headers={"Connection": "close"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        body: dict[str, object] = json.loads(response.read())
-        return body
+from .server_process import ROOT, get_json, start_server, stop_server
 
 
 def _nginx() -> str:
@@ -48,38 +38,18 @@ def test_two_instances_behind_nginx(library_root: Path, tmp_path: Path) -> None:
     prefix = tmp_path / "nginx"
     (prefix / "logs").mkdir(parents=True)
     (prefix / "nginx.conf").write_text(config)
-    servers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server",
-                "--port",
-                str(port),
-                "--models-dir",
-                str(library_root),
-                "--cache-dir",
-                str(tmp_path / "cache"),
-                "--redis-url",
-                SHARED_URL,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for port in ports
-    ]
+    servers = [start_server(library_root, tmp_path / "cache", "--redis-url", SHARED_URL, port=port) for port in ports]
     proxy = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"])
     try:
         instances: set[object] = set()
         deadline = time.monotonic() + 60
         while len(instances) < 2 and time.monotonic() < deadline:
             try:
-                instances.add(_get(f"http://127.0.0.1:{front}/healthz")["instance"])
+                instances.add(get_json(f"http://127.0.0.1:{front}/healthz")["instance"])
             except OSError:
                 time.sleep(0.1)
         assert len(instances) == 2, "nginx did not reach both instances"
-        assert _get(f"http://127.0.0.1:{front}/healthz")["redis"] == "ok"
+        assert get_json(f"http://127.0.0.1:{front}/healthz")["redis"] == "ok"
         request = urllib.request.Request(
             f"http://127.0.0.1:{front}/api/file?site=alpha&model=bruno&path=a.jpg",
             method="DELETE",
@@ -89,7 +59,6 @@ def test_two_instances_behind_nginx(library_root: Path, tmp_path: Path) -> None:
             assert response.status == 200
     finally:
         proxy.send_signal(signal.SIGQUIT)
+        proxy.wait(timeout=30)
         for server in servers:
-            server.send_signal(signal.SIGTERM)
-        for process in (proxy, *servers):
-            process.wait(timeout=30)
+            assert "Traceback" not in stop_server(server)

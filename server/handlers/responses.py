@@ -10,6 +10,7 @@ precompressed `.gz`/`.br` sibling in place of the file asked for.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import stat
 import time
@@ -32,6 +33,7 @@ from ..conditional import (
 from ..errors import NotFound, PreconditionFailed
 from ..representation import Rendered, render
 
+log = logging.getLogger("archive_catalog")
 REVALIDATE = "no-cache"
 SENDFILE_FALLBACK_CHUNK = 256 * 1024
 
@@ -139,7 +141,13 @@ async def _send_open_file(
     response.content_length = count
     await response.prepare(request)
     if request.method != "HEAD" and count:
-        await _sendfile(request, response, handle, offset, count)
+        try:
+            await _sendfile(request, response, handle, offset, count)
+        except ConnectionError:
+            # the client went away mid-body: one line, no traceback; aiohttp then drops it quietly
+            log.info("client went away during %s %s", request.method, request.path)
+            response.force_close()
+            return response
     await response.write_eof()
     return response
 
