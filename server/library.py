@@ -161,6 +161,21 @@ class Library:
             raise NotFound("No such item in the library.")
         return Path(real)
 
+    def entry(self, *relative_parts: str) -> Path:
+        """The directory entry itself (a symlink stays a symlink), inside a resolved parent.
+
+        Deletes move the entry the user named: deleting a link removes the link, never the
+        file it points to. The entry's target must still be inside the root.
+        """
+        segments: list[str] = []
+        for part in relative_parts:
+            segments.extend(split_relative(part))
+        parent = self.resolve(*segments[:-1]) if len(segments) > 1 else self.root
+        path = parent / segments[-1]
+        if not self.contains(os.path.realpath(path)):
+            raise NotFound("No such item in the library.")
+        return path
+
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.root)).replace(os.sep, "/")
 

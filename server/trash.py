@@ -70,17 +70,17 @@ class Trash:
     # -- moving in --------------------------------------------------------------------
 
     def delete_model(self, site: str, model: str) -> TrashItem:
-        path = self.library.model_dir(site, model)
-        return self._move(path, "model", _folder_size(path))
+        folder = self.library.model_dir(site, model)
+        return self._move(self.library.entry(site, model), "model", _folder_size(folder))
 
     def delete_file(self, site: str, model: str, name: str) -> TrashItem:
-        path = self.library.media_file(site, model, name)
-        return self._move(path, "file", path.stat().st_size)
+        target = self.library.media_file(site, model, name)
+        return self._move(self.library.entry(site, model, name), "file", target.stat().st_size)
 
     def delete_media_path(self, relative: str) -> TrashItem:
         """A media file named by its path relative to the root (as duplicate groups list them)."""
-        path = self.library.media_path(relative)
-        return self._move(path, "file", path.stat().st_size)
+        target = self.library.media_path(relative)
+        return self._move(self.library.entry(relative), "file", target.stat().st_size)
 
     def _move(self, source: Path, kind: str, size: int) -> TrashItem:
         original = self.library.relative(source)

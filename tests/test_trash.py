@@ -149,3 +149,18 @@ def test_trash_is_invisible_to_listings(library_root: Path) -> None:
     assert names == ["ana", "Carla"]
     assert ".trash" not in library.site_names()
     assert os.path.isdir(library_root / "alpha" / ".trash")
+
+
+def test_deleting_a_link_moves_the_link_not_its_target(library_root: Path) -> None:
+    folder = library_root / "alpha" / "ana"
+    os.symlink(folder / "img1.jpg", folder / "alias.jpg")
+    os.symlink(library_root / "alpha" / "bruno", library_root / "alpha" / "bruno-link")
+    library = Library(library_root)
+    trash = Trash(library)
+    item = trash.delete_file("alpha", "ana", "alias.jpg")
+    assert (folder / "img1.jpg").is_file() and not os.path.lexists(folder / "alias.jpg")
+    trash.delete_model("alpha", "bruno-link")
+    assert (library_root / "alpha" / "bruno" / "a.jpg").is_file()
+    assert not os.path.lexists(library_root / "alpha" / "bruno-link")
+    trash.restore(item.id)
+    assert os.path.islink(folder / "alias.jpg")
