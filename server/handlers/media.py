@@ -10,14 +10,20 @@ from .. import keys
 from ..library import content_type
 from .responses import send_file
 
-MEDIA_CACHE_CONTROL = "public, max-age=86400"
+PUBLIC_MEDIA = "public, max-age=86400"
+# Behind a token, shared caches must not keep what only token holders may see.
+PRIVATE_MEDIA = "private, max-age=86400"
+
+
+def media_cache_control(app: web.Application) -> str:
+    return PRIVATE_MEDIA if app[keys.CONFIG].auth_token else PUBLIC_MEDIA
 
 
 async def media(request: web.Request) -> web.StreamResponse:
     relative = request.match_info["path"]
     library = request.app[keys.LIBRARY]
     path = await asyncio.to_thread(library.media_path, relative)
-    return await send_file(request, str(path), content_type(path.name), MEDIA_CACHE_CONTROL)
+    return await send_file(request, str(path), content_type(path.name), media_cache_control(request.app))
 
 
 def setup(app: web.Application) -> None:
