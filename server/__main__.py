@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ipaddress
 import logging
 import os
 import sys
@@ -15,7 +16,6 @@ from .sizes import human_bytes
 from .workers import run_workers, serve
 
 log = logging.getLogger("archive_catalog")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _library_size(root: str) -> int:
@@ -25,6 +25,18 @@ def _library_size(root: str) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(folder, name)).st_size
     return total
+
+
+def exposure_warning(config: Config) -> str | None:
+    """A warning when the server is reachable from other machines with no token."""
+    if config.auth_token or config.host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(config.host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: assume it can be reached from elsewhere
+    return f"listening on {config.host} without --auth-token: anyone who can reach it can read and delete"
 
 
 def banner(config: Config) -> str:
@@ -52,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     config.cache_dir.mkdir(parents=True, exist_ok=True)
     if config.models_dir is None:
         config = dataclasses.replace(config, models_dir=ensure_demo_library(config.cache_dir))
-    if config.host not in LOOPBACK_HOSTS and not config.auth_token:
-        log.warning("listening on %s without --auth-token: anyone on the network can read and delete", config.host)
+    warning = exposure_warning(config)
+    if warning:
+        log.warning(warning)
     print(banner(config), flush=True)
     if config.workers == 1:
         serve(config)

@@ -114,3 +114,26 @@ def test_workers_need_redis() -> None:
         load_config(["--workers", "2"], {})
     assert "WORKERS" in str(caught.value) and "redis" in str(caught.value).lower()
     assert load_config(["--workers", "2", "--redis-url", "redis://127.0.0.1:6379"], {}).workers == 2
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "warned"),
+    [
+        ("127.0.0.1", None, False),
+        ("127.0.0.2", None, False),
+        ("::1", None, False),
+        ("localhost", None, False),
+        ("0.0.0.0", None, True),
+        ("192.168.1.10", None, True),
+        ("nas.local", None, True),
+        ("0.0.0.0", "long-enough-token", False),
+    ],
+)
+def test_exposure_warning(host: str, token: str | None, warned: bool) -> None:
+    from server.__main__ import exposure_warning
+    from server.config import Config
+
+    warning = exposure_warning(Config(host=host, auth_token=token))
+    assert (warning is not None) is warned
+    if warning:
+        assert "--auth-token" in warning
