@@ -24,7 +24,7 @@ from .cluster import EventRelay, RedisLink
 from .config import MAX_BODY_BYTES, Config
 from .events import Event, EventBus
 from .handlers import catalog as catalog_handlers
-from .handlers import manage, media, ops
+from .handlers import downloads, manage, media, ops
 from .library import Library
 from .metrics import Metrics
 from .middleware import make_error_middleware
@@ -123,7 +123,9 @@ def create_app(config: Config) -> web.Application:
     media.setup(app)
     manage.setup(app)
     ops.setup(app)
+    downloads.setup(app)
     app.cleanup_ctx.append(_background)
     if config.redis_url:
         app.cleanup_ctx.append(_cluster)
+    app.cleanup_ctx.append(downloads.downloads_context)
     return app

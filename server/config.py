@@ -46,6 +46,8 @@ class Config:
     threshold_mb: int | None = DEFAULT_THRESHOLD_MB  # None means "auto"
     download_cache_max_gb: float = DEFAULT_DOWNLOAD_CACHE_MAX_GB
     workers: int = 1
+    download_max_builds: int | None = None  # concurrent archive builds; None: 4 per core
+    download_queue_wait_s: float = 10.0  # how long a build waits for a slot before 503
     watch_interval_s: float = 0.5
     demo: bool = False
 
@@ -70,6 +72,7 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "threshold_mb": ("--threshold-mb", "DOWNLOAD_CACHE_THRESHOLD_MB"),
     "download_cache_max_gb": ("--download-cache-max-gb", "DOWNLOAD_CACHE_MAX_GB"),
     "workers": ("--workers", "WORKERS"),
+    "download_max_builds": ("--download-max-builds", "DOWNLOAD_MAX_BUILDS"),
 }
 
 
@@ -177,4 +180,6 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
             raise ConfigError(
                 _label("workers"), "more than one worker needs --redis-url (REDIS_URL) to act as one service"
             )
+    if "download_max_builds" in raw:
+        kwargs["download_max_builds"] = _int("download_max_builds", raw["download_max_builds"], 1, 1024)
     return Config(**kwargs)  # type: ignore[arg-type]

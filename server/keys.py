@@ -12,6 +12,7 @@ from .cache.freshness import FolderWatcher
 from .catalog import Catalog
 from .cluster import RedisLink
 from .config import Config
+from .downloads import DownloadService
 from .events import EventBus
 from .library import Library
 from .metrics import Metrics
@@ -29,6 +30,7 @@ ACCESS = web.AppKey("access", AccessPolicy)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", Rendered)
 METRICS = web.AppKey("metrics", Metrics)
 REDIS_LINK = web.AppKey("redis_link", RedisLink)  # set only when --redis-url is given
+DOWNLOADS = web.AppKey("downloads", DownloadService)
 
 # Figures for /api/cache_stats and clearing for /api/clear_cache, contributed by each
 # capability that owns a cache (downloads, hash cache, thumbnails) when it is set up.

@@ -84,12 +84,17 @@ async def send_file(
     content_type: str,
     cache_control: str,
     extra_headers: Mapping[str, str] | None = None,
+    etag: str | None = None,
 ) -> web.StreamResponse:
-    """Serve exactly the bytes of `path` (sendfile), with validators, 304/412 and one Range."""
+    """Serve exactly the bytes of `path` (sendfile), with validators, 304/412 and one Range.
+
+    `etag` replaces the file's own (inode/mtime/size) tag when the caller has a stronger
+    identity for the content, e.g. a cached archive named by a hash of what it holds.
+    """
     loop = asyncio.get_running_loop()
     handle, info = await loop.run_in_executor(None, _open_regular, path)
     try:
-        return await _send_open_file(request, handle, info, content_type, cache_control, extra_headers)
+        return await _send_open_file(request, handle, info, content_type, cache_control, extra_headers, etag)
     finally:
         handle.close()
 
@@ -101,8 +106,9 @@ async def _send_open_file(
     content_type: str,
     cache_control: str,
     extra_headers: Mapping[str, str] | None,
+    etag: str | None = None,
 ) -> web.StreamResponse:
-    etag = file_etag(info)
+    etag = etag or file_etag(info)
     last_modified = last_modified_seconds(info.st_mtime, time.time())
     headers = {
         "ETag": etag,

@@ -1,0 +1,304 @@
+"""The download cache: finished archives on disk plus an index of them (no aiohttp).
+
+Files live in `CACHE_DIR/downloads/` as `<key>.<ext>`; archives being written are
+`tmp-<random>.part` beside them (unique names, so concurrent builds never collide) and are
+renamed into place atomically once complete. The index records key -> file, size, created,
+last hit, behind one small interface with two backends: `LocalIndex` (SQLite in the cache
+dir: no other process, survives restarts) and `RedisIndex` (redis.asyncio, shared by every
+instance on the same storage). The store bounds the total size with least-recently-used
+eviction and treats an index entry whose file is gone as a miss (the entry is dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+from redis.asyncio import Redis
+
+log = logging.getLogger("archive_catalog")
+
+TEMP_PREFIX = "tmp-"
+TEMP_SUFFIX = ".part"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    key: str
+    file: str  # a name inside the downloads folder
+    size: int
+    created: float
+    last_hit: float
+
+
+class DownloadIndex(Protocol):
+    """Key -> entry, ordered by last hit. Both backends behave the same."""
+
+    name: str
+
+    async def get(self, key: str) -> CacheEntry | None: ...
+    async def put(self, entry: CacheEntry) -> None: ...
+    async def touch(self, key: str, when: float) -> None: ...
+    async def remove(self, key: str) -> None: ...
+    async def least_recent(self, limit: int) -> list[CacheEntry]: ...
+    async def totals(self) -> tuple[int, int]: ...
+    async def all_entries(self) -> list[CacheEntry]: ...
+    async def close(self) -> None: ...
+
+
+class LocalIndex:
+    """The embedded index: one SQLite file, queried in a thread, one connection behind a lock."""
+
+    name = "local"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, file TEXT NOT NULL, size INTEGER NOT NULL,"
+                " created REAL NOT NULL, last_hit REAL NOT NULL)"
+            )
+            self._db.execute("CREATE INDEX IF NOT EXISTS entries_lru ON entries (last_hit)")
+
+    def _run(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    async def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        return await asyncio.to_thread(self._run, sql, args)
+
+    @staticmethod
+    def _entry(row: tuple[object, ...]) -> CacheEntry:
+        key, file, size, created, last_hit = row
+        return CacheEntry(str(key), str(file), int(size), float(created), float(last_hit))  # type: ignore[call-overload, arg-type]
+
+    async def get(self, key: str) -> CacheEntry | None:
+        rows = await self._query("SELECT key, file, size, created, last_hit FROM entries WHERE key = ?", (key,))
+        return self._entry(rows[0]) if rows else None
+
+    async def put(self, entry: CacheEntry) -> None:
+        await self._query(
+            "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
+            (entry.key, entry.file, entry.size, entry.created, entry.last_hit),
+        )
+
+    async def touch(self, key: str, when: float) -> None:
+        await self._query("UPDATE entries SET last_hit = ? WHERE key = ?", (when, key))
+
+    async def remove(self, key: str) -> None:
+        await self._query("DELETE FROM entries WHERE key = ?", (key,))
+
+    async def least_recent(self, limit: int) -> list[CacheEntry]:
+        rows = await self._query(
+            "SELECT key, file, size, created, last_hit FROM entries ORDER BY last_hit LIMIT ?", (limit,)
+        )
+        return [self._entry(row) for row in rows]
+
+    async def totals(self) -> tuple[int, int]:
+        rows = await self._query("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries")
+        count, total = rows[0]
+        return int(count), int(total)  # type: ignore[call-overload]
+
+    async def all_entries(self) -> list[CacheEntry]:
+        rows = await self._query("SELECT key, file, size, created, last_hit FROM entries")
+        return [self._entry(row) for row in rows]
+
+    async def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class RedisIndex:
+    """The shared index: a hash of entries (JSON) and a sorted set of last hits, under a prefix."""
+
+    name = "redis"
+
+    def __init__(self, client: Redis, prefix: str = "archive-catalog:downloads") -> None:
+        self._redis = client
+        self._entries = f"{prefix}:entries"
+        self._lru = f"{prefix}:lru"
+
+    @staticmethod
+    def _decode(raw: bytes | str) -> CacheEntry:
+        data = orjson.loads(raw)
+        return CacheEntry(data["key"], data["file"], int(data["size"]), float(data["created"]), float(data["last_hit"]))
+
+    async def get(self, key: str) -> CacheEntry | None:
+        raw = await self._redis.hget(self._entries, key)
+        return self._decode(raw) if raw is not None else None
+
+    async def put(self, entry: CacheEntry) -> None:
+        data = orjson.dumps(
+            {"key": entry.key, "file": entry.file, "size": entry.size, "created": entry.created, "last_hit": 0.0}
+        )
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._entries, entry.key, data)
+            pipe.zadd(self._lru, {entry.key: entry.last_hit})
+            await pipe.execute()
+
+    async def touch(self, key: str, when: float) -> None:
+        await self._redis.zadd(self._lru, {key: when}, xx=True)
+
+    async def remove(self, key: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._entries, key)
+            pipe.zrem(self._lru, key)
+            await pipe.execute()
+
+    async def _with_last_hits(self, pairs: Any) -> list[CacheEntry]:
+        if not pairs:
+            return []
+        keys = [k.decode() if isinstance(k, bytes) else k for k, _ in pairs]
+        raws = await self._redis.hmget(self._entries, keys)
+        out = []
+        for (_, score), raw in zip(pairs, raws, strict=True):
+            if raw is not None:
+                entry = self._decode(raw)
+                out.append(CacheEntry(entry.key, entry.file, entry.size, entry.created, float(score)))
+        return out
+
+    async def least_recent(self, limit: int) -> list[CacheEntry]:
+        pairs = await self._redis.zrange(self._lru, 0, limit - 1, withscores=True)
+        return await self._with_last_hits(pairs)
+
+    async def totals(self) -> tuple[int, int]:
+        entries = await self.all_entries()
+        return len(entries), sum(e.size for e in entries)
+
+    async def all_entries(self) -> list[CacheEntry]:
+        pairs = await self._redis.zrange(self._lru, 0, -1, withscores=True)
+        return await self._with_last_hits(pairs)
+
+    async def close(self) -> None:
+        """The Redis client belongs to whoever created it (the app's cleanup context)."""
+
+
+class DownloadStore:
+    """Archives on disk + their index; bounded by `max_bytes`, least recently used out first."""
+
+    def __init__(self, folder: Path, index: DownloadIndex, max_bytes: int) -> None:
+        self.folder = folder
+        self.index = index
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self.misses = 0
+        folder.mkdir(parents=True, exist_ok=True)
+        self._evict_lock = asyncio.Lock()
+
+    def path_of(self, entry: CacheEntry) -> Path:
+        return self.folder / entry.file
+
+    async def lookup(self, key: str) -> Path | None:
+        """The cached archive's path (its last hit recorded), or None; counts hits and misses."""
+        entry = await self.index.get(key)
+        if entry is not None:
+            path = self.path_of(entry)
+            if await asyncio.to_thread(path.is_file):
+                self.hits += 1
+                await self.index.touch(key, time.time())
+                return path
+            log.warning("Download cache entry %s has no file any more; rebuilding (intermittent miss)", key)
+            await self.index.remove(key)
+        self.misses += 1
+        return None
+
+    def new_temp(self) -> Path:
+        return self.folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+
+    async def commit(self, temp: Path, key: str, extension: str, size: int) -> bool:
+        """Move a complete temp file into place and index it; False (and deleted) when too big."""
+        if size > self.max_bytes:
+            discard(temp)
+            return False
+        name = f"{key}.{extension}"
+        await asyncio.to_thread(os.replace, temp, self.folder / name)
+        now = time.time()
+        await self.index.put(CacheEntry(key, name, size, now, now))
+        await self.evict(keep=key)
+        return True
+
+    async def store_bytes(self, key: str, extension: str, data: bytes) -> bool:
+        temp = self.new_temp()
+        try:
+            await asyncio.to_thread(temp.write_bytes, data)
+            return await self.commit(temp, key, extension, len(data))
+        except BaseException:
+            discard(temp)
+            raise
+
+    async def evict(self, keep: str | None = None) -> int:
+        """Drop least recently used entries until the total fits; returns how many went."""
+        dropped = 0
+        async with self._evict_lock:
+            count, total = await self.index.totals()
+            while total > self.max_bytes and count > 0:
+                candidates = [e for e in await self.index.least_recent(16) if e.key != keep]
+                if not candidates:
+                    break
+                for entry in candidates:
+                    if total <= self.max_bytes:
+                        break
+                    await self.index.remove(entry.key)
+                    discard(self.path_of(entry))
+                    total -= entry.size
+                    count -= 1
+                    dropped += 1
+        if dropped:
+            log.info("Download cache evicted %d archive(s)", dropped)
+        return dropped
+
+    async def clear(self) -> int:
+        entries = await self.index.all_entries()
+        for entry in entries:
+            await self.index.remove(entry.key)
+            discard(self.path_of(entry))
+        return len(entries)
+
+    def remove_leftover_temps(self, min_age_s: float = 0.0) -> int:
+        """Delete temp files an interrupted process left behind (run at start).
+
+        With a shared cache folder, `min_age_s` spares files other instances are writing now.
+        """
+        removed = 0
+        now = time.time()
+        with os.scandir(self.folder) as entries:
+            for item in entries:
+                if not (item.name.startswith(TEMP_PREFIX) and item.name.endswith(TEMP_SUFFIX)):
+                    continue
+                with contextlib.suppress(OSError):
+                    if now - item.stat().st_mtime >= min_age_s:
+                        discard(Path(item.path))
+                        removed += 1
+        return removed
+
+    def temp_files(self) -> list[str]:
+        return sorted(p.name for p in self.folder.iterdir() if p.name.startswith(TEMP_PREFIX))
+
+    async def stats(self) -> dict[str, object]:
+        count, total = await self.index.totals()
+        return {
+            "entries": count,
+            "bytes": total,
+            "max_bytes": self.max_bytes,
+            "hits": self.hits,
+            "misses": self.misses,
+            "index": self.index.name,
+        }
+
+
+def discard(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

@@ -1,0 +1,564 @@
+"""The download service: selection -> cache key -> plan -> buffer or stream, cache on the side.
+
+No aiohttp here: the handler gives a `Sink` (write bytes, send a file region) and shapes
+headers. What this module owns:
+- the selection (one model, several, or a whole site) with each file stat'ed fresh, and the
+  cache key: format + selection + every file's relative path, size and mtime;
+- the strategy: archives estimated below the threshold are rendered in memory once (concurrent
+  requests share the build), sent, and stored in the cache in the background; larger ones are
+  streamed part by part while a writer thread makes the cache copy (copy_file_range for file
+  regions) and a CRC thread feeds the ZIP data descriptors;
+- the bound on concurrent builds (a queue with a deadline, then 503 + Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import blake3
+
+from .archives import (
+    ArchivePlan,
+    ArchiveSourceChanged,
+    CrcCache,
+    CrcJob,
+    Deferred,
+    FileIdentity,
+    FileSpan,
+    NotAnImage,
+    PdfImage,
+    ZipEntry,
+    job_crc,
+    pdf_entry,
+    pdf_image,
+    pdf_plan,
+    render_bytes,
+    zip_plan,
+)
+from .cache.downloads import DownloadStore, discard
+from .catalog import Catalog
+from .errors import NotFound, ServiceUnavailable
+from .library import natural_key
+
+log = logging.getLogger("archive_catalog")
+
+FORMATS = ("zip", "pdf", "pdfs-zip")
+EXTENSIONS = {"zip": "zip", "pdf": "pdf", "pdfs-zip": "zip"}
+CONTENT_TYPES = {"zip": "application/zip", "pdf": "application/pdf", "pdfs-zip": "application/zip"}
+PDF_PAGE_OVERHEAD = 600  # bytes of PDF structure per page, for estimates
+COPY_STEP = 64 * 1024 * 1024  # copy_file_range per call, so a cancelled build stops soon
+MB = 1_000_000
+
+
+class Sink(Protocol):
+    """Where a streamed archive goes: the client connection."""
+
+    async def write(self, data: bytes) -> None: ...
+    async def sendfile(self, path: str, offset: int, count: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SelectedFile:
+    model: str
+    name: str
+    path: str
+    size: int
+    mtime: float
+    mtime_ns: int
+    inode: int
+    kind: str
+
+    @property
+    def archive_name(self) -> str:
+        return f"{self.model}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    site: str
+    models: tuple[str, ...]
+    whole_site: bool
+    files: tuple[SelectedFile, ...]
+
+    def images(self) -> list[SelectedFile]:
+        return [f for f in self.files if f.kind == "image"]
+
+
+@dataclass(slots=True)
+class Download:
+    """What the handler needs to answer: name, type, key, strategy and a way to produce it."""
+
+    key: str
+    filename: str
+    content_type: str
+    extension: str
+    estimate: int
+    strategy: str  # "cache" | "buffer" | "stream"
+    cached_path: Path | None = None
+    body: bytes | None = None
+    selection: Selection | None = None
+
+
+def download_filename(selection: Selection, fmt: str) -> str:
+    if selection.whole_site:
+        base = selection.site
+    elif len(selection.models) == 1:
+        base = f"{selection.site} — {selection.models[0].replace('/', ' - ')}"
+    else:
+        base = f"{selection.site} — {len(selection.models)} models"
+    if fmt == "pdfs-zip":
+        base += " (PDFs)"
+    return f"{base}.{EXTENSIONS[fmt]}"
+
+
+def selection_key(fmt: str, selection: Selection) -> str:
+    hasher = blake3.blake3()
+    models = "\x00*" if selection.whole_site else "\x00".join(selection.models)
+    hasher.update(f"v1\x00{fmt}\x00{selection.site}\x00{models}\x01".encode())
+    for f in selection.files:
+        hasher.update(f"{f.archive_name}\x00{f.size}\x00{f.mtime_ns}\x01".encode())
+    return hasher.hexdigest()[:40]
+
+
+def _stat_files(folder: Path, model: str, names: Sequence[tuple[str, str]]) -> list[SelectedFile]:
+    out = []
+    for name, kind in names:
+        path = str(folder / name)
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # gone since the listing: not part of the archive
+        out.append(SelectedFile(model, name, path, info.st_size, info.st_mtime, info.st_mtime_ns, info.st_ino, kind))
+    return out
+
+
+def auto_threshold_mb(max_builds: int, available_bytes: int | None = None) -> int:
+    """A quarter of the available memory shared by the concurrent builds, within 16..1000 MB."""
+    available = available_bytes if available_bytes is not None else available_memory()
+    return max(16, min(1000, available // 4 // max(1, max_builds) // MB))
+
+
+def available_memory() -> int:
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+class CrcRunner:
+    """Computes the plan's entry CRCs in order in one thread; async and thread waiters."""
+
+    def __init__(self, jobs: Sequence[CrcJob], cache: CrcCache) -> None:
+        self._jobs = jobs
+        self._cache = cache
+        self.values: list[int] = []
+        self._error: BaseException | None = None
+        self._condition = threading.Condition()
+        self._stop = threading.Event()
+        self._loop = asyncio.get_running_loop()
+        self._progress = asyncio.Event()
+        self._future: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        if self._jobs:
+            self._future = asyncio.ensure_future(asyncio.to_thread(self._run))
+
+    def _run(self) -> None:
+        try:
+            for job in self._jobs:
+                if self._stop.is_set():
+                    raise ArchiveSourceChanged("stopped")
+                value = job_crc(job, self._cache)
+                with self._condition:
+                    self.values.append(value)
+                    self._condition.notify_all()
+                self._loop.call_soon_threadsafe(self._progress.set)
+        except BaseException as exc:
+            with self._condition:
+                self._error = exc
+                self._condition.notify_all()
+            self._loop.call_soon_threadsafe(self._progress.set)
+
+    async def wait(self, count: int) -> Sequence[int]:
+        while len(self.values) < count:
+            if self._error is not None:
+                raise self._error
+            self._progress.clear()
+            if len(self.values) >= count or self._error is not None:
+                continue
+            await self._progress.wait()
+        return self.values
+
+    def wait_sync(self, count: int, stop: threading.Event) -> Sequence[int]:
+        with self._condition:
+            while len(self.values) < count:
+                if self._error is not None:
+                    raise self._error
+                if stop.is_set():
+                    raise ArchiveSourceChanged("stopped")
+                self._condition.wait(0.1)
+        return self.values
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._future is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._future)
+
+
+def write_plan(plan: ArchivePlan, temp: Path, crcs: CrcRunner, stop: threading.Event) -> None:
+    """The cache copy of a plan (blocking): headers written, file regions copied by the kernel."""
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        pending = bytearray()
+        for part in plan.parts:
+            if stop.is_set():
+                raise ArchiveSourceChanged("stopped")
+            if isinstance(part, bytes):
+                pending += part
+                continue
+            if isinstance(part, Deferred):
+                pending += part.render(crcs.wait_sync(part.needs, stop))
+                continue
+            if pending:
+                _write_all(fd, pending)
+                pending.clear()
+            _copy_span(part, fd, stop)
+        if pending:
+            _write_all(fd, pending)
+        if os.fstat(fd).st_size != plan.size:
+            raise ArchiveSourceChanged("the cache copy has the wrong size")
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _copy_span(span: FileSpan, out_fd: int, stop: threading.Event) -> None:
+    source = os.open(span.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        offset, remaining = span.offset, span.length
+        while remaining > 0:
+            if stop.is_set():
+                raise ArchiveSourceChanged("stopped")
+            try:
+                copied = os.copy_file_range(source, out_fd, min(COPY_STEP, remaining), offset)
+            except OSError:  # another filesystem or no support: copy through user space
+                os.lseek(source, offset, os.SEEK_SET)
+                data = os.read(source, min(1024 * 1024, remaining))
+                _write_all(out_fd, data)
+                copied = len(data)
+            if copied == 0:
+                raise ArchiveSourceChanged(f"{span.path} is shorter than planned")
+            offset += copied
+            remaining -= copied
+    finally:
+        os.close(source)
+
+
+async def pump(plan: ArchivePlan, sink: Sink, crcs: CrcRunner) -> None:
+    """Send a plan: header bytes written, file regions through sendfile, descriptors when ready."""
+    pending = bytearray()
+    for part in plan.parts:
+        if isinstance(part, bytes):
+            pending += part
+        elif isinstance(part, Deferred):
+            pending += part.render(await crcs.wait(part.needs))
+        else:
+            if pending:
+                await sink.write(bytes(pending))
+                pending.clear()
+            await sink.sendfile(part.path, part.offset, part.length)
+    if pending:
+        await sink.write(bytes(pending))
+
+
+class DownloadService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: DownloadStore,
+        threshold_bytes: int,
+        max_builds: int,
+        queue_wait_s: float,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.threshold_bytes = threshold_bytes
+        self.max_builds = max_builds
+        self.queue_wait_s = queue_wait_s
+        self.crc_cache = CrcCache()
+        self._slots = asyncio.Semaphore(max_builds)
+        self._buffers: dict[str, asyncio.Future[bytes]] = {}
+        self._streaming: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- selection ----------------------------------------------------------------------
+
+    async def select(self, site: str, models: Sequence[str]) -> Selection:
+        whole_site = not models
+        if whole_site:
+            listing = await self.catalog.site_listing(site)
+            names = [m.name for m in listing.models]
+            if not names:
+                raise NotFound(f"Site {site!r} holds no media.")
+        else:
+            names = sorted(set(models), key=natural_key)
+        files: list[SelectedFile] = []
+        for model in names:
+            folder = await self.catalog.folder(site, model)
+            media = [(f.name, "image") for f in folder.images] + [(f.name, "video") for f in folder.videos]
+            if not media and not whole_site:
+                raise NotFound(f"Model {model!r} in site {site!r} holds no media.")
+            files.extend(await asyncio.to_thread(_stat_files, folder.path, model, media))
+        return Selection(site, tuple(names), whole_site, tuple(files))
+
+    # -- the request path ---------------------------------------------------------------
+
+    async def prepare(self, site: str, models: Sequence[str], fmt: str) -> Download:
+        """Everything checked (404s), the cache looked up; a miss has its body or plan ready."""
+        selection = await self.select(site, models)
+        if fmt in ("pdf", "pdfs-zip") and not selection.images():
+            raise NotFound("There are no images to put in a PDF.")
+        key = selection_key(fmt, selection)
+        download = Download(
+            key=key,
+            filename=download_filename(selection, fmt),
+            content_type=CONTENT_TYPES[fmt],
+            extension=EXTENSIONS[fmt],
+            estimate=self._estimate(selection, fmt),
+            strategy="cache",
+            selection=selection,
+        )
+        cached = await self._lookup(key)
+        if cached is not None:
+            log.info("Cache hit for key: %s", key)
+            download.cached_path = cached
+            return download
+        log.info("Estimated size: %.2fMB", download.estimate / MB)
+        if download.estimate < self.threshold_bytes:
+            log.info("Using buffer cache strategy")
+            download.strategy = "buffer"
+            download.body = await self._buffered(key, selection, fmt, download.extension)
+        else:
+            log.info("Using streaming cache strategy")
+            download.strategy = "stream"
+        return download
+
+    async def _lookup(self, key: str) -> Path | None:
+        try:
+            return await self.store.lookup(key)
+        except Exception as exc:  # an index outage must not break downloads
+            log.warning("Download cache index unavailable (%s): building without the cache", exc)
+            return None
+
+    @staticmethod
+    def _estimate(selection: Selection, fmt: str) -> int:
+        if fmt == "zip":
+            return zip_plan(_zip_entries(selection)).size
+        images = selection.images()
+        pdfs = len({f.model for f in images}) if fmt == "pdfs-zip" else 1
+        return sum(f.size for f in images) + PDF_PAGE_OVERHEAD * len(images) + 1000 * pdfs
+
+    @contextlib.asynccontextmanager
+    async def build_slot(self) -> AsyncIterator[None]:
+        """One of the bounded build slots, waited for at most `queue_wait_s`, else 503."""
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.queue_wait_s)
+        except TimeoutError:
+            retry = max(1, round(self.queue_wait_s))
+            raise ServiceUnavailable(
+                "Too many archives are being built right now; try again shortly.",
+                code="downloads_busy",
+                headers={"Retry-After": str(retry)},
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    async def plan(self, selection: Selection, fmt: str) -> ArchivePlan:
+        if fmt == "zip":
+            return zip_plan(_zip_entries(selection))
+        spool = self.store.new_temp()
+        try:
+            return await asyncio.to_thread(_pdf_plan, selection, fmt, spool)
+        except BaseException:
+            discard(spool)
+            raise
+
+    async def _buffered(self, key: str, selection: Selection, fmt: str, extension: str) -> bytes:
+        """Render in memory once (concurrent requests share it), store in the background."""
+        shared = self._buffers.get(key)
+        if shared is not None:
+            return await asyncio.shield(shared)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._buffers[key] = future
+        try:
+            async with self.build_slot():
+                plan = await self.plan(selection, fmt)
+                try:
+                    body = await asyncio.to_thread(render_bytes, plan, self.crc_cache)
+                finally:
+                    if plan.spool:
+                        discard(Path(plan.spool))
+            future.set_result(body)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters (if any) get it through their await
+            raise
+        finally:
+            del self._buffers[key]
+        self._in_background(self._store_body(key, extension, body))
+        return body
+
+    async def _store_body(self, key: str, extension: str, body: bytes) -> None:
+        try:
+            if await self.store.store_bytes(key, extension, body):
+                log.info("Async cache saved: %s", key)
+        except Exception as exc:
+            log.warning("Download cache could not save %s: %s", key, exc)
+
+    def _in_background(self, coroutine: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def stream(self, download: Download, fmt: str, start: Callable[[int], Awaitable[Sink]]) -> None:
+        """Build the plan, start the response (`start(size)`), send it and keep a cache copy.
+
+        Only the first of concurrent requests for one key writes the cache; the others
+        stream on their own (a slow client slows only itself). Any failure or disconnect
+        deletes the temp file and indexes nothing.
+        """
+        assert download.selection is not None
+        async with self.build_slot():
+            plan = await self.plan(download.selection, fmt)
+            writes_cache = download.key not in self._streaming and plan.size <= self.store.max_bytes
+            if writes_cache:
+                self._streaming.add(download.key)
+            temp = self.store.new_temp() if writes_cache else None
+            crcs = CrcRunner(plan.crc_jobs, self.crc_cache)
+            stop = threading.Event()
+            writer: asyncio.Future[None] | None = None
+            try:
+                sink = await start(plan.size)
+                crcs.start()
+                if temp is not None:
+                    writer = asyncio.ensure_future(asyncio.to_thread(write_plan, plan, temp, crcs, stop))
+                await pump(plan, sink, crcs)
+                if writer is not None and temp is not None:
+                    await writer
+                    await self._commit_stream(temp, download, plan.size)
+            except BaseException as exc:
+                stop.set()
+                if writer is not None:
+                    with contextlib.suppress(BaseException):
+                        await asyncio.shield(writer)
+                if isinstance(exc, ConnectionError | asyncio.CancelledError):
+                    log.info("Download of %s aborted: the client went away", download.filename)
+                raise
+            finally:
+                await crcs.close()
+                if temp is not None:
+                    discard(temp)
+                if writes_cache:
+                    self._streaming.discard(download.key)
+                if plan.spool:
+                    discard(Path(plan.spool))
+
+    async def _commit_stream(self, temp: Path, download: Download, size: int) -> None:
+        try:
+            if await self.store.commit(temp, download.key, download.extension, size):
+                log.info("Stream cache saved: %s", download.key)
+        except Exception as exc:
+            log.warning("Download cache could not save %s: %s", download.key, exc)
+
+    # -- cache administration -----------------------------------------------------------
+
+    async def stats(self) -> dict[str, object]:
+        try:
+            return await self.store.stats()
+        except Exception as exc:
+            log.warning("Download cache index unavailable: %s", exc)
+            return {
+                "entries": 0,
+                "bytes": 0,
+                "max_bytes": self.store.max_bytes,
+                "hits": self.store.hits,
+                "misses": self.store.misses,
+                "index": self.store.index.name,
+                "error": "index unavailable",
+            }
+
+    async def clear(self) -> int:
+        self.crc_cache.clear()
+        return await self.store.clear()
+
+    async def idle(self) -> None:
+        """Wait for the background cache saves started so far."""
+        for task in list(self._background):
+            with contextlib.suppress(BaseException):
+                await task
+
+    async def close(self) -> None:
+        await self.idle()
+
+
+def _zip_entries(selection: Selection) -> list[ZipEntry]:
+    return [
+        ZipEntry(
+            f.archive_name,
+            f.size,
+            f.mtime,
+            (FileSpan(f.path, 0, f.size),),
+            FileIdentity(f.path, f.size, f.mtime_ns, f.inode),
+        )
+        for f in selection.files
+    ]
+
+
+def _page_images(files: Sequence[SelectedFile], spool: object) -> list[PdfImage]:
+    images = []
+    for f in files:
+        try:
+            images.append(pdf_image(f.path, spool))  # type: ignore[arg-type]
+        except NotAnImage:
+            log.warning("Left out of the PDF (not a readable image): %s", f.archive_name)
+    return images
+
+
+def _pdf_plan(selection: Selection, fmt: str, spool_path: Path) -> ArchivePlan:
+    """Probe (and for non-JPEGs convert) every image; blocking, run in a thread."""
+    with open(spool_path, "w+b") as spool:
+        if fmt == "pdf":
+            images = _page_images(selection.images(), spool)
+            if not images:
+                raise NotFound("There are no readable images to put in a PDF.")
+            plan = pdf_plan(images, str(spool_path))
+            return plan
+        entries = []
+        for model in selection.models:
+            files = [f for f in selection.images() if f.model == model]
+            images = _page_images(files, spool)
+            if images:
+                mtime = max(f.mtime for f in files)
+                entries.append(pdf_entry(f"{model}.pdf", images, mtime))
+        if not entries:
+            raise NotFound("There are no readable images to put in a PDF.")
+    plan = zip_plan(entries)
+    plan.spool = str(spool_path)
+    return plan

@@ -1,0 +1,200 @@
+"""GET /api/download: ZIP, PDF and ZIP-of-PDFs of a model, several models or a whole site.
+
+Thin: parse and validate (all 400/404s before the response starts), ask the download
+service, then answer one of three ways: a cache hit through `send_file` (sendfile, Range,
+If-Range), an in-memory body (`buffer`), or a `StreamResponse` with an exact Content-Length
+fed part by part (`stream`). Also wires the service: its index (SQLite or Redis) and store
+opened in a cleanup context, leftover temp files removed at start, and the cache's figures
+and clearing registered for /api/cache_stats and /api/clear_cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import unicodedata
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from .. import keys
+from ..archives import ArchiveSourceChanged
+from ..cache.downloads import DownloadIndex, DownloadStore, LocalIndex, RedisIndex
+from ..downloads import FORMATS, Download, DownloadService, Sink, auto_threshold_mb
+from ..params import Query
+from .responses import send_file
+
+log = logging.getLogger("archive_catalog")
+
+CACHE_CONTROL = "private, no-cache"
+SENDFILE_FALLBACK_CHUNK = 256 * 1024
+STALE_TEMP_AGE_S = 3600.0  # with a shared (Redis) cache, other instances' temp files are younger
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with an ASCII fallback name and the exact name as RFC 5987 `filename*`."""
+    ascii_name = unicodedata.normalize("NFKD", filename.replace("—", "-").replace("–", "-"))
+    ascii_name = "".join(c for c in ascii_name if c.isascii() and c.isprintable() and c not in '"\\')
+    ascii_name = ascii_name.strip() or "download"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _headers(download: Download) -> dict[str, str]:
+    return {
+        "Content-Disposition": content_disposition(download.filename),
+        "X-Cache": "HIT" if download.strategy == "cache" else "MISS",
+        "X-Download-Strategy": download.strategy,
+        "ETag": f'"{download.key}"',
+        "Cache-Control": CACHE_CONTROL,
+    }
+
+
+class ResponseSink:
+    """Bytes through the response writer; file regions straight from disk with sendfile."""
+
+    def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
+        self._request = request
+        self._response = response
+
+    async def write(self, data: bytes) -> None:
+        await self._response.write(data)
+
+    async def sendfile(self, path: str, offset: int, count: int) -> None:
+        loop = asyncio.get_running_loop()
+        handle = await loop.run_in_executor(None, _open_exactly, path, offset + count)
+        try:
+            transport = self._request.transport
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError("Connection lost")
+            try:
+                sent = await loop.sendfile(transport, handle, offset, count)
+            except NotImplementedError:
+                sent = await self._copy(handle, offset, count)
+            if sent != count:
+                raise ArchiveSourceChanged(f"{path} changed while it was being sent")
+        finally:
+            handle.close()
+
+    async def _copy(self, handle: BinaryIO, offset: int, count: int) -> int:
+        loop = asyncio.get_running_loop()
+        handle.seek(offset)
+        sent = 0
+        while sent < count:
+            chunk = await loop.run_in_executor(None, handle.read, min(SENDFILE_FALLBACK_CHUNK, count - sent))
+            if not chunk:
+                break
+            await self._response.write(chunk)
+            sent += len(chunk)
+        return sent
+
+
+def _open_exactly(path: str, needed: int) -> BinaryIO:
+    handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the caller
+    if os.fstat(handle.fileno()).st_size < needed:
+        handle.close()
+        raise ArchiveSourceChanged(f"{path} is shorter than planned")
+    return handle
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    query = Query(request.rel_url.raw_query_string)
+    query.reject_unknown(("site", "model", "format"))
+    site = query.required("site")
+    fmt = query.choice("format", FORMATS, "zip")
+    models = query.all("model")
+    for model in models:
+        if not model:
+            query.required("model")  # the same 400 as for any empty required parameter
+    service = request.app[keys.DOWNLOADS]
+    prepared = await service.prepare(site, models, fmt)
+    headers = _headers(prepared)
+    if prepared.cached_path is not None:
+        etag = headers.pop("ETag")
+        return await send_file(
+            request, str(prepared.cached_path), prepared.content_type, CACHE_CONTROL, headers, etag=etag
+        )
+    if prepared.body is not None:
+        return web.Response(body=prepared.body, content_type=prepared.content_type, headers=headers)
+
+    response = web.StreamResponse(headers=headers)
+    response.content_type = prepared.content_type
+    if request.method == "HEAD":  # no build just to count bytes; ZIP sizes are known anyway
+        if fmt == "zip":
+            response.content_length = prepared.estimate
+        await response.prepare(request)
+        return response
+
+    async def start(size: int) -> Sink:
+        response.content_length = size
+        await response.prepare(request)
+        return ResponseSink(request, response)
+
+    await service.stream(prepared, fmt, start)
+    await response.write_eof()
+    return response
+
+
+async def _open_index(app: web.Application) -> tuple[DownloadIndex, Redis | None]:
+    config = app[keys.CONFIG]
+    folder = config.cache_dir / "downloads"
+    if config.redis_url:
+        client: Redis = Redis.from_url(config.redis_url)
+        try:
+            await client.ping()
+            return RedisIndex(client), client
+        except Exception as exc:
+            log.warning(
+                "Redis at %s is unreachable (%s): the download cache uses the local index", config.redis_url, exc
+            )
+            await client.aclose()
+    return await asyncio.to_thread(LocalIndex, folder / "index.sqlite3"), None
+
+
+async def downloads_context(app: web.Application) -> AsyncIterator[None]:
+    """Open the index (and Redis client), clean leftover temp files, close at shutdown."""
+    config = app[keys.CONFIG]
+    index, client = await _open_index(app)
+    store = DownloadStore(Path(config.cache_dir) / "downloads", index, config.download_cache_max_bytes)
+    min_age = STALE_TEMP_AGE_S if client is not None else 0.0
+    removed = await asyncio.to_thread(store.remove_leftover_temps, min_age)
+    if removed:
+        log.info("Download cache: removed %d leftover temp file(s)", removed)
+    max_builds = config.download_max_builds or 4 * (os.cpu_count() or 1)
+    threshold_mb = config.threshold_mb
+    if threshold_mb is None:
+        threshold_mb = auto_threshold_mb(max_builds)
+        log.info("Download cache threshold: %dMB", threshold_mb)
+        log.info("(auto: a quarter of the available memory over %d concurrent builds)", max_builds)
+    else:
+        log.info("Download cache threshold: %dMB", threshold_mb)
+    service = DownloadService(
+        app[keys.CATALOG], store, threshold_mb * 1_000_000, max_builds, config.download_queue_wait_s
+    )
+    app[keys.DOWNLOADS] = service
+    try:
+        yield
+    finally:
+        await service.close()
+        await index.close()
+        if client is not None:
+            await client.aclose()
+
+
+def setup(app: web.Application) -> None:
+    """The route and the cache's stats and clearing (the service comes from `downloads_context`)."""
+
+    async def stats() -> dict[str, object]:
+        return {"download_cache": await app[keys.DOWNLOADS].stats()}
+
+    async def clear() -> dict[str, str]:
+        await app[keys.DOWNLOADS].clear()
+        return {"download_cache": "cleared"}
+
+    app.router.add_get("/api/download", download)
+    app[keys.STATS_PROVIDERS].append(stats)
+    app[keys.CLEARERS].append(clear)
