@@ -459,6 +459,7 @@ class DownloadService:
                 crcs.start()
                 if temp is not None:
                     writer = asyncio.ensure_future(asyncio.to_thread(write_plan, plan, temp, crcs, stop))
+                    writer.add_done_callback(_retrieve)
                 await pump(plan, sink, crcs)
                 if writer is not None and temp is not None:
                     await writer
@@ -508,6 +509,11 @@ class DownloadService:
         self.crc_cache.clear()
         return await self.store.clear()
 
+    @property
+    def streaming(self) -> frozenset[str]:
+        """Keys whose cache copy is being written by a stream right now."""
+        return frozenset(self._streaming)
+
     async def idle(self) -> None:
         """Wait for the background cache saves started so far."""
         for task in list(self._background):
@@ -516,6 +522,12 @@ class DownloadService:
 
     async def close(self) -> None:
         await self.idle()
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark a helper's outcome as seen (its failure is reported by whoever awaits it, if anyone)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _zip_entries(selection: Selection) -> list[ZipEntry]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
+import re
 import subprocess
 import tracemalloc
 import zipfile
@@ -15,8 +15,11 @@ from typing import Any
 import pypdf
 import pytest
 from aiohttp.test_utils import TestClient
+from multidict import CIMultiDictProxy
+from PIL import Image
 
 from server import keys
+from server.app import create_app
 from server.config import Config
 from server.downloads import DownloadService
 
@@ -51,10 +54,10 @@ def check_zip(data: bytes, tmp_path: Path) -> zipfile.ZipFile:
     return archive
 
 
-async def get(client: TestClient[Any, Any], url: str, **kwargs: Any) -> tuple[int, dict[str, str], bytes]:
+async def get(client: TestClient[Any, Any], url: str, **kwargs: Any) -> tuple[int, CIMultiDictProxy[str], bytes]:
     response = await client.get(url, **kwargs)
     body = await response.read()
-    return response.status, dict(response.headers), body
+    return response.status, response.headers, body
 
 
 @pytest.mark.parametrize("threshold_mb", [100, 0])
@@ -73,3 +76,305 @@ async def test_zip_of_one_model(
     for name in ANA:
         assert archive.read(f"ana/{name}") == (library_root / "alpha" / "ana" / name).read_bytes()
     await settle(client)
+
+
+@pytest.mark.parametrize("threshold_mb", [100, 0])
+async def test_hit_after_miss_serves_identical_bytes(make_client: ClientFactory, threshold_mb: int) -> None:
+    client = await make_client(threshold_mb=threshold_mb)
+    url = "/api/download?site=alpha&model=ana"
+    _, first_headers, first = await get(client, url)
+    await settle(client)
+    status, headers, again = await get(client, url)
+    assert status == 200
+    assert headers["X-Cache"] == "HIT"
+    assert headers["X-Download-Strategy"] == "cache"
+    assert again == first
+    assert int(headers["Content-Length"]) == len(again)
+    assert headers["ETag"] == first_headers["ETag"]
+    assert headers["Accept-Ranges"] == "bytes"
+    stats = (await (await client.get("/api/cache_stats")).json())["download_cache"]
+    assert stats["entries"] == 1 and stats["bytes"] == len(first)
+    assert stats["hits"] == 1 and stats["misses"] == 1 and stats["index"] == "local"
+
+
+async def test_changed_file_changes_the_key(make_client: ClientFactory, library_root: Path, tmp_path: Path) -> None:
+    client = await make_client()
+    url = "/api/download?site=alpha&model=bruno"
+    _, first_headers, first = await get(client, url)
+    await settle(client)
+    target = library_root / "alpha" / "bruno" / "a.jpg"
+    new_bytes = jpeg_bytes(77, (40, 30))
+    write(target, new_bytes, mtime=1_800_000_000)  # same name, new content: the folder mtime may not move
+    _, headers, body = await get(client, url)
+    assert headers["X-Cache"] == "MISS"
+    assert headers["ETag"] != first_headers["ETag"]
+    assert check_zip(body, tmp_path).read("bruno/a.jpg") == new_bytes
+    assert body != first
+
+
+async def test_range_and_if_range_on_a_hit(make_client: ClientFactory) -> None:
+    client = await make_client()
+    url = "/api/download?site=alpha&model=ana"
+    _, headers, full = await get(client, url)
+    await settle(client)
+    status, part_headers, part = await get(client, url, headers={"Range": "bytes=100-1099"})
+    assert status == 206
+    assert part == full[100:1100]
+    assert part_headers["Content-Range"] == f"bytes 100-1099/{len(full)}"
+    assert part_headers["X-Cache"] == "HIT"
+    status, _, resumed = await get(client, url, headers={"Range": "bytes=1000-", "If-Range": headers["ETag"]})
+    assert status == 206 and resumed == full[1000:]
+    status, _, whole = await get(client, url, headers={"Range": "bytes=1000-", "If-Range": '"other"'})
+    assert status == 200 and whole == full
+    status, _, _ = await get(client, url, headers={"Range": f"bytes={len(full) + 10}-"})
+    assert status == 416
+
+
+async def test_pdf_pages_in_order_with_original_jpeg_bytes(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path
+) -> None:
+    client = await make_client()
+    status, headers, body = await get(client, "/api/download?site=alpha&model=ana&format=pdf")
+    assert status == 200
+    assert headers["Content-Type"] == "application/pdf"
+    assert int(headers["Content-Length"]) == len(body)
+    reader = pypdf.PdfReader(io.BytesIO(body))
+    assert len(reader.pages) == 4  # the video is not a page
+    folder = library_root / "alpha" / "ana"
+    for page, name in zip(reader.pages, ["img1.jpg", "img2.jpg", "IMG3.PNG", "img10.jpg"], strict=True):
+        xobject = page["/Resources"]["/XObject"]["/Im0"].get_object()
+        if name.endswith(".jpg"):
+            assert xobject["/Filter"] == "/DCTDecode"
+            assert xobject.get_data() == (folder / name).read_bytes()
+        else:
+            original = Image.open(folder / name).convert("RGB")
+            assert page.images[0].image.convert("RGB").tobytes() == original.tobytes()  # lossless
+    result = subprocess.run(["pdfinfo", "-"], input=body, capture_output=True, check=False)
+    assert result.returncode == 0 and re.search(rb"Pages:\s+4\n", result.stdout)
+
+
+async def test_pdf_stream_strategy_and_hit(make_client: ClientFactory) -> None:
+    client = await make_client(threshold_mb=0)
+    url = "/api/download?site=alpha&model=ana&format=pdf"
+    _, headers, first = await get(client, url)
+    assert headers["X-Download-Strategy"] == "stream"
+    assert int(headers["Content-Length"]) == len(first)
+    await settle(client)
+    _, headers, again = await get(client, url)
+    assert headers["X-Cache"] == "HIT" and again == first
+    assert len(pypdf.PdfReader(io.BytesIO(again)).pages) == 4
+
+
+@pytest.mark.parametrize("threshold_mb", [100, 0])
+async def test_pdfs_zip_of_a_site(make_client: ClientFactory, tmp_path: Path, threshold_mb: int) -> None:
+    client = await make_client(threshold_mb=threshold_mb)
+    status, headers, body = await get(client, "/api/download?site=alpha&format=pdfs-zip")
+    assert status == 200
+    assert int(headers["Content-Length"]) == len(body)
+    archive = check_zip(body, tmp_path)
+    assert archive.namelist() == ["ana.pdf", "bruno.pdf", "Carla.pdf"]
+    pages = [len(pypdf.PdfReader(io.BytesIO(archive.read(n))).pages) for n in archive.namelist()]
+    assert pages == [4, 2, 1]
+    await settle(client)
+
+
+async def test_whole_site_and_several_models(make_client: ClientFactory, tmp_path: Path) -> None:
+    client = await make_client(threshold_mb=0)
+    _, _, site = await get(client, "/api/download?site=beta")
+    assert check_zip(site, tmp_path).namelist() == ["patreon/joão/p1.jpg", "patreon/joão/p2.jpg"]
+    _, headers, several = await get(client, "/api/download?site=alpha&model=bruno&model=Carla&model=bruno")
+    assert check_zip(several, tmp_path).namelist() == ["bruno/a.jpg", "bruno/b.webp", "Carla/only.jpg"]
+    assert "filename*=UTF-8''alpha%20%E2%80%94%202%20models.zip" in headers["Content-Disposition"]
+    await settle(client)
+
+
+async def test_content_disposition_has_ascii_fallback_and_rfc5987_name(
+    make_client: ClientFactory, library_root: Path
+) -> None:
+    make_model(library_root, "média-site", "ana", ["x.jpg"])
+    client = await make_client()
+    _, headers, _ = await get(client, "/api/download?site=m%C3%A9dia-site&model=ana")
+    assert headers["Content-Disposition"] == (
+        "attachment; filename=\"media-site - ana.zip\"; filename*=UTF-8''m%C3%A9dia-site%20%E2%80%94%20ana.zip"
+    )
+    await settle(client)
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ("site=alpha&model=ana&format=rar", 400, "bad_request"),
+        ("site=alpha&model=ana&colour=red", 400, "unknown_parameter"),
+        ("model=ana", 400, "missing_parameter"),
+        ("site=alpha&model=", 400, "missing_parameter"),
+        ("site=nowhere", 404, "not_found"),
+        ("site=alpha&model=nobody", 404, "not_found"),
+        ("site=alpha&model=..%2F..%2Fetc", 400, "invalid_path"),
+        ("site=videos&model=only&format=pdf", 404, "not_found"),
+        ("site=videos&format=pdfs-zip", 404, "not_found"),
+    ],
+)
+async def test_bad_requests_are_json(
+    make_client: ClientFactory, library_root: Path, query: str, status: int, code: str
+) -> None:
+    make_model(library_root, "videos", "only", ["a.mp4"])
+    client = await make_client()
+    response = await client.get(f"/api/download?{query}")
+    assert response.status == status
+    body = await response.json()
+    assert body["error"] == code and body["message"]
+    assert "Content-Disposition" not in response.headers
+
+
+async def test_client_disconnect_mid_stream_leaves_nothing(make_client: ClientFactory, library_root: Path) -> None:
+    big = library_root / "alpha" / "big" / "movie.mp4"
+    big.parent.mkdir()
+    with open(big, "wb") as handle:
+        handle.truncate(96 * 1024 * 1024)  # sparse: fast to make, far more than socket buffers hold
+    client = await make_client(threshold_mb=1)
+    response = await client.get("/api/download?site=alpha&model=big")
+    assert response.headers["X-Download-Strategy"] == "stream"
+    await response.content.readexactly(64 * 1024)
+    response.close()  # the client goes away mid-stream
+    service = service_of(client)
+    for _ in range(500):
+        if not service.store.temp_files() and not service.streaming:
+            break
+        await asyncio.sleep(0.01)
+    assert service.store.temp_files() == []
+    assert (await service.store.index.totals()) == (0, 0)
+    assert [p.name for p in service.store.folder.iterdir() if not p.name.startswith("index.sqlite3")] == []
+
+
+async def test_missing_cache_file_is_rebuilt(make_client: ClientFactory) -> None:
+    client = await make_client()
+    url = "/api/download?site=alpha&model=ana"
+    _, _, first = await get(client, url)
+    await settle(client)
+    service = service_of(client)
+    (entry,) = await service.store.index.all_entries()
+    service.store.path_of(entry).unlink()
+    _, headers, again = await get(client, url)
+    assert headers["X-Cache"] == "MISS" and again == first
+    await settle(client)
+    _, headers, third = await get(client, url)
+    assert headers["X-Cache"] == "HIT" and third == first
+
+
+async def test_eviction_keeps_the_cache_within_its_bound(make_client: ClientFactory) -> None:
+    probe = await make_client()
+    sizes = []
+    for model in ("ana", "bruno"):
+        _, _, body = await get(probe, f"/api/download?site=alpha&model={model}")
+        sizes.append(len(body))
+    await settle(probe)
+    bound = max(sizes) + 10  # room for one archive, not two
+    client = await make_client(download_cache_max_gb=bound / 1024**3, cache_dir=probe.app[keys.CONFIG].cache_dir / "x")
+    await get(client, "/api/download?site=alpha&model=ana")
+    await settle(client)
+    await get(client, "/api/download?site=alpha&model=bruno")
+    await settle(client)
+    store = service_of(client).store
+    entries = await store.index.all_entries()
+    assert [e.file.split(".")[0] for e in entries] == [(await _key_of(client, "bruno"))]
+    stats = await store.stats()
+    assert stats["bytes"] == sizes[1] <= stats["max_bytes"]  # type: ignore[operator]
+    assert len([p for p in store.folder.iterdir() if not p.name.startswith("index.sqlite3")]) == 1
+    _, headers, _ = await get(client, "/api/download?site=alpha&model=ana")
+    assert headers["X-Cache"] == "MISS"
+
+
+async def _key_of(client: TestClient[Any, Any], model: str) -> str:
+    response = await client.head(f"/api/download?site=alpha&model={model}")
+    return response.headers["ETag"].strip('"')
+
+
+async def test_local_index_survives_a_restart(make_client: ClientFactory) -> None:
+    first = await make_client()
+    _, _, body = await get(first, "/api/download?site=alpha&model=ana")
+    await settle(first)
+    await first.close()
+    second = await make_client()
+    _, headers, again = await get(second, "/api/download?site=alpha&model=ana")
+    assert headers["X-Cache"] == "HIT" and again == body
+
+
+async def test_leftover_temp_files_are_removed_at_start(
+    make_config: Callable[..., Config], aiohttp_client: Any
+) -> None:
+    config = make_config()
+    folder = config.cache_dir / "downloads"
+    folder.mkdir(parents=True)
+    (folder / "tmp-deadbeef.part").write_bytes(b"half an archive")
+    (folder / "keep.txt").write_bytes(b"not ours")
+    await aiohttp_client(create_app(config))
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("index.sqlite3")) == ["keep.txt"]
+
+
+async def test_busy_builds_answer_503_with_retry_after(make_client: ClientFactory) -> None:
+    client = await make_client(download_max_builds=1, download_queue_wait_s=0.05)
+    async with service_of(client).build_slot():
+        response = await client.get("/api/download?site=alpha&model=ana")
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "1"
+        assert (await response.json())["error"] == "downloads_busy"
+    response = await client.get("/api/download?site=alpha&model=ana")
+    assert response.status == 200
+    await settle(client)
+
+
+@pytest.mark.parametrize("threshold_mb", [100, 0])
+async def test_concurrent_requests_for_one_archive(
+    make_client: ClientFactory, tmp_path: Path, threshold_mb: int
+) -> None:
+    client = await make_client(threshold_mb=threshold_mb)
+    url = "/api/download?site=alpha&format=zip"
+    results = await asyncio.gather(*(get(client, url) for _ in range(4)))
+    bodies = {body for _, _, body in results}
+    assert len(bodies) == 1
+    check_zip(bodies.pop(), tmp_path)
+    await settle(client)
+    assert (await service_of(client).store.index.totals())[0] == 1
+
+
+async def test_clear_cache_empties_the_download_cache(make_client: ClientFactory) -> None:
+    client = await make_client()
+    await get(client, "/api/download?site=alpha&model=ana")
+    await settle(client)
+    response = await client.post("/api/clear_cache")
+    assert (await response.json())["download_cache"] == "cleared"
+    stats = (await (await client.get("/api/cache_stats")).json())["download_cache"]
+    assert stats["entries"] == 0 and stats["bytes"] == 0
+    _, headers, _ = await get(client, "/api/download?site=alpha&model=ana")
+    assert headers["X-Cache"] == "MISS"
+    await settle(client)
+
+
+async def test_streaming_a_large_archive_keeps_memory_flat(make_client: ClientFactory, library_root: Path) -> None:
+    folder = library_root / "alpha" / "large"
+    folder.mkdir()
+    for index in range(3):
+        with open(folder / f"part{index}.mkv", "wb") as handle:
+            handle.truncate(48 * 1024 * 1024)
+    client = await make_client(threshold_mb=1)
+    tracemalloc.start()
+    try:
+        response = await client.get("/api/download?site=alpha&model=large")
+        received = 0
+        async for chunk in response.content.iter_chunked(256 * 1024):
+            received += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert received == int(response.headers["Content-Length"]) > 144 * 1024 * 1024
+    assert peak < 16 * 1024 * 1024, peak  # an archive of 144 MiB passes through a few MiB at most
+    await settle(client)
+    assert (await service_of(client).store.index.totals())[1] == received
+
+
+async def test_openapi_documents_the_download_route(client: TestClient[Any, Any]) -> None:
+    document = await (await client.get("/api/openapi.json")).json()
+    operation = document["paths"]["/api/download"]["get"]
+    assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["site", "model", "format"]
+    assert {"200", "400", "404", "503"} <= set(operation["responses"])
+    assert "DownloadCacheStats" in document["components"]["schemas"]

@@ -33,6 +33,7 @@ log = logging.getLogger("archive_catalog")
 
 CACHE_CONTROL = "private, no-cache"
 SENDFILE_FALLBACK_CHUNK = 256 * 1024
+REDIS_PREFIX = "archive-catalog:downloads"
 STALE_TEMP_AGE_S = 3600.0  # with a shared (Redis) cache, other instances' temp files are younger
 
 
@@ -146,7 +147,7 @@ async def _open_index(app: web.Application) -> tuple[DownloadIndex, Redis | None
         client: Redis = Redis.from_url(config.redis_url)
         try:
             await client.ping()
-            return RedisIndex(client), client
+            return RedisIndex(client, REDIS_PREFIX), client
         except Exception as exc:
             log.warning(
                 "Redis at %s is unreachable (%s): the download cache uses the local index", config.redis_url, exc

@@ -1,0 +1,102 @@
+"""The Redis index against the real server at 127.0.0.1:6379 (never skipped)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from server import keys
+from server.cache.downloads import CacheEntry, RedisIndex
+from server.handlers import downloads as download_handlers
+
+from .conftest import ClientFactory
+from .test_downloads import get, settle
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def prefix(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """A key prefix of this test's own, used by the app too; every key under it deleted after."""
+    value = f"test-archive-catalog:{secrets.token_hex(6)}"
+    monkeypatch.setattr(download_handlers, "REDIS_PREFIX", value)
+    yield value
+    client = Redis.from_url(REDIS_URL)
+    try:
+        found = [key async for key in client.scan_iter(match=f"{value}:*")]
+        if found:
+            await client.delete(*found)
+    finally:
+        await client.aclose()
+
+
+async def test_redis_index_operations(prefix: str) -> None:
+    client = Redis.from_url(REDIS_URL)
+    try:
+        index = RedisIndex(client, prefix)
+        assert await index.get("a") is None
+        await index.put(CacheEntry("a", "a.zip", 100, 1.0, 10.0))
+        await index.put(CacheEntry("b", "b.zip", 50, 2.0, 5.0))
+        entry = await index.get("a")
+        assert entry is not None and (entry.file, entry.size, entry.created) == ("a.zip", 100, 1.0)
+        assert await index.totals() == (2, 150)
+        assert [e.key for e in await index.least_recent(10)] == ["b", "a"]
+        await index.touch("b", 20.0)
+        assert [e.key for e in await index.least_recent(1)] == ["a"]
+        await index.remove("a")
+        assert await index.get("a") is None
+        assert [(e.key, e.last_hit) for e in await index.all_entries()] == [("b", 20.0)]
+        await index.touch("gone", 30.0)  # touching a missing entry does not create one
+        assert await index.totals() == (1, 50)
+    finally:
+        await client.aclose()
+
+
+async def test_two_instances_share_one_cache_through_redis(make_client: ClientFactory, prefix: str) -> None:
+    first = await make_client(redis_url=REDIS_URL, threshold_mb=0)
+    _, headers, body = await get(first, "/api/download?site=alpha&model=ana")
+    assert headers["X-Cache"] == "MISS"
+    await settle(first)
+    stats = (await (await first.get("/api/cache_stats")).json())["download_cache"]
+    assert stats["index"] == "redis" and stats["entries"] == 1 and stats["bytes"] == len(body)
+    second = await make_client(redis_url=REDIS_URL)  # same cache dir and Redis: one service
+    _, headers, again = await get(second, "/api/download?site=alpha&model=ana")
+    assert headers["X-Cache"] == "HIT" and again == body
+    raw = Redis.from_url(REDIS_URL)
+    try:
+        assert await raw.hexists(f"{prefix}:entries", headers["ETag"].strip('"'))
+    finally:
+        await raw.aclose()
+
+
+async def test_redis_index_rebuilds_a_missing_file_and_evicts(make_client: ClientFactory, prefix: str) -> None:
+    client = await make_client(redis_url=REDIS_URL)
+    _, _, body = await get(client, "/api/download?site=alpha&model=ana")
+    await settle(client)
+    store = client.app[keys.DOWNLOADS].store
+    (entry,) = await store.index.all_entries()
+    store.path_of(entry).unlink()
+    _, headers, again = await get(client, "/api/download?site=alpha&model=ana")
+    assert headers["X-Cache"] == "MISS" and again == body
+    await settle(client)
+    store.max_bytes = len(body) + 10
+    await get(client, "/api/download?site=alpha&model=bruno")
+    await settle(client)
+    assert [e.file.startswith(entry.key) for e in await store.index.all_entries()] == [False]
+
+
+async def test_unreachable_redis_falls_back_to_the_local_index(
+    make_client: ClientFactory, prefix: str, caplog: Any
+) -> None:
+    client = await make_client(redis_url="redis://127.0.0.1:1/0")
+    stats = (await (await client.get("/api/cache_stats")).json())["download_cache"]
+    assert stats["index"] == "local"
+    assert "unreachable" in caplog.text
+    _, headers, _ = await get(client, "/api/download?site=alpha&model=ana")
+    assert headers["X-Cache"] == "MISS"
+    await settle(client)
