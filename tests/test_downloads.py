@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import re
 import subprocess
 import tracemalloc
@@ -21,7 +22,7 @@ from PIL import Image
 from server import keys
 from server.app import create_app
 from server.config import Config
-from server.downloads import DownloadService
+from server.downloads import DownloadService, auto_threshold_mb
 
 from .conftest import ClientFactory
 from .helpers import jpeg_bytes, make_model, write
@@ -378,3 +379,36 @@ async def test_openapi_documents_the_download_route(client: TestClient[Any, Any]
     assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["site", "model", "format"]
     assert {"200", "400", "404", "503"} <= set(operation["responses"])
     assert "DownloadCacheStats" in document["components"]["schemas"]
+
+
+async def test_log_lines_of_the_original(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="archive_catalog")
+    client = await make_client(threshold_mb=100)
+    _, headers, _ = await get(client, "/api/download?site=alpha&model=ana")
+    key = headers["ETag"].strip('"')
+    await settle(client)
+    await get(client, "/api/download?site=alpha&model=ana")
+    messages = [r.getMessage() for r in caplog.records]
+    for line in (
+        "Download cache threshold: 100MB",
+        "Estimated size: 0.00MB",
+        "Using buffer cache strategy",
+        f"Async cache saved: {key}",
+        f"Cache hit for key: {key}",
+    ):
+        assert line in messages
+    streamed = await make_client(threshold_mb=0, cache_dir=client.app[keys.CONFIG].cache_dir / "other")
+    await get(streamed, "/api/download?site=alpha&model=bruno")
+    assert "Using streaming cache strategy" in [r.getMessage() for r in caplog.records]
+    await settle(streamed)
+
+
+async def test_auto_threshold(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
+    assert auto_threshold_mb(8, 20_000_000_000) == 625
+    assert auto_threshold_mb(8, 100_000_000) == 16
+    assert auto_threshold_mb(1, 10**12) == 1000
+    caplog.set_level(logging.INFO, logger="archive_catalog")
+    client = await make_client(threshold_mb=None, download_max_builds=2)
+    expected = auto_threshold_mb(2)
+    assert service_of(client).threshold_bytes == expected * 1_000_000
+    assert f"Download cache threshold: {expected}MB" in [r.getMessage() for r in caplog.records]

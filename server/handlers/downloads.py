@@ -135,7 +135,18 @@ async def download(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         return ResponseSink(request, response)
 
-    await service.stream(prepared, fmt, start)
+    try:
+        await service.stream(prepared, fmt, start)
+    except ConnectionError:
+        return response  # the client went away: logged once by the service, nothing more to send
+    except ArchiveSourceChanged as exc:
+        if not response.prepared:
+            raise
+        # the Content-Length promised can no longer be kept: cut the connection, never send a wrong archive
+        log.warning("Download of %s abandoned: %s", prepared.filename, exc)
+        if request.transport is not None:
+            request.transport.abort()
+        return response
     await response.write_eof()
     return response
 
