@@ -505,9 +505,14 @@ class DownloadService:
                 "error": "index unavailable",
             }
 
-    async def clear(self) -> int:
+    async def clear(self) -> str:
         self.crc_cache.clear()
-        return await self.store.clear()
+        try:
+            await self.store.clear()
+        except Exception as exc:
+            log.warning("Download cache index unavailable, not cleared: %s", exc)
+            return "unavailable"
+        return "cleared"
 
     @property
     def streaming(self) -> frozenset[str]:

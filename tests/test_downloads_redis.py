@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import secrets
+import zipfile
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
 from server import keys
 from server.cache.downloads import CacheEntry, RedisIndex
+from server.cluster import RedisLink, RedisUnavailable
 from server.handlers import downloads as download_handlers
 
 from .conftest import ClientFactory
+from .redis_support import require_redis
 from .test_downloads import get, settle
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -23,6 +27,7 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 async def prefix(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
     """A key prefix of this test's own, used by the app too; every key under it deleted after."""
+    require_redis()
     value = f"test-archive-catalog:{secrets.token_hex(6)}"
     monkeypatch.setattr(download_handlers, "REDIS_PREFIX", value)
     yield value
@@ -36,9 +41,10 @@ async def prefix(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
 
 
 async def test_redis_index_operations(prefix: str) -> None:
-    client = Redis.from_url(REDIS_URL)
+    link = RedisLink(REDIS_URL)
     try:
-        index = RedisIndex(client, prefix)
+        assert await link.ping()
+        index = RedisIndex(link, prefix)
         assert await index.get("a") is None
         await index.put(CacheEntry("a", "a.zip", 100, 1.0, 10.0))
         await index.put(CacheEntry("b", "b.zip", 50, 2.0, 5.0))
@@ -54,7 +60,7 @@ async def test_redis_index_operations(prefix: str) -> None:
         await index.touch("gone", 30.0)  # touching a missing entry does not create one
         assert await index.totals() == (1, 50)
     finally:
-        await client.aclose()
+        await link.close()
 
 
 async def test_two_instances_share_one_cache_through_redis(make_client: ClientFactory, prefix: str) -> None:
@@ -90,13 +96,18 @@ async def test_redis_index_rebuilds_a_missing_file_and_evicts(make_client: Clien
     assert [e.file.startswith(entry.key) for e in await store.index.all_entries()] == [False]
 
 
-async def test_unreachable_redis_falls_back_to_the_local_index(
-    make_client: ClientFactory, prefix: str, caplog: Any
+async def test_an_unreachable_redis_degrades_to_uncached_downloads(
+    make_client: ClientFactory, prefix: str, tmp_path: Path
 ) -> None:
     client = await make_client(redis_url="redis://127.0.0.1:1/0")
     stats = (await (await client.get("/api/cache_stats")).json())["download_cache"]
-    assert stats["index"] == "local"
-    assert "unreachable" in caplog.text
-    _, headers, _ = await get(client, "/api/download?site=alpha&model=ana")
-    assert headers["X-Cache"] == "MISS"
-    await settle(client)
+    assert stats["index"] == "redis" and stats["error"] == "index unavailable"
+    for strategy_threshold in (100, 0):
+        client.app[keys.DOWNLOADS].threshold_bytes = strategy_threshold * 1_000_000
+        status, headers, body = await get(client, "/api/download?site=alpha&model=ana")
+        assert status == 200 and headers["X-Cache"] == "MISS"
+        assert zipfile.ZipFile(io.BytesIO(body)).testzip() is None
+        await settle(client)
+    assert client.app[keys.DOWNLOADS].store.temp_files() == []
+    with pytest.raises(RedisUnavailable):
+        await client.app[keys.DOWNLOADS].store.index.totals()

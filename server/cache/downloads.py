@@ -4,8 +4,8 @@ Files live in `CACHE_DIR/downloads/` as `<key>.<ext>`; archives being written ar
 `tmp-<random>.part` beside them (unique names, so concurrent builds never collide) and are
 renamed into place atomically once complete. The index records key -> file, size, created,
 last hit, behind one small interface with two backends: `LocalIndex` (SQLite in the cache
-dir: no other process, survives restarts) and `RedisIndex` (redis.asyncio, shared by every
-instance on the same storage). The store bounds the total size with least-recently-used
+dir: no other process, survives restarts) and `RedisIndex` (redis.asyncio through the app's
+`RedisLink`, shared by every instance on the same storage). The store bounds the total size with least-recently-used
 eviction and treats an index entry whose file is gone as a miss (the entry is dropped).
 """
 
@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
+
+from ..cluster import RedisLink
 
 log = logging.getLogger("archive_catalog")
 
@@ -122,12 +124,16 @@ class LocalIndex:
 
 
 class RedisIndex:
-    """The shared index: a hash of entries (JSON) and a sorted set of last hits, under a prefix."""
+    """The shared index: a hash of entries (JSON) and a sorted set of last hits, under a prefix.
+
+    Every call goes through the app's `RedisLink` (short timeouts, fails fast while Redis is
+    down with `RedisUnavailable`); the download service then carries on without the cache.
+    """
 
     name = "redis"
 
-    def __init__(self, client: Redis, prefix: str = "archive-catalog:downloads") -> None:
-        self._redis = client
+    def __init__(self, link: RedisLink, prefix: str = "archive-catalog:downloads") -> None:
+        self._link = link
         self._entries = f"{prefix}:entries"
         self._lru = f"{prefix}:lru"
 
@@ -137,32 +143,39 @@ class RedisIndex:
         return CacheEntry(data["key"], data["file"], int(data["size"]), float(data["created"]), float(data["last_hit"]))
 
     async def get(self, key: str) -> CacheEntry | None:
-        raw = await self._redis.hget(self._entries, key)
+        raw = await self._link.run(lambda c: c.hget(self._entries, key))
         return self._decode(raw) if raw is not None else None
 
     async def put(self, entry: CacheEntry) -> None:
         data = orjson.dumps(
             {"key": entry.key, "file": entry.file, "size": entry.size, "created": entry.created, "last_hit": 0.0}
         )
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._entries, entry.key, data)
-            pipe.zadd(self._lru, {entry.key: entry.last_hit})
-            await pipe.execute()
+
+        async def put(client: Redis) -> None:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.hset(self._entries, entry.key, data)
+                pipe.zadd(self._lru, {entry.key: entry.last_hit})
+                await pipe.execute()
+
+        await self._link.run(put)
 
     async def touch(self, key: str, when: float) -> None:
-        await self._redis.zadd(self._lru, {key: when}, xx=True)
+        await self._link.run(lambda c: c.zadd(self._lru, {key: when}, xx=True))
 
     async def remove(self, key: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(self._entries, key)
-            pipe.zrem(self._lru, key)
-            await pipe.execute()
+        async def remove(client: Redis) -> None:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.hdel(self._entries, key)
+                pipe.zrem(self._lru, key)
+                await pipe.execute()
+
+        await self._link.run(remove)
 
     async def _with_last_hits(self, pairs: Any) -> list[CacheEntry]:
         if not pairs:
             return []
         keys = [k.decode() if isinstance(k, bytes) else k for k, _ in pairs]
-        raws = await self._redis.hmget(self._entries, keys)
+        raws = await self._link.run(lambda c: c.hmget(self._entries, keys))
         out = []
         for (_, score), raw in zip(pairs, raws, strict=True):
             if raw is not None:
@@ -171,7 +184,7 @@ class RedisIndex:
         return out
 
     async def least_recent(self, limit: int) -> list[CacheEntry]:
-        pairs = await self._redis.zrange(self._lru, 0, limit - 1, withscores=True)
+        pairs = await self._link.run(lambda c: c.zrange(self._lru, 0, limit - 1, withscores=True))
         return await self._with_last_hits(pairs)
 
     async def totals(self) -> tuple[int, int]:
@@ -179,11 +192,11 @@ class RedisIndex:
         return len(entries), sum(e.size for e in entries)
 
     async def all_entries(self) -> list[CacheEntry]:
-        pairs = await self._redis.zrange(self._lru, 0, -1, withscores=True)
+        pairs = await self._link.run(lambda c: c.zrange(self._lru, 0, -1, withscores=True))
         return await self._with_last_hits(pairs)
 
     async def close(self) -> None:
-        """The Redis client belongs to whoever created it (the app's cleanup context)."""
+        """The Redis client belongs to the app's `RedisLink`."""
 
 
 class DownloadStore:

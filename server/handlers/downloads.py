@@ -20,7 +20,6 @@ from typing import BinaryIO
 from urllib.parse import quote
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from .. import keys
 from ..archives import ArchiveSourceChanged
@@ -151,28 +150,22 @@ async def download(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _open_index(app: web.Application) -> tuple[DownloadIndex, Redis | None]:
-    config = app[keys.CONFIG]
-    folder = config.cache_dir / "downloads"
-    if config.redis_url:
-        client: Redis = Redis.from_url(config.redis_url)
-        try:
-            await client.ping()
-            return RedisIndex(client, REDIS_PREFIX), client
-        except Exception as exc:
-            log.warning(
-                "Redis at %s is unreachable (%s): the download cache uses the local index", config.redis_url, exc
-            )
-            await client.aclose()
-    return await asyncio.to_thread(LocalIndex, folder / "index.sqlite3"), None
+def _open_index(app: web.Application) -> DownloadIndex:
+    """The Redis index when the app has a Redis link (--redis-url), else the local one."""
+    if keys.REDIS_LINK in app:
+        return RedisIndex(app[keys.REDIS_LINK], REDIS_PREFIX)
+    return LocalIndex(app[keys.CONFIG].cache_dir / "downloads" / "index.sqlite3")
 
 
 async def downloads_context(app: web.Application) -> AsyncIterator[None]:
-    """Open the index (and Redis client), clean leftover temp files, close at shutdown."""
+    """Open the index, remove leftover temp files, build the service; close them at shutdown.
+
+    Runs after the cluster context, so with --redis-url the app's Redis link exists.
+    """
     config = app[keys.CONFIG]
-    index, client = await _open_index(app)
+    index = await asyncio.to_thread(_open_index, app)
     store = DownloadStore(Path(config.cache_dir) / "downloads", index, config.download_cache_max_bytes)
-    min_age = STALE_TEMP_AGE_S if client is not None else 0.0
+    min_age = STALE_TEMP_AGE_S if index.name == "redis" else 0.0
     removed = await asyncio.to_thread(store.remove_leftover_temps, min_age)
     if removed:
         log.info("Download cache: removed %d leftover temp file(s)", removed)
@@ -193,8 +186,6 @@ async def downloads_context(app: web.Application) -> AsyncIterator[None]:
     finally:
         await service.close()
         await index.close()
-        if client is not None:
-            await client.aclose()
 
 
 def setup(app: web.Application) -> None:
@@ -204,8 +195,7 @@ def setup(app: web.Application) -> None:
         return {"download_cache": await app[keys.DOWNLOADS].stats()}
 
     async def clear() -> dict[str, str]:
-        await app[keys.DOWNLOADS].clear()
-        return {"download_cache": "cleared"}
+        return {"download_cache": await app[keys.DOWNLOADS].clear()}
 
     app.router.add_get("/api/download", download)
     app[keys.STATS_PROVIDERS].append(stats)
