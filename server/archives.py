@@ -29,6 +29,11 @@ from typing import BinaryIO
 
 from PIL import Image
 
+try:  # the same CRC-32 as zlib's, computed with carry-less multiplication (PCLMULQDQ)
+    from isal.isal_zlib import crc32
+except ImportError:  # pragma: no cover - isal is a dependency; zlib is the portable fallback
+    from zlib import crc32
+
 CHUNK = 256 * 1024
 CRC_READ = 1024 * 1024
 ZIP_LIMIT = 0xFFFFFFFF
@@ -120,6 +125,7 @@ class ArchiveSourceChanged(Exception):
 
 
 def span_crc(span: FileSpan, crc: int = 0, buffer: bytearray | None = None) -> int:
+    """CRC-32 of a file region (ISA-L's folded CRC when installed: ~10× zlib's speed)."""
     buf = buffer if buffer is not None else bytearray(CRC_READ)
     view = memoryview(buf)
     remaining = span.length
@@ -129,7 +135,7 @@ def span_crc(span: FileSpan, crc: int = 0, buffer: bytearray | None = None) -> i
             count = handle.readinto(view[: min(len(buf), remaining)])
             if not count:
                 raise ArchiveSourceChanged(f"{span.path} is shorter than planned")
-            crc = zlib.crc32(view[:count], crc)
+            crc = crc32(view[:count], crc)
             remaining -= count
     return crc
 
@@ -144,7 +150,7 @@ def job_crc(job: CrcJob, cache: CrcCache | None = None) -> int:
     buffer = bytearray(CRC_READ)
     for part in job.parts:
         if isinstance(part, bytes):
-            crc = zlib.crc32(part, crc)
+            crc = crc32(part, crc)
         elif isinstance(part, FileSpan):
             crc = span_crc(part, crc, buffer)
         else:

@@ -56,6 +56,9 @@ CONTENT_TYPES = {"zip": "application/zip", "pdf": "application/pdf", "pdfs-zip":
 PDF_PAGE_OVERHEAD = 600  # bytes of PDF structure per page, for estimates
 COPY_STEP = 64 * 1024 * 1024  # copy_file_range per call, so a cancelled build stops soon
 MB = 1_000_000
+# The cache copy yields the CPU to the client's bytes and the CRCs they wait for: it may
+# finish after the response, which only delays the moment the archive becomes a cache hit.
+WRITER_NICE = 10
 
 
 class Sink(Protocol):
@@ -376,6 +379,13 @@ class DownloadService:
     @contextlib.asynccontextmanager
     async def build_slot(self) -> AsyncIterator[None]:
         """One of the bounded build slots, waited for at most `queue_wait_s`, else 503."""
+        await self._acquire_slot()
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    async def _acquire_slot(self) -> None:
         try:
             await asyncio.wait_for(self._slots.acquire(), self.queue_wait_s)
         except TimeoutError:
@@ -385,10 +395,6 @@ class DownloadService:
                 code="downloads_busy",
                 headers={"Retry-After": str(retry)},
             ) from None
-        try:
-            yield
-        finally:
-            self._slots.release()
 
     async def plan(self, selection: Selection, fmt: str) -> ArchivePlan:
         if fmt == "zip":
@@ -441,16 +447,22 @@ class DownloadService:
         """Build the plan, start the response (`start(size)`), send it and keep a cache copy.
 
         Only the first of concurrent requests for one key writes the cache; the others
-        stream on their own (a slow client slows only itself). Any failure or disconnect
-        deletes the temp file and indexes nothing.
+        stream on their own (a slow client slows only itself). A failure or disconnect before
+        the last byte deletes the temp file and indexes nothing; once every byte is sent the
+        cache copy is finished in the background (the client may hang up at once).
         """
         assert download.selection is not None
-        async with self.build_slot():
+        await self._acquire_slot()
+        handed_off = False
+        plan: ArchivePlan | None = None
+        writes_cache = False
+        temp: Path | None = None
+        try:
             plan = await self.plan(download.selection, fmt)
             writes_cache = download.key not in self._streaming and plan.size <= self.store.max_bytes
             if writes_cache:
                 self._streaming.add(download.key)
-            temp = self.store.new_temp() if writes_cache else None
+                temp = self.store.new_temp()
             crcs = CrcRunner(plan.crc_jobs, self.crc_cache)
             stop = threading.Event()
             writer: asyncio.Future[None] | None = None
@@ -458,28 +470,52 @@ class DownloadService:
                 sink = await start(plan.size)
                 crcs.start()
                 if temp is not None:
-                    writer = asyncio.ensure_future(asyncio.to_thread(write_plan, plan, temp, crcs, stop))
+                    writer = in_thread(write_plan, plan, temp, crcs, stop, nice=WRITER_NICE)
                     writer.add_done_callback(_retrieve)
                 await pump(plan, sink, crcs)
-                if writer is not None and temp is not None:
-                    await writer
-                    await self._commit_stream(temp, download, plan.size)
             except BaseException as exc:
                 stop.set()
                 if writer is not None:
                     with contextlib.suppress(BaseException):
                         await asyncio.shield(writer)
+                await crcs.close()
                 if isinstance(exc, ConnectionError | asyncio.CancelledError):
                     log.info("Download of %s aborted: the client went away", download.filename)
                 raise
-            finally:
-                await crcs.close()
-                if temp is not None:
-                    discard(temp)
-                if writes_cache:
-                    self._streaming.discard(download.key)
-                if plan.spool:
-                    discard(Path(plan.spool))
+            self._in_background(self._finish_stream(download, plan, temp, writer, crcs, writes_cache))
+            handed_off = True
+        finally:
+            if not handed_off:
+                self._end_stream(download, plan, temp, writes_cache)
+
+    async def _finish_stream(
+        self,
+        download: Download,
+        plan: ArchivePlan,
+        temp: Path | None,
+        writer: asyncio.Future[None] | None,
+        crcs: CrcRunner,
+        writes_cache: bool,
+    ) -> None:
+        """After the last byte went out: complete the cache copy, index it, free the slot."""
+        try:
+            if writer is not None and temp is not None:
+                await writer
+                await self._commit_stream(temp, download, plan.size)
+        except Exception as exc:
+            log.warning("Download cache could not save %s: %s", download.key, exc)
+        finally:
+            await crcs.close()
+            self._end_stream(download, plan, temp, writes_cache)
+
+    def _end_stream(self, download: Download, plan: ArchivePlan | None, temp: Path | None, writes_cache: bool) -> None:
+        if temp is not None:
+            discard(temp)
+        if writes_cache:
+            self._streaming.discard(download.key)
+        if plan is not None and plan.spool:
+            discard(Path(plan.spool))
+        self._slots.release()
 
     async def _commit_stream(self, temp: Path, download: Download, size: int) -> None:
         try:
@@ -527,6 +563,35 @@ class DownloadService:
 
     async def close(self) -> None:
         await self.idle()
+
+
+def in_thread(function: Callable[..., None], *args: object, nice: int = 0) -> asyncio.Future[None]:
+    """Run `function` in a thread of its own (niced: Linux sets priority per thread) -> a future."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    def run() -> None:
+        if nice:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        error: BaseException | None = None
+        try:
+            function(*args)
+        except BaseException as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=run, name="download-cache-writer", daemon=True).start()
+    return future
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
