@@ -5,7 +5,7 @@ interleaved with `FileSpan`s (a region of a file on disk, sent with sendfile and
 the cache with copy_file_range) and `Deferred` parts (ZIP data descriptors and the central
 directory, whose bytes need CRC-32s that are computed while the file bytes are already on
 their way). Every part's length is known up front, so the archive's size is exact before the
-first byte. The same plan renders the same bytes whichever way it is consumed (`iter_chunks`
+first byte. The same plan renders the same bytes whichever way it is consumed (`render_bytes`
 for in-memory builds and tests, or part by part by the streaming sender).
 
 ZIP: entries are stored (no compression), flag bit 3 (CRC in a data descriptor after the data,
@@ -21,7 +21,6 @@ import os
 import struct
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,12 +28,15 @@ from typing import BinaryIO
 
 from PIL import Image
 
-try:  # the same CRC-32 as zlib's, computed with carry-less multiplication (PCLMULQDQ)
-    from isal.isal_zlib import crc32
-except ImportError:  # pragma: no cover - isal is a dependency; zlib is the portable fallback
-    from zlib import crc32
+try:  # zlib's CRC-32 and deflate, from ISA-L: CRC ~10× faster (PCLMULQDQ), deflate several times
+    from isal.isal_zlib import compress, crc32
 
-CHUNK = 256 * 1024
+    FLATE_LEVEL = 2  # ISA-L's levels are 0..3
+except ImportError:  # pragma: no cover - isal is a dependency; zlib is the portable fallback
+    from zlib import compress, crc32
+
+    FLATE_LEVEL = 6
+
 CRC_READ = 1024 * 1024
 ZIP_LIMIT = 0xFFFFFFFF
 ZIP_COUNT_LIMIT = 0xFFFF
@@ -160,44 +162,32 @@ def job_crc(job: CrcJob, cache: CrcCache | None = None) -> int:
     return crc
 
 
-def iter_chunks(plan: ArchivePlan, cache: CrcCache | None = None, chunk_size: int = CHUNK) -> Iterator[bytes]:
-    """The archive's bytes in chunks of about `chunk_size` (blocking: run it in a thread)."""
+def render_bytes(plan: ArchivePlan, cache: CrcCache | None = None) -> bytearray:
+    """The whole archive in one buffer of its exact size, read straight into place (blocking)."""
+    out = bytearray(plan.size)
+    view = memoryview(out)
+    position = 0
     crcs: list[int] = []
-    pending = bytearray()
     for part in plan.parts:
         if isinstance(part, Deferred):
             while len(crcs) < part.needs:
                 crcs.append(job_crc(plan.crc_jobs[len(crcs)], cache))
-            pending += part.render(crcs)
-        elif isinstance(part, bytes):
-            pending += part
-        else:
-            with open(part.path, "rb", buffering=0) as handle:
-                handle.seek(part.offset)
-                remaining = part.length
-                while remaining > 0:
-                    data = handle.read(min(chunk_size, remaining))
-                    if not data:
-                        raise ArchiveSourceChanged(f"{part.path} is shorter than planned")
-                    pending += data
-                    remaining -= len(data)
-                    if len(pending) >= chunk_size:
-                        yield bytes(pending)
-                        pending.clear()
-        if len(pending) >= chunk_size:
-            yield bytes(pending)
-            pending.clear()
-    if pending:
-        yield bytes(pending)
-
-
-def render_bytes(plan: ArchivePlan, cache: CrcCache | None = None) -> bytes:
-    out = bytearray()
-    for chunk in iter_chunks(plan, cache):
-        out += chunk
-    if len(out) != plan.size:
+            part = part.render(crcs)
+        if isinstance(part, bytes):
+            view[position : position + len(part)] = part
+            position += len(part)
+            continue
+        with open(part.path, "rb", buffering=0) as handle:
+            handle.seek(part.offset)
+            end = position + part.length
+            while position < end:
+                count = handle.readinto(view[position:end])
+                if not count:
+                    raise ArchiveSourceChanged(f"{part.path} is shorter than planned")
+                position += count
+    if position != plan.size:
         raise ArchiveSourceChanged("the archive came out at a different size than planned")
-    return bytes(out)
+    return out
 
 
 # -- ZIP ----------------------------------------------------------------------------------
@@ -388,8 +378,12 @@ class PdfImage:
     width: int
     height: int
     dictionary: bytes  # the image XObject's entries except /Length and /SMask
-    data: FileSpan
+    data: tuple[FileSpan, ...]  # the stream's bytes, in order (a PNG's IDAT chunks are several)
     smask: FileSpan | None = None
+
+    @property
+    def data_length(self) -> int:
+        return sum(span.length for span in self.data)
 
 
 def probe_jpeg(path: str) -> PdfImage | None:
@@ -408,7 +402,7 @@ def probe_jpeg(path: str) -> PdfImage | None:
         return None
     decode = b" /Decode [1 0 1 0 1 0 1 0]" if mode == "CMYK" and adobe else b""
     dictionary = b"/ColorSpace %s /BitsPerComponent 8 /Filter /DCTDecode%s" % (colors, decode)
-    return PdfImage(width, height, dictionary, FileSpan(path, 0, os.stat(path).st_size))
+    return PdfImage(width, height, dictionary, (FileSpan(path, 0, os.stat(path).st_size),))
 
 
 def convert_to_spool(path: str, spool: BinaryIO) -> PdfImage:
@@ -429,9 +423,9 @@ def convert_to_spool(path: str, spool: BinaryIO) -> PdfImage:
         raise NotAnImage(path) from None
     colors = b"/DeviceGray" if base.mode == "L" else b"/DeviceRGB"
     dictionary = b"/ColorSpace %s /BitsPerComponent 8 /Filter /FlateDecode" % colors
-    data = _spool_write(spool, zlib.compress(base.tobytes(), 6))
-    smask = _spool_write(spool, zlib.compress(alpha.tobytes(), 6)) if alpha is not None else None
-    return PdfImage(base.width, base.height, dictionary, data, smask)
+    data = _spool_write(spool, compress(base.tobytes(), FLATE_LEVEL))
+    smask = _spool_write(spool, compress(alpha.tobytes(), FLATE_LEVEL)) if alpha is not None else None
+    return PdfImage(base.width, base.height, dictionary, (data,), smask)
 
 
 def _spool_write(spool: BinaryIO, data: bytes) -> FileSpan:
@@ -440,9 +434,65 @@ def _spool_write(spool: BinaryIO, data: bytes) -> FileSpan:
     return FileSpan(spool.name if isinstance(spool.name, str) else str(spool.name), offset, len(data))
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_COLORS = {0: (b"/DeviceGray", 1), 2: (b"/DeviceRGB", 3), 3: (None, 1)}
+
+
+def probe_png(path: str) -> PdfImage | None:
+    """A PNG whose compressed pixels a PDF can use as they are (8-bit, not interlaced, no
+    transparency): its IDAT chunks become the image stream with PNG predictors, nothing decoded.
+    None for any other PNG (it is converted instead)."""
+    with open(path, "rb") as handle:
+        if handle.read(8) != _PNG_SIGNATURE:
+            return None
+        width = height = 0
+        colors: bytes | None = None
+        channels = 0
+        palette = b""
+        spans: list[FileSpan] = []
+        while True:
+            head = handle.read(8)
+            if len(head) < 8:
+                return None
+            length, kind = struct.unpack(">I4s", head)
+            start = handle.tell()
+            if kind == b"IHDR":
+                width, height, depth, color_type, _compression, _filter, interlace = struct.unpack(
+                    ">IIBBBBB", handle.read(13)
+                )
+                if depth != 8 or interlace != 0 or color_type not in _PNG_COLORS:
+                    return None
+                colors, channels = _PNG_COLORS[color_type]
+            elif kind == b"PLTE":
+                palette = handle.read(length)
+            elif kind == b"tRNS":
+                return None  # transparency needs a soft mask: decode instead
+            elif kind == b"IDAT":
+                spans.append(FileSpan(path, start, length))
+            elif kind == b"IEND":
+                break
+            handle.seek(start + length + 4)  # skip the data and the chunk's CRC
+    if not spans or not width or not height:
+        return None
+    if colors is None:
+        if not palette or len(palette) % 3:
+            return None
+        colors = b"[/Indexed /DeviceRGB %d <%s>]" % (len(palette) // 3 - 1, palette.hex().encode("ascii"))
+    dictionary = (
+        b"/ColorSpace %s /BitsPerComponent 8 /Filter /FlateDecode"
+        b" /DecodeParms << /Predictor 15 /Colors %d /BitsPerComponent 8 /Columns %d >>" % (colors, channels, width)
+    )
+    return PdfImage(width, height, dictionary, tuple(spans))
+
+
 def pdf_image(path: str, spool: BinaryIO) -> PdfImage:
-    """The page image for `path`: JPEG passed through, anything else converted losslessly."""
+    """The page image for `path`: JPEG and plain PNG passed through, others converted losslessly."""
     probed = probe_jpeg(path)
+    if probed is None:
+        try:
+            probed = probe_png(path)
+        except (OSError, struct.error):
+            probed = None
     return probed if probed is not None else convert_to_spool(path, spool)
 
 
@@ -493,9 +543,10 @@ def pdf_parts(images: Sequence[PdfImage]) -> tuple[list[Part], int]:
         mask_ref = b" /SMask %d 0 R" % smask if smask is not None else b""
         emit(
             b"%d 0 obj\n<< /Type /XObject /Subtype /Image /Width %d /Height %d %s%s /Length %d >>\nstream\n"
-            % (xobject, image.width, image.height, image.dictionary, mask_ref, image.data.length)
+            % (xobject, image.width, image.height, image.dictionary, mask_ref, image.data_length)
         )
-        emit(image.data)
+        for span in image.data:
+            emit(span)
         emit(b"\nendstream\nendobj\n")
         if smask is not None and image.smask is not None:
             begin(smask)

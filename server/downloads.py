@@ -106,7 +106,7 @@ class Download:
     estimate: int
     strategy: str  # "cache" | "buffer" | "stream"
     cached_path: Path | None = None
-    body: bytes | None = None
+    body: bytearray | None = None
     selection: Selection | None = None
 
 
@@ -305,7 +305,7 @@ class DownloadService:
         self.queue_wait_s = queue_wait_s
         self.crc_cache = CrcCache()
         self._slots = asyncio.Semaphore(max_builds)
-        self._buffers: dict[str, asyncio.Future[bytes]] = {}
+        self._buffers: dict[str, asyncio.Future[bytearray]] = {}
         self._streaming: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -406,12 +406,12 @@ class DownloadService:
             discard(spool)
             raise
 
-    async def _buffered(self, key: str, selection: Selection, fmt: str, extension: str) -> bytes:
+    async def _buffered(self, key: str, selection: Selection, fmt: str, extension: str) -> bytearray:
         """Render in memory once (concurrent requests share it), store in the background."""
         shared = self._buffers.get(key)
         if shared is not None:
             return await asyncio.shield(shared)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bytearray] = asyncio.get_running_loop().create_future()
         self._buffers[key] = future
         try:
             async with self.build_slot():
@@ -431,7 +431,7 @@ class DownloadService:
         self._in_background(self._store_body(key, extension, body))
         return body
 
-    async def _store_body(self, key: str, extension: str, body: bytes) -> None:
+    async def _store_body(self, key: str, extension: str, body: bytearray) -> None:
         try:
             if await self.store.store_bytes(key, extension, body):
                 log.info("Async cache saved: %s", key)

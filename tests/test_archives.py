@@ -135,3 +135,42 @@ def test_spans_of_a_zip_are_whole_files(files: list[Path]) -> None:
     plan = zip_plan([file_entry("x", str(files[1]))])
     spans = [p for p in plan.parts if isinstance(p, FileSpan)]
     assert spans == [FileSpan(str(files[1]), 0, files[1].stat().st_size)]
+
+
+@pytest.mark.parametrize(
+    ("mode", "save_options", "passed_through"),
+    [
+        ("RGB", {}, True),
+        ("L", {}, True),
+        ("P", {}, True),
+        ("P16", {}, False),  # 16 colours are saved 4 bits deep: decoded and stored
+        ("LA", {}, False),  # alpha: decoded, with a soft mask
+        ("I;16", {}, False),  # 16-bit: decoded
+    ],
+)
+def test_png_pages_are_lossless_whether_passed_through_or_converted(
+    tmp_path: Path, mode: str, save_options: dict[str, int], passed_through: bool
+) -> None:
+    source = Image.effect_noise((37, 23), 60).convert("RGB")
+    if mode == "P":
+        image = source.quantize(200)
+    elif mode == "P16":
+        image = source.quantize(16)
+    elif mode == "I;16":
+        image = source.convert("L").convert("I;16")
+    else:
+        image = source.convert(mode)
+    path = tmp_path / "x.png"
+    image.save(path, "PNG", **save_options)
+    with open(tmp_path / "spool", "w+b") as spool:
+        page = archives.pdf_image(str(path), spool)
+    assert (page.data[0].path == str(path)) is passed_through
+    data = render_bytes(archives.pdf_plan([page]))
+    decoded = pypdf.PdfReader(io.BytesIO(data)).pages[0].images[0].image
+    expected = Image.open(path)
+    if mode in ("LA", "I;16"):
+        expected = expected.convert("RGBA" if mode == "LA" else "L").convert("RGB")
+        decoded = decoded.convert("RGB")
+    else:
+        expected, decoded = expected.convert("RGB"), decoded.convert("RGB")
+    assert decoded.size == expected.size and decoded.tobytes() == expected.tobytes()

@@ -243,7 +243,7 @@ class DownloadStore:
         await self.evict(keep=key)
         return True
 
-    async def store_bytes(self, key: str, extension: str, data: bytes) -> bool:
+    async def store_bytes(self, key: str, extension: str, data: bytes | bytearray) -> bool:
         temp = self.new_temp()
         try:
             await asyncio.to_thread(temp.write_bytes, data)
