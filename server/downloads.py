@@ -106,7 +106,6 @@ class Download:
     estimate: int
     strategy: str  # "cache" | "buffer" | "stream"
     cached_path: Path | None = None
-    body: bytearray | None = None
     selection: Selection | None = None
 
 
@@ -332,7 +331,7 @@ class DownloadService:
     # -- the request path ---------------------------------------------------------------
 
     async def prepare(self, site: str, models: Sequence[str], fmt: str) -> Download:
-        """Everything checked (404s), the cache looked up; a miss has its body or plan ready."""
+        """Everything checked (404s), the cache looked up, the strategy of a miss chosen."""
         selection = await self.select(site, models)
         if fmt in ("pdf", "pdfs-zip") and not selection.images():
             raise NotFound("There are no images to put in a PDF.")
@@ -355,7 +354,6 @@ class DownloadService:
         if download.estimate < self.threshold_bytes:
             log.info("Using buffer cache strategy")
             download.strategy = "buffer"
-            download.body = await self._buffered(key, selection, fmt, download.extension)
         else:
             log.info("Using streaming cache strategy")
             download.strategy = "stream"
@@ -406,8 +404,12 @@ class DownloadService:
             discard(spool)
             raise
 
+    async def buffered(self, download: Download, fmt: str) -> bytearray:
+        """The archive rendered in memory (once for concurrent requests), stored in the background."""
+        assert download.selection is not None
+        return await self._buffered(download.key, download.selection, fmt, download.extension)
+
     async def _buffered(self, key: str, selection: Selection, fmt: str, extension: str) -> bytearray:
-        """Render in memory once (concurrent requests share it), store in the background."""
         shared = self._buffers.get(key)
         if shared is not None:
             return await asyncio.shield(shared)

@@ -412,3 +412,18 @@ async def test_auto_threshold(make_client: ClientFactory, caplog: pytest.LogCapt
     expected = auto_threshold_mb(2)
     assert service_of(client).threshold_bytes == expected * 1_000_000
     assert f"Download cache threshold: {expected}MB" in [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize("threshold_mb", [100, 0])
+async def test_if_none_match_on_a_miss_answers_304_without_building(
+    make_client: ClientFactory, threshold_mb: int
+) -> None:
+    client = await make_client(threshold_mb=threshold_mb)
+    url = "/api/download?site=alpha&model=ana"
+    _, headers, _ = await get(client, url)
+    await settle(client)
+    await client.post("/api/clear_cache")  # the archive is gone from the cache, its key is not
+    response = await client.get(url, headers={"If-None-Match": headers["ETag"]})
+    assert response.status == 304 and response.headers["X-Cache"] == "MISS"
+    await settle(client)
+    assert (await service_of(client).store.index.totals()) == (0, 0)

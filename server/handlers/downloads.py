@@ -24,6 +24,7 @@ from aiohttp import web
 from .. import keys
 from ..archives import ArchiveSourceChanged
 from ..cache.downloads import DownloadIndex, DownloadStore, LocalIndex, RedisIndex
+from ..conditional import matches_weak
 from ..downloads import FORMATS, Download, DownloadService, Sink, auto_threshold_mb
 from ..params import Query
 from .responses import send_file
@@ -118,8 +119,12 @@ async def download(request: web.Request) -> web.StreamResponse:
         return await send_file(
             request, str(prepared.cached_path), prepared.content_type, CACHE_CONTROL, headers, etag=etag
         )
-    if prepared.body is not None:
-        return web.Response(body=prepared.body, content_type=prepared.content_type, headers=headers)
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and matches_weak(if_none_match, headers["ETag"]):
+        return web.Response(status=304, headers=headers)  # same key, same bytes: nothing to build
+    if prepared.strategy == "buffer":
+        body = await service.buffered(prepared, fmt)
+        return web.Response(body=body, content_type=prepared.content_type, headers=headers)
 
     response = web.StreamResponse(headers=headers)
     response.content_type = prepared.content_type
