@@ -304,6 +304,7 @@ class DownloadService:
         self.queue_wait_s = queue_wait_s
         self.crc_cache = CrcCache()
         self._slots = asyncio.Semaphore(max_builds)
+        self._running = 0
         self._buffers: dict[str, asyncio.Future[bytearray]] = {}
         self._streaming: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -381,11 +382,12 @@ class DownloadService:
         try:
             yield
         finally:
-            self._slots.release()
+            self._release_slot()
 
     async def _acquire_slot(self) -> None:
         try:
-            await asyncio.wait_for(self._slots.acquire(), self.queue_wait_s)
+            async with asyncio.timeout(self.queue_wait_s):
+                await self._slots.acquire()
         except TimeoutError:
             retry = max(1, round(self.queue_wait_s))
             raise ServiceUnavailable(
@@ -393,6 +395,11 @@ class DownloadService:
                 code="downloads_busy",
                 headers={"Retry-After": str(retry)},
             ) from None
+        self._running += 1
+
+    def _release_slot(self) -> None:
+        self._running -= 1
+        self._slots.release()
 
     async def plan(self, selection: Selection, fmt: str) -> ArchivePlan:
         if fmt == "zip":
@@ -517,7 +524,7 @@ class DownloadService:
             self._streaming.discard(download.key)
         if plan is not None and plan.spool:
             discard(Path(plan.spool))
-        self._slots.release()
+        self._release_slot()
 
     async def _commit_stream(self, temp: Path, download: Download, size: int) -> None:
         try:
@@ -551,6 +558,18 @@ class DownloadService:
             log.warning("Download cache index unavailable, not cleared: %s", exc)
             return "unavailable"
         return "cleared"
+
+    @property
+    def hits(self) -> int:
+        return self.store.hits
+
+    @property
+    def misses(self) -> int:
+        return self.store.misses
+
+    @property
+    def builds_running(self) -> int:
+        return self._running
 
     @property
     def streaming(self) -> frozenset[str]:

@@ -427,3 +427,14 @@ async def test_if_none_match_on_a_miss_answers_304_without_building(
     assert response.status == 304 and response.headers["X-Cache"] == "MISS"
     await settle(client)
     assert (await service_of(client).store.index.totals()) == (0, 0)
+
+
+async def test_metrics_count_download_hits_and_misses(make_client: ClientFactory) -> None:
+    client = await make_client()
+    await get(client, "/api/download?site=alpha&model=ana")
+    await settle(client)
+    await get(client, "/api/download?site=alpha&model=ana")
+    text = await (await client.get("/metrics")).text()
+    assert re.search(r"^archive_catalog_download_cache_hits(_total)? 1\.0$", text, re.M), text
+    assert re.search(r"^archive_catalog_download_cache_misses(_total)? 1\.0$", text, re.M)
+    assert re.search(r"^archive_catalog_download_builds 0\.0$", text, re.M)

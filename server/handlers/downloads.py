@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
@@ -205,3 +205,18 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/download", download)
     app[keys.STATS_PROVIDERS].append(stats)
     app[keys.CLEARERS].append(clear)
+    _register_metrics(app)
+
+
+def _register_metrics(app: web.Application) -> None:
+    def figure(name: str) -> Callable[[], list[tuple[dict[str, str], float]]]:
+        def read() -> list[tuple[dict[str, str], float]]:
+            service = app.get(keys.DOWNLOADS)
+            return [({}, float(getattr(service, name)))] if service is not None else []
+
+        return read
+
+    metrics = app[keys.METRICS]
+    metrics.counter_from("download_cache_hits", "Downloads served from the download cache", (), figure("hits"))
+    metrics.counter_from("download_cache_misses", "Downloads that had to be built", (), figure("misses"))
+    metrics.gauge_from("download_builds", "Archives being built or streamed now", (), figure("builds_running"))
