@@ -45,7 +45,7 @@ from .archives import (
 )
 from .cache.downloads import DownloadStore, discard
 from .catalog import Catalog
-from .errors import NotFound, ServiceUnavailable
+from .errors import Conflict, NotFound, ServiceUnavailable
 from .library import natural_key
 
 log = logging.getLogger("archive_catalog")
@@ -427,6 +427,10 @@ class DownloadService:
                 plan = await self.plan(selection, fmt)
                 try:
                     body = await asyncio.to_thread(render_bytes, plan, self.crc_cache)
+                except ArchiveSourceChanged:
+                    raise Conflict(
+                        "A file changed while its archive was being built; try again.", code="changed_during_build"
+                    ) from None
                 finally:
                     if plan.spool:
                         discard(Path(plan.spool))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import re
 import subprocess
 import tracemalloc
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pypdf
 import pytest
 from aiohttp.test_utils import TestClient
@@ -438,3 +440,26 @@ async def test_metrics_count_download_hits_and_misses(make_client: ClientFactory
     assert re.search(r"^archive_catalog_download_cache_hits(_total)? 1\.0$", text, re.M), text
     assert re.search(r"^archive_catalog_download_cache_misses(_total)? 1\.0$", text, re.M)
     assert re.search(r"^archive_catalog_download_builds 0\.0$", text, re.M)
+
+
+async def test_a_file_shrinking_mid_stream_cuts_the_connection(make_client: ClientFactory, library_root: Path) -> None:
+    big = library_root / "alpha" / "shrinks" / "movie.mp4"
+    big.parent.mkdir()
+    with open(big, "wb") as handle:
+        handle.truncate(96 * 1024 * 1024)
+    client = await make_client(threshold_mb=1)
+    response = await client.get("/api/download?site=alpha&model=shrinks")
+    expected = int(response.headers["Content-Length"])
+    received = len(await response.content.readexactly(64 * 1024))
+    os.truncate(big, 1024 * 1024)  # the promised Content-Length can no longer be kept
+    with pytest.raises(aiohttp.ClientPayloadError):
+        async for chunk in response.content.iter_chunked(1024 * 1024):
+            received += len(chunk)
+    assert received < expected
+    service = service_of(client)
+    for _ in range(500):
+        if not service.store.temp_files() and not service.streaming:
+            break
+        await asyncio.sleep(0.01)
+    assert service.store.temp_files() == []
+    assert (await service.store.index.totals()) == (0, 0)
