@@ -25,6 +25,7 @@ from server import keys
 from server.app import create_app
 from server.config import Config
 from server.downloads import DownloadService, auto_threshold_mb
+from server.errors import Conflict
 
 from .conftest import ClientFactory
 from .helpers import jpeg_bytes, make_model, write
@@ -462,4 +463,18 @@ async def test_a_file_shrinking_mid_stream_cuts_the_connection(make_client: Clie
             break
         await asyncio.sleep(0.01)
     assert service.store.temp_files() == []
+    assert (await service.store.index.totals()) == (0, 0)
+
+
+async def test_a_file_shrinking_under_an_in_memory_build_is_a_conflict(
+    make_client: ClientFactory, library_root: Path
+) -> None:
+    client = await make_client()
+    service = service_of(client)
+    download = await service.prepare("alpha", ["ana"], "zip")
+    assert download.strategy == "buffer"
+    (library_root / "alpha" / "ana" / "img1.jpg").write_bytes(b"short")
+    with pytest.raises(Conflict):
+        await service.buffered(download, "zip")
+    await settle(client)
     assert (await service.store.index.totals()) == (0, 0)
