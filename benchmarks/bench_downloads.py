@@ -20,7 +20,9 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import common
@@ -116,7 +118,7 @@ def bench_big(repeats: int) -> tuple[list[Ratio], list[str]]:
     rows = [
         Ratio("first download (MISS, stream)", median(misses), peer, peer_name, "B/s", 0.6),
         Ratio("repeat download (HIT, cache)", median(hits), peer, peer_name, "B/s", 0.9),
-        Ratio("RSS growth streaming 2 GiB", rss_growth_kib * 1024, 64e6, "goal 64 MB", "B", 1.0, False),
+        Ratio("RSS growth streaming 2 GiB", rss_growth_kib, 64e6 / 1024, "goal 64 MB", "KiB", 1.0, False),
     ]
     return rows, notes
 
@@ -154,12 +156,13 @@ def bench_many() -> tuple[list[Ratio], list[str]]:
         if done.returncode != 0 or len(results) != MANY_MODELS or any(r[0] != "200" for r in results):
             raise BenchmarkError(f"50 concurrent downloads failed: {done.returncode} {done.stdout[-500:]}")
         total = sum(int(r[1]) for r in results)
-        growth = (sampler.peak_kib - baseline) * 1024
+        growth_kib = sampler.peak_kib - baseline
     notes = [
         f"{MANY_MODELS} concurrent downloads of different {MANY_MB} MiB archives: {total / elapsed / 1e9:.2f} GB/s "
-        f"in total, server RSS growth {growth / MIB:.1f} MiB"
+        f"in total, server RSS growth {growth_kib / 1024:.1f} MiB"
     ]
-    return [Ratio("RSS growth, 50 concurrent archives", growth, 256e6, "goal 256 MB", "B", 1.0, False)], notes
+    row = Ratio("RSS growth, 50 concurrent archives", growth_kib, 256e6 / 1024, "goal 256 MB", "KiB", 1.0, False)
+    return [row], notes
 
 
 def pdf_library() -> Path:
@@ -197,23 +200,24 @@ def bench_pdf() -> tuple[list[Ratio], list[str]]:
             argv = ["taskset", "-c", CLIENT_CPU, "curl", "-s", "-o", "/dev/null", "-D", "-"]
             done = subprocess.run([*argv, "-w", "%{size_download}", url], capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - started
-        growth = (sampler.peak_kib - baseline) * 1024
+        growth_kib = sampler.peak_kib - baseline
         size = int(done.stdout.rsplit("\n", 1)[-1])
         strategy = next((line for line in done.stdout.splitlines() if line.lower().startswith("x-download")), "?")
     notes = [
         f"PDF of {PDF_PAGES} images ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}; "
         f"{source_bytes / 1e6:.0f} MB of images): {size / 1e6:.0f} MB in {elapsed:.2f} s = "
-        f"{size / 1e6 / elapsed:.0f} MB/s ({strategy.strip()}), server RSS growth {growth / MIB:.1f} MiB"
+        f"{size / 1e6 / elapsed:.0f} MB/s ({strategy.strip()}), server RSS growth {growth_kib / 1024:.1f} MiB"
     ]
-    return [Ratio("RSS growth, PDF of 1,000 images", growth, 100e6, "goal 100 MB", "B", 1.0, False)], notes
+    return [Ratio("RSS growth, PDF of 1,000 images", growth_kib, 100e6 / 1024, "goal 100 MB", "KiB", 1.0, False)], notes
 
 
-def main() -> None:
+def main(argv: Sequence[str] = ()) -> int:
+    """0 when every goal is met, 1 otherwise (`python -m benchmarks` calls it without arguments)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_downloads")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-many", action="store_true")
     parser.add_argument("--skip-pdf", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(list(argv))
     common.pin_to_client_core()
     rows, notes = bench_big(args.repeats)
     if not args.skip_many:
@@ -225,7 +229,8 @@ def main() -> None:
         rows += more_rows
         notes += more_notes
     print_table("downloads", rows, [*notes, common.environment_note()])
+    return 0 if all(row.met for row in rows) else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main(sys.argv[1:]))
