@@ -61,6 +61,10 @@ MB = 1_000_000
 WRITER_NICE = 10
 
 
+class _Abandoned(Exception):
+    """The request building a shared in-memory archive was cancelled before it finished."""
+
+
 class Sink(Protocol):
     """Where a streamed archive goes: the client connection."""
 
@@ -417,9 +421,11 @@ class DownloadService:
         return await self._buffered(download.key, download.selection, fmt, download.extension)
 
     async def _buffered(self, key: str, selection: Selection, fmt: str, extension: str) -> bytearray:
-        shared = self._buffers.get(key)
-        if shared is not None:
-            return await asyncio.shield(shared)
+        while (shared := self._buffers.get(key)) is not None:
+            try:
+                return await asyncio.shield(shared)
+            except _Abandoned:
+                continue  # the first requester went away mid-build: build it here
         future: asyncio.Future[bytearray] = asyncio.get_running_loop().create_future()
         self._buffers[key] = future
         try:
@@ -436,7 +442,7 @@ class DownloadService:
                         discard(Path(plan.spool))
             future.set_result(body)
         except BaseException as exc:
-            future.set_exception(exc)
+            future.set_exception(_Abandoned() if isinstance(exc, asyncio.CancelledError) else exc)
             future.exception()  # retrieved: waiters (if any) get it through their await
             raise
         finally:

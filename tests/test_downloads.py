@@ -478,3 +478,20 @@ async def test_a_file_shrinking_under_an_in_memory_build_is_a_conflict(
         await service.buffered(download, "zip")
     await settle(client)
     assert (await service.store.index.totals()) == (0, 0)
+
+
+async def test_a_shared_in_memory_build_survives_its_first_requester_going_away(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = await make_client()
+    service = service_of(client)
+    download = await service.prepare("alpha", [], "zip")
+    first = asyncio.create_task(service.buffered(download, "zip"))
+    await asyncio.sleep(0)  # the first request is building now
+    second = asyncio.create_task(service.buffered(download, "zip"))
+    await asyncio.sleep(0)  # the second waits for the first's build
+    first.cancel()
+    body = await second
+    assert first.cancelled()
+    check_zip(bytes(body), tmp_path)
+    await settle(client)
