@@ -58,7 +58,7 @@ COPY_STEP = 64 * 1024 * 1024  # copy_file_range per call, so a cancelled build s
 MB = 1_000_000
 # The cache copy yields the CPU to the client's bytes and the CRCs they wait for: it may
 # finish after the response, which only delays the moment the archive becomes a cache hit.
-WRITER_NICE = 10
+WRITER_NICE = 19
 
 
 class _Abandoned(Exception):
