@@ -303,7 +303,7 @@ async def test_local_index_survives_a_restart(make_client: ClientFactory) -> Non
     assert headers["X-Cache"] == "HIT" and again == body
 
 
-async def test_leftover_temp_files_are_removed_at_start(
+async def test_leftover_temp_and_orphan_files_are_removed_at_start(
     make_config: Callable[..., Config], aiohttp_client: Any
 ) -> None:
     config = make_config()
@@ -311,8 +311,15 @@ async def test_leftover_temp_files_are_removed_at_start(
     folder.mkdir(parents=True)
     (folder / "tmp-deadbeef.part").write_bytes(b"half an archive")
     (folder / "keep.txt").write_bytes(b"not ours")
-    await aiohttp_client(create_app(config))
+    (folder / f"{'a' * 40}.zip").write_bytes(b"an archive no index entry names")
+    client = await aiohttp_client(create_app(config))
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("index.sqlite3")) == ["keep.txt"]
+    _, headers, _ = await get(client, "/api/download?site=alpha&model=ana")
+    await settle(client)
+    await client.close()
+    await aiohttp_client(create_app(config))  # a restart keeps what the index knows
+    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("index.sqlite3"))
+    assert names == [f"{headers['ETag'].strip(chr(34))}.zip", "keep.txt"]
 
 
 async def test_busy_builds_answer_503_with_retry_after(make_client: ClientFactory) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -30,6 +31,7 @@ from ..cluster import RedisLink
 
 log = logging.getLogger("archive_catalog")
 
+ARCHIVE_NAME = re.compile(r"[0-9a-f]{40}\.(zip|pdf)")
 TEMP_PREFIX = "tmp-"
 TEMP_SUFFIX = ".part"
 
@@ -290,6 +292,25 @@ class DownloadStore:
         with os.scandir(self.folder) as entries:
             for item in entries:
                 if not (item.name.startswith(TEMP_PREFIX) and item.name.endswith(TEMP_SUFFIX)):
+                    continue
+                with contextlib.suppress(OSError):
+                    if now - item.stat().st_mtime >= min_age_s:
+                        discard(Path(item.path))
+                        removed += 1
+        return removed
+
+    async def remove_orphans(self, min_age_s: float = 0.0) -> int:
+        """Delete archive files no index entry names (a crash between rename and index, an
+        index emptied elsewhere), so they cannot fill the disk outside the size bound."""
+        known = {entry.file for entry in await self.index.all_entries()}
+        return await asyncio.to_thread(self._remove_unknown, known, min_age_s)
+
+    def _remove_unknown(self, known: set[str], min_age_s: float) -> int:
+        removed = 0
+        now = time.time()
+        with os.scandir(self.folder) as entries:
+            for item in entries:
+                if item.name in known or not ARCHIVE_NAME.fullmatch(item.name):
                     continue
                 with contextlib.suppress(OSError):
                     if now - item.stat().st_mtime >= min_age_s:

@@ -172,8 +172,12 @@ async def downloads_context(app: web.Application) -> AsyncIterator[None]:
     store = DownloadStore(Path(config.cache_dir) / "downloads", index, config.download_cache_max_bytes)
     min_age = STALE_TEMP_AGE_S if index.name == "redis" else 0.0
     removed = await asyncio.to_thread(store.remove_leftover_temps, min_age)
+    try:
+        removed += await store.remove_orphans(min_age)
+    except Exception as exc:  # the index is unreachable (Redis down): try again at the next start
+        log.warning("Download cache: orphan check skipped (%s)", exc)
     if removed:
-        log.info("Download cache: removed %d leftover temp file(s)", removed)
+        log.info("Download cache: removed %d leftover file(s)", removed)
     max_builds = config.download_max_builds or 4 * (os.cpu_count() or 1)
     threshold_mb = config.threshold_mb
     if threshold_mb is None:
