@@ -502,3 +502,15 @@ async def test_a_shared_in_memory_build_survives_its_first_requester_going_away(
     assert first.cancelled()
     check_zip(bytes(body), tmp_path)
     await settle(client)
+
+
+async def test_head_tells_the_size_without_building(make_client: ClientFactory) -> None:
+    client = await make_client()
+    response = await client.head("/api/download?site=alpha&model=ana")
+    assert response.status == 200 and response.headers["X-Cache"] == "MISS"
+    size = int(response.headers["Content-Length"])
+    await settle(client)
+    assert (await service_of(client).store.index.totals()) == (0, 0)  # nothing was built
+    _, _, body = await get(client, "/api/download?site=alpha&model=ana")
+    assert len(body) == size
+    await settle(client)

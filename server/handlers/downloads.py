@@ -26,6 +26,7 @@ from ..archives import ArchiveSourceChanged
 from ..cache.downloads import DownloadIndex, DownloadStore, LocalIndex, RedisIndex
 from ..conditional import matches_weak
 from ..downloads import FORMATS, Download, DownloadService, Sink, auto_threshold_mb
+from ..errors import Conflict
 from ..params import Query
 from .responses import send_file
 
@@ -122,17 +123,16 @@ async def download(request: web.Request) -> web.StreamResponse:
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None and matches_weak(if_none_match, headers["ETag"]):
         return web.Response(status=304, headers=headers)  # same key, same bytes: nothing to build
-    if prepared.strategy == "buffer":
-        body = await service.buffered(prepared, fmt)
-        return web.Response(body=body, content_type=prepared.content_type, headers=headers)
-
     response = web.StreamResponse(headers=headers)
     response.content_type = prepared.content_type
-    if request.method == "HEAD":  # no build just to count bytes; ZIP sizes are known anyway
+    if request.method == "HEAD":  # nothing is built just to count bytes; a ZIP's size is known anyway
         if fmt == "zip":
             response.content_length = prepared.estimate
         await response.prepare(request)
         return response
+    if prepared.strategy == "buffer":
+        body = await service.buffered(prepared, fmt)
+        return web.Response(body=body, content_type=prepared.content_type, headers=headers)
 
     async def start(size: int) -> Sink:
         response.content_length = size
@@ -145,7 +145,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         return response  # the client went away: logged once by the service, nothing more to send
     except ArchiveSourceChanged as exc:
         if not response.prepared:
-            raise
+            raise Conflict("A file changed while its archive was being planned; try again.") from None
         # the Content-Length promised can no longer be kept: cut the connection, never send a wrong archive
         log.warning("Download of %s abandoned: %s", prepared.filename, exc)
         if request.transport is not None:
