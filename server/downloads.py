@@ -312,6 +312,7 @@ class DownloadService:
         self._buffers: dict[str, asyncio.Future[bytearray]] = {}
         self._streaming: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
+        self._stops: set[threading.Event] = set()  # one per cache copy being written
 
     # -- selection ----------------------------------------------------------------------
 
@@ -326,7 +327,12 @@ class DownloadService:
             names = sorted(set(models), key=natural_key)
         files: list[SelectedFile] = []
         for model in names:
-            folder = await self.catalog.folder(site, model)
+            try:
+                folder = await self.catalog.folder(site, model)
+            except NotFound:
+                if not whole_site:
+                    raise
+                continue  # gone since the site was walked: the rest of the site still downloads
             media = [(f.name, "image") for f in folder.images] + [(f.name, "video") for f in folder.videos]
             if not media and not whole_site:
                 raise NotFound(f"Model {model!r} in site {site!r} holds no media.")
@@ -476,6 +482,8 @@ class DownloadService:
         plan: ArchivePlan | None = None
         writes_cache = False
         temp: Path | None = None
+        stop = threading.Event()  # tells the cache writer to give up (a failure, or shutdown)
+        self._stops.add(stop)
         try:
             plan = await self.plan(download.selection, fmt)
             writes_cache = download.key not in self._streaming and plan.size <= self.store.max_bytes
@@ -483,7 +491,6 @@ class DownloadService:
                 self._streaming.add(download.key)
                 temp = self.store.new_temp()
             crcs = CrcRunner(plan.crc_jobs, self.crc_cache)
-            stop = threading.Event()
             writer: asyncio.Future[None] | None = None
             try:
                 sink = await start(plan.size)
@@ -501,10 +508,11 @@ class DownloadService:
                 if isinstance(exc, ConnectionError | asyncio.CancelledError):
                     log.info("Download of %s aborted: the client went away", download.filename)
                 raise
-            self._in_background(self._finish_stream(download, plan, temp, writer, crcs, writes_cache))
+            self._in_background(self._finish_stream(download, plan, temp, writer, crcs, writes_cache, stop))
             handed_off = True
         finally:
             if not handed_off:
+                self._stops.discard(stop)
                 self._end_stream(download, plan, temp, writes_cache)
 
     async def _finish_stream(
@@ -515,6 +523,7 @@ class DownloadService:
         writer: asyncio.Future[None] | None,
         crcs: CrcRunner,
         writes_cache: bool,
+        stop: threading.Event,
     ) -> None:
         """After the last byte went out: complete the cache copy, index it, free the slot."""
         try:
@@ -524,6 +533,7 @@ class DownloadService:
         except Exception as exc:
             log.warning("Download cache could not save %s: %s", download.key, exc)
         finally:
+            self._stops.discard(stop)
             await crcs.close()
             self._end_stream(download, plan, temp, writes_cache)
 
@@ -593,6 +603,9 @@ class DownloadService:
                 await task
 
     async def close(self) -> None:
+        """At shutdown: unfinished cache copies stop (their temp files go), saves in flight end."""
+        for stop in list(self._stops):
+            stop.set()
         await self.idle()
 
 

@@ -11,6 +11,7 @@ and clearing registered for /api/cache_stats and /api/clear_cache.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import unicodedata
@@ -151,7 +152,8 @@ async def download(request: web.Request) -> web.StreamResponse:
         if request.transport is not None:
             request.transport.abort()
         return response
-    await response.write_eof()
+    with contextlib.suppress(ConnectionError):  # every byte is out; a hang-up now changes nothing
+        await response.write_eof()
     return response
 
 
