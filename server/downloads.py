@@ -147,9 +147,11 @@ def _stat_files(folder: Path, model: str, names: Sequence[tuple[str, str]]) -> l
 
 
 def auto_threshold_mb(max_builds: int, available_bytes: int | None = None) -> int:
-    """A quarter of the available memory shared by the concurrent builds, within 16..1000 MB."""
+    """A quarter of the available memory shared by the concurrent builds, within 16..256 MB.
+
+    Above a few hundred MB buffering buys nothing (streaming is as fast) and only risks memory."""
     available = available_bytes if available_bytes is not None else available_memory()
-    return max(16, min(1000, available // 4 // max(1, max_builds) // MB))
+    return max(16, min(256, available // 4 // max(1, max_builds) // MB))
 
 
 def available_memory() -> int:

@@ -414,9 +414,9 @@ async def test_log_lines_of_the_original(make_client: ClientFactory, caplog: pyt
 
 
 async def test_auto_threshold(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
-    assert auto_threshold_mb(8, 20_000_000_000) == 625
+    assert auto_threshold_mb(8, 4_000_000_000) == 125
     assert auto_threshold_mb(8, 100_000_000) == 16
-    assert auto_threshold_mb(1, 10**12) == 1000
+    assert auto_threshold_mb(1, 10**12) == 256
     caplog.set_level(logging.INFO, logger="archive_catalog")
     client = await make_client(threshold_mb=None, download_max_builds=2)
     expected = auto_threshold_mb(2)
