@@ -178,7 +178,7 @@ class CrcRunner:
 
     def start(self) -> None:
         if self._jobs:
-            self._future = asyncio.ensure_future(asyncio.to_thread(self._run))
+            self._future = in_thread(self._run, name="download-crc")  # off the shared executor
 
     def _run(self) -> None:
         try:
@@ -611,7 +611,9 @@ class DownloadService:
         await self.idle()
 
 
-def in_thread(function: Callable[..., None], *args: object, nice: int = 0) -> asyncio.Future[None]:
+def in_thread(
+    function: Callable[..., None], *args: object, nice: int = 0, name: str = "download-cache-writer"
+) -> asyncio.Future[None]:
     """Run `function` in a thread of its own (niced: Linux sets priority per thread) -> a future."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
@@ -636,7 +638,7 @@ def in_thread(function: Callable[..., None], *args: object, nice: int = 0) -> as
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             loop.call_soon_threadsafe(settle, error)
 
-    threading.Thread(target=run, name="download-cache-writer", daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=True).start()
     return future
 
 
