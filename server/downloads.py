@@ -98,6 +98,11 @@ class Selection:
     def images(self) -> list[SelectedFile]:
         return [f for f in self.files if f.kind == "image"]
 
+    @property
+    def scope(self) -> tuple[str, ...]:
+        """The models named, or none for the whole site (what a delete must purge)."""
+        return () if self.whole_site else self.models
+
 
 @dataclass(slots=True)
 class Download:
@@ -455,12 +460,12 @@ class DownloadService:
             raise
         finally:
             del self._buffers[key]
-        self._in_background(self._store_body(key, extension, body))
+        self._in_background(self._store_body(key, extension, body, selection))
         return body
 
-    async def _store_body(self, key: str, extension: str, body: bytearray) -> None:
+    async def _store_body(self, key: str, extension: str, body: bytearray, selection: Selection) -> None:
         try:
-            if await self.store.store_bytes(key, extension, body):
+            if await self.store.store_bytes(key, extension, body, selection.site, selection.scope):
                 log.info("Async cache saved: %s", key)
         except Exception as exc:
             log.warning("Download cache could not save %s: %s", key, exc)
@@ -550,12 +555,31 @@ class DownloadService:
 
     async def _commit_stream(self, temp: Path, download: Download, size: int) -> None:
         try:
-            if await self.store.commit(temp, download.key, download.extension, size):
+            assert download.selection is not None
+            selection = download.selection
+            if await self.store.commit(temp, download.key, download.extension, size, selection.site, selection.scope):
                 log.info("Stream cache saved: %s", download.key)
         except Exception as exc:
             log.warning("Download cache could not save %s: %s", download.key, exc)
 
     # -- cache administration -----------------------------------------------------------
+
+    def on_event(self, event: dict[str, object]) -> None:
+        """`library.changed` (a delete or restore, from any instance): drop the archives that
+        may hold what changed, so deleted media do not linger in the cache."""
+        site, model = event.get("site"), event.get("model")
+        if event.get("type") != "library.changed" or not isinstance(site, str):
+            return
+        self._in_background(self._purge(site, model if isinstance(model, str) else None))
+
+    async def _purge(self, site: str, model: str | None) -> None:
+        try:
+            dropped = await self.store.purge(site, model)
+        except Exception as exc:
+            log.warning("Download cache could not drop archives of %s/%s: %s", site, model or "*", exc)
+            return
+        if dropped:
+            log.info("Download cache dropped %d archive(s) of %s/%s after a change", dropped, site, model or "*")
 
     async def stats(self) -> dict[str, object]:
         try:

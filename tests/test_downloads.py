@@ -23,6 +23,7 @@ from PIL import Image
 
 from server import keys
 from server.app import create_app
+from server.cache.downloads import CacheEntry
 from server.config import Config
 from server.downloads import DownloadService, auto_threshold_mb
 from server.errors import Conflict
@@ -514,3 +515,31 @@ async def test_head_tells_the_size_without_building(make_client: ClientFactory) 
     _, _, body = await get(client, "/api/download?site=alpha&model=ana")
     assert len(body) == size
     await settle(client)
+
+
+async def test_a_delete_drops_the_archives_that_hold_it(make_client: ClientFactory) -> None:
+    client = await make_client()
+    for query in ("site=alpha&model=ana", "site=alpha&model=bruno", "site=alpha", "site=beta"):
+        await get(client, f"/api/download?{query}")
+    await settle(client)
+    store = service_of(client).store
+    assert (await store.index.totals())[0] == 4
+    response = await client.delete("/api/file?site=alpha&model=ana&path=img1.jpg")
+    assert response.status == 200
+    for _ in range(200):
+        await settle(client)
+        if (await store.index.totals())[0] == 2:
+            break
+        await asyncio.sleep(0.01)
+    remaining = await store.index.all_entries()
+    assert sorted((e.site, e.models) for e in remaining) == [("alpha", ("bruno",)), ("beta", ())]
+    assert sorted(p.name for p in store.folder.iterdir() if p.suffix == ".zip") == sorted(e.file for e in remaining)
+
+
+def test_which_archives_a_change_reaches() -> None:
+    whole_site = CacheEntry("k", "k.zip", 1, 0.0, 0.0, "s", ())
+    nested = CacheEntry("k", "k.zip", 1, 0.0, 0.0, "s", ("patreon/ana", "bruno"))
+    assert whole_site.shows("s", "anything") and whole_site.shows("s", None)
+    assert not whole_site.shows("t", None)
+    assert nested.shows("s", "patreon/ana") and nested.shows("s", "patreon") and nested.shows("s", "bruno")
+    assert not nested.shows("s", "patreon/an") and not nested.shows("s", "carla")

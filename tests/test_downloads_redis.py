@@ -46,10 +46,11 @@ async def test_redis_index_operations(prefix: str) -> None:
         assert await link.ping()
         index = RedisIndex(link, prefix)
         assert await index.get("a") is None
-        await index.put(CacheEntry("a", "a.zip", 100, 1.0, 10.0))
+        await index.put(CacheEntry("a", "a.zip", 100, 1.0, 10.0, "site", ("patreon/ana",)))
         await index.put(CacheEntry("b", "b.zip", 50, 2.0, 5.0))
         entry = await index.get("a")
         assert entry is not None and (entry.file, entry.size, entry.created) == ("a.zip", 100, 1.0)
+        assert (entry.site, entry.models) == ("site", ("patreon/ana",))
         assert await index.totals() == (2, 150)
         assert [e.key for e in await index.least_recent(10)] == ["b", "a"]
         await index.touch("b", 20.0)

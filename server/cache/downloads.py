@@ -43,6 +43,42 @@ class CacheEntry:
     size: int
     created: float
     last_hit: float
+    site: str = ""
+    models: tuple[str, ...] = ()  # none: the whole site
+
+    def shows(self, site: str, model: str | None) -> bool:
+        """Whether this archive may hold media of `site`/`model` (None: anything in the site)."""
+        if self.site != site:
+            return False
+        if model is None or not self.models:
+            return True
+        return any(m == model or m.startswith(model + "/") for m in self.models)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "key": self.key,
+                "file": self.file,
+                "size": self.size,
+                "created": self.created,
+                "last_hit": self.last_hit,
+                "site": self.site,
+                "models": list(self.models),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, last_hit: float | None = None) -> CacheEntry:
+        data = orjson.loads(raw)
+        return cls(
+            data["key"],
+            data["file"],
+            int(data["size"]),
+            float(data["created"]),
+            float(data["last_hit"] if last_hit is None else last_hit),
+            str(data.get("site", "")),
+            tuple(data.get("models", ())),
+        )
 
 
 class DownloadIndex(Protocol):
@@ -72,10 +108,10 @@ class LocalIndex:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, file TEXT NOT NULL, size INTEGER NOT NULL,"
-                " created REAL NOT NULL, last_hit REAL NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS archives (key TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+                " last_hit REAL NOT NULL, entry BLOB NOT NULL)"
             )
-            self._db.execute("CREATE INDEX IF NOT EXISTS entries_lru ON entries (last_hit)")
+            self._db.execute("CREATE INDEX IF NOT EXISTS archives_lru ON archives (last_hit)")
 
     def _run(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         with self._lock:
@@ -86,38 +122,38 @@ class LocalIndex:
 
     @staticmethod
     def _entry(row: tuple[object, ...]) -> CacheEntry:
-        key, file, size, created, last_hit = row
-        return CacheEntry(str(key), str(file), int(size), float(created), float(last_hit))  # type: ignore[call-overload, arg-type]
+        raw, last_hit = row
+        assert isinstance(raw, bytes) and isinstance(last_hit, float)
+        return CacheEntry.from_json(raw, last_hit)
 
     async def get(self, key: str) -> CacheEntry | None:
-        rows = await self._query("SELECT key, file, size, created, last_hit FROM entries WHERE key = ?", (key,))
+        rows = await self._query("SELECT entry, last_hit FROM archives WHERE key = ?", (key,))
         return self._entry(rows[0]) if rows else None
 
     async def put(self, entry: CacheEntry) -> None:
         await self._query(
-            "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
-            (entry.key, entry.file, entry.size, entry.created, entry.last_hit),
+            "INSERT OR REPLACE INTO archives VALUES (?, ?, ?, ?)",
+            (entry.key, entry.size, entry.last_hit, entry.to_json()),
         )
 
     async def touch(self, key: str, when: float) -> None:
-        await self._query("UPDATE entries SET last_hit = ? WHERE key = ?", (when, key))
+        await self._query("UPDATE archives SET last_hit = ? WHERE key = ?", (when, key))
 
     async def remove(self, key: str) -> None:
-        await self._query("DELETE FROM entries WHERE key = ?", (key,))
+        await self._query("DELETE FROM archives WHERE key = ?", (key,))
 
     async def least_recent(self, limit: int) -> list[CacheEntry]:
-        rows = await self._query(
-            "SELECT key, file, size, created, last_hit FROM entries ORDER BY last_hit LIMIT ?", (limit,)
-        )
+        rows = await self._query("SELECT entry, last_hit FROM archives ORDER BY last_hit LIMIT ?", (limit,))
         return [self._entry(row) for row in rows]
 
     async def totals(self) -> tuple[int, int]:
-        rows = await self._query("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries")
+        rows = await self._query("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM archives")
         count, total = rows[0]
-        return int(count), int(total)  # type: ignore[call-overload]
+        assert isinstance(count, int) and isinstance(total, int)
+        return count, total
 
     async def all_entries(self) -> list[CacheEntry]:
-        rows = await self._query("SELECT key, file, size, created, last_hit FROM entries")
+        rows = await self._query("SELECT entry, last_hit FROM archives")
         return [self._entry(row) for row in rows]
 
     async def close(self) -> None:
@@ -139,19 +175,12 @@ class RedisIndex:
         self._entries = f"{prefix}:entries"
         self._lru = f"{prefix}:lru"
 
-    @staticmethod
-    def _decode(raw: bytes | str) -> CacheEntry:
-        data = orjson.loads(raw)
-        return CacheEntry(data["key"], data["file"], int(data["size"]), float(data["created"]), float(data["last_hit"]))
-
     async def get(self, key: str) -> CacheEntry | None:
         raw = await self._link.run(lambda c: c.hget(self._entries, key))
-        return self._decode(raw) if raw is not None else None
+        return CacheEntry.from_json(raw) if raw is not None else None
 
     async def put(self, entry: CacheEntry) -> None:
-        data = orjson.dumps(
-            {"key": entry.key, "file": entry.file, "size": entry.size, "created": entry.created, "last_hit": 0.0}
-        )
+        data = entry.to_json()  # last_hit inside is not read back: the sorted set holds it
 
         async def put(client: Redis) -> None:
             async with client.pipeline(transaction=True) as pipe:
@@ -181,8 +210,7 @@ class RedisIndex:
         out = []
         for (_, score), raw in zip(pairs, raws, strict=True):
             if raw is not None:
-                entry = self._decode(raw)
-                out.append(CacheEntry(entry.key, entry.file, entry.size, entry.created, float(score)))
+                out.append(CacheEntry.from_json(raw, float(score)))
         return out
 
     async def least_recent(self, limit: int) -> list[CacheEntry]:
@@ -233,7 +261,9 @@ class DownloadStore:
     def new_temp(self) -> Path:
         return self.folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
 
-    async def commit(self, temp: Path, key: str, extension: str, size: int) -> bool:
+    async def commit(
+        self, temp: Path, key: str, extension: str, size: int, site: str = "", models: tuple[str, ...] = ()
+    ) -> bool:
         """Move a complete temp file into place and index it; False (and deleted) when too big."""
         if size > self.max_bytes:
             discard(temp)
@@ -241,15 +271,17 @@ class DownloadStore:
         name = f"{key}.{extension}"
         await asyncio.to_thread(os.replace, temp, self.folder / name)
         now = time.time()
-        await self.index.put(CacheEntry(key, name, size, now, now))
+        await self.index.put(CacheEntry(key, name, size, now, now, site, models))
         await self.evict(keep=key)
         return True
 
-    async def store_bytes(self, key: str, extension: str, data: bytes | bytearray) -> bool:
+    async def store_bytes(
+        self, key: str, extension: str, data: bytes | bytearray, site: str = "", models: tuple[str, ...] = ()
+    ) -> bool:
         temp = self.new_temp()
         try:
             await asyncio.to_thread(temp.write_bytes, data)
-            return await self.commit(temp, key, extension, len(data))
+            return await self.commit(temp, key, extension, len(data), site, models)
         except BaseException:
             discard(temp)
             raise
@@ -273,6 +305,16 @@ class DownloadStore:
                     dropped += 1
         if dropped:
             log.info("Download cache evicted %d archive(s)", dropped)
+        return dropped
+
+    async def purge(self, site: str, model: str | None) -> int:
+        """Drop every archive that may hold media of `site`/`model` (after a delete or restore)."""
+        dropped = 0
+        for entry in await self.index.all_entries():
+            if entry.shows(site, model):
+                await self.index.remove(entry.key)
+                discard(self.path_of(entry))
+                dropped += 1
         return dropped
 
     async def clear(self) -> int:

@@ -192,9 +192,11 @@ async def downloads_context(app: web.Application) -> AsyncIterator[None]:
         app[keys.CATALOG], store, threshold_mb * 1_000_000, max_builds, config.download_queue_wait_s
     )
     app[keys.DOWNLOADS] = service
+    unsubscribe = app[keys.EVENTS].subscribe(service.on_event)
     try:
         yield
     finally:
+        unsubscribe()
         await service.close()
         await index.close()
 
