@@ -232,9 +232,15 @@ _MADE_BY = (3 << 8) | 45  # Unix, spec 4.5
 _EXTERNAL_ATTR = (0o100644 << 16) & 0xFFFFFFFF
 
 
+def _timestamp(p: _Placed) -> bytes:
+    """The "UT" extra field: the exact mtime in UTC, so unzip restores it whatever the time zone
+    (the DOS date and time fields hold the same moment in UTC, to keep archives deterministic)."""
+    return struct.pack("<HHBI", 0x5455, 5, 1, min(max(int(p.entry.mtime), 0), 0xFFFFFFFF))
+
+
 def _local_header(p: _Placed) -> bytes:
     size = p.entry.size
-    extra = struct.pack("<HHQQ", 1, 16, size, size) if p.zip64 else b""
+    extra = (struct.pack("<HHQQ", 1, 16, size, size) if p.zip64 else b"") + _timestamp(p)
     stored = ZIP_LIMIT if p.zip64 else size
     header = struct.pack(
         "<IHHHHHIIIHH",
@@ -284,12 +290,13 @@ def _central_fields(p: _Placed, force: bool) -> tuple[int, int, bytes]:
 
 
 def _central_header(p: _Placed, crc: int, force: bool) -> bytes:
-    size, offset, extra = _central_fields(p, force)
+    size, offset, zip64_extra = _central_fields(p, force)
+    extra = zip64_extra + _timestamp(p)
     header = struct.pack(
         "<IHHHHHHIIIHHHHHII",
         0x02014B50,
         _MADE_BY,
-        45 if (p.zip64 or extra) else 20,
+        45 if (p.zip64 or zip64_extra) else 20,
         _FLAGS,
         0,
         p.dos_time,
@@ -309,7 +316,7 @@ def _central_header(p: _Placed, crc: int, force: bool) -> bytes:
 
 
 def _central_length(p: _Placed, force: bool) -> int:
-    return 46 + len(p.name) + len(_central_fields(p, force)[2])
+    return 46 + len(p.name) + len(_central_fields(p, force)[2]) + 9
 
 
 def _end_records(count: int, cd_offset: int, cd_size: int, force: bool) -> bytes:

@@ -174,3 +174,15 @@ def test_png_pages_are_lossless_whether_passed_through_or_converted(
     else:
         expected, decoded = expected.convert("RGB"), decoded.convert("RGB")
     assert decoded.size == expected.size and decoded.tobytes() == expected.tobytes()
+
+
+def test_unzip_restores_each_file_mtime(files: list[Path], tmp_path: Path) -> None:
+    data = render_bytes(zip_plan([file_entry(p.name, str(p)) for p in files]))
+    archive = tmp_path / "m.zip"
+    archive.write_bytes(data)
+    out = tmp_path / "out"
+    env = {**os.environ, "TZ": "America/Sao_Paulo"}  # not UTC: DOS times alone would be 3 h off
+    subprocess.run(["unzip", "-q", "-o", str(archive), "-d", str(out)], check=True, env=env)
+    for path in files:
+        assert int((out / path.name).stat().st_mtime) == int(path.stat().st_mtime)
+        assert (out / path.name).read_bytes() == path.read_bytes()
