@@ -24,7 +24,7 @@ from PIL import Image
 from server import keys
 from server.app import create_app
 from server.cache.downloads import CacheEntry
-from server.config import Config
+from server.config import Config, ConfigError, load_config
 from server.downloads import DownloadService, auto_threshold_mb
 from server.errors import Conflict
 
@@ -543,3 +543,13 @@ def test_which_archives_a_change_reaches() -> None:
     assert not whole_site.shows("t", None)
     assert nested.shows("s", "patreon/ana") and nested.shows("s", "patreon") and nested.shows("s", "bruno")
     assert not nested.shows("s", "patreon/an") and not nested.shows("s", "carla")
+
+
+def test_download_max_builds_setting(library_root: Path) -> None:
+    base = ["--models-dir", str(library_root)]
+    assert load_config([*base, "--download-max-builds", "3"], {}).download_max_builds == 3
+    assert load_config(base, {"DOWNLOAD_MAX_BUILDS": "5"}).download_max_builds == 5
+    assert load_config(base, {}).download_max_builds is None  # 4 per core
+    with pytest.raises(ConfigError, match="DOWNLOAD_MAX_BUILDS"):
+        load_config([*base, "--download-max-builds", "0"], {})
+    assert load_config([*base, "--threshold-mb", "auto"], {}).threshold_mb is None
