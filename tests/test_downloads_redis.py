@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import secrets
 import zipfile
@@ -17,7 +18,7 @@ from server.cluster import RedisLink, RedisUnavailable
 from server.handlers import downloads as download_handlers
 
 from .conftest import ClientFactory
-from .redis_support import require_redis
+from .redis_support import private_redis, require_redis
 from .test_downloads import get, settle
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -112,3 +113,30 @@ async def test_an_unreachable_redis_degrades_to_uncached_downloads(
     assert client.app[keys.DOWNLOADS].store.temp_files() == []
     with pytest.raises(RedisUnavailable):
         await client.app[keys.DOWNLOADS].store.index.totals()
+
+
+async def test_a_redis_outage_mid_service_degrades_to_uncached_downloads(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    with private_redis(tmp_path) as redis_server:
+        client = await make_client(redis_url=redis_server.url, threshold_mb=0)
+        url = "/api/download?site=alpha&model=ana"
+        _, headers, body = await get(client, url)
+        await settle(client)
+        _, headers, _ = await get(client, url)
+        assert headers["X-Cache"] == "HIT"
+        redis_server.kill()
+        for threshold in (100, 0):  # both strategies, with the index gone
+            client.app[keys.DOWNLOADS].threshold_bytes = threshold * 1_000_000
+            status, headers, again = await get(client, url)
+            assert (status, headers["X-Cache"]) == (200, "MISS") and again == body
+            await settle(client)
+        assert client.app[keys.DOWNLOADS].store.temp_files() == []
+        redis_server.start()  # back on the same port: the (new, empty) index is used again
+        for _ in range(100):  # the link notices within a ping or two (stale connections included)
+            _, headers, _ = await get(client, url)
+            await settle(client)
+            if headers["X-Cache"] == "HIT":
+                break
+            await asyncio.sleep(0.05)
+        assert headers["X-Cache"] == "HIT"
