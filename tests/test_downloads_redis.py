@@ -131,7 +131,10 @@ async def test_a_redis_outage_mid_service_degrades_to_uncached_downloads(
             status, headers, again = await get(client, url)
             assert (status, headers["X-Cache"]) == (200, "MISS") and again == body
             await settle(client)
-        assert client.app[keys.DOWNLOADS].store.temp_files() == []
+        store = client.app[keys.DOWNLOADS].store
+        assert store.temp_files() == []
+        archives = {p.name for p in store.folder.iterdir() if p.suffix == ".zip"}
+        assert archives <= {f"{headers['ETag'].strip(chr(34))}.zip"}  # no copy left that no index names
         redis_server.start()  # back on the same port: the (new, empty) index is used again
         for _ in range(100):  # the link notices within a ping or two (stale connections included)
             _, headers, _ = await get(client, url)

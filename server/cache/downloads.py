@@ -271,7 +271,11 @@ class DownloadStore:
         name = f"{key}.{extension}"
         await asyncio.to_thread(os.replace, temp, self.folder / name)
         now = time.time()
-        await self.index.put(CacheEntry(key, name, size, now, now, site, models))
+        try:
+            await self.index.put(CacheEntry(key, name, size, now, now, site, models))
+        except BaseException:
+            discard(self.folder / name)  # no entry names it: it must not sit outside the size bound
+            raise
         await self.evict(keep=key)
         return True
 
