@@ -32,10 +32,16 @@ try:  # zlib's CRC-32 and deflate, from ISA-L: CRC ~10× faster (PCLMULQDQ), def
     from isal.isal_zlib import compress, crc32
 
     FLATE_LEVEL = 2  # ISA-L's levels are 0..3
+    DEFLATE = "isal"
 except ImportError:  # pragma: no cover - isal is a dependency; zlib is the portable fallback
     from zlib import compress, crc32
 
     FLATE_LEVEL = 6
+    DEFLATE = "zlib"
+
+# Part of every cache key: archives are byte-for-byte reproducible only for the same writer
+# (change it whenever the bytes written for the same files change) and the same deflate.
+FORMAT_VERSION = f"3-{DEFLATE}"
 
 CRC_READ = 1024 * 1024
 ZIP_LIMIT = 0xFFFFFFFF

@@ -26,6 +26,7 @@ from typing import Protocol
 import blake3
 
 from .archives import (
+    FORMAT_VERSION,
     ArchivePlan,
     ArchiveSourceChanged,
     CrcCache,
@@ -133,7 +134,7 @@ def download_filename(selection: Selection, fmt: str) -> str:
 def selection_key(fmt: str, selection: Selection) -> str:
     hasher = blake3.blake3()
     models = "\x00*" if selection.whole_site else "\x00".join(selection.models)
-    hasher.update(f"v1\x00{fmt}\x00{selection.site}\x00{models}\x01".encode())
+    hasher.update(f"{FORMAT_VERSION}\x00{fmt}\x00{selection.site}\x00{models}\x01".encode())
     for f in selection.files:
         hasher.update(f"{f.archive_name}\x00{f.size}\x00{f.mtime_ns}\x01".encode())
     return hasher.hexdigest()[:40]
