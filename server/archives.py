@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; zlib is the port
 
 # Part of every cache key: archives are byte-for-byte reproducible only for the same writer
 # (change it whenever the bytes written for the same files change) and the same deflate.
-FORMAT_VERSION = f"3-{DEFLATE}"
+FORMAT_VERSION = f"4-{DEFLATE}"
 
 CRC_READ = 1024 * 1024
 ZIP_LIMIT = 0xFFFFFFFF
@@ -393,6 +393,7 @@ class PdfImage:
     dictionary: bytes  # the image XObject's entries except /Length and /SMask
     data: tuple[FileSpan, ...]  # the stream's bytes, in order (a PNG's IDAT chunks are several)
     smask: FileSpan | None = None
+    rotate: int = 0  # the page's /Rotate, from a JPEG's EXIF orientation
 
     @property
     def data_length(self) -> int:
@@ -408,14 +409,21 @@ def probe_jpeg(path: str) -> PdfImage | None:
             width, height = image.size
             mode = image.mode
             adobe = "adobe" in image.info
-    except (OSError, ValueError, Image.DecompressionBombError):
+            orientation = image.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise NotAnImage(path) from None
     colors = {"L": b"/DeviceGray", "RGB": b"/DeviceRGB", "CMYK": b"/DeviceCMYK"}.get(mode)
     if colors is None:
         return None
     decode = b" /Decode [1 0 1 0 1 0 1 0]" if mode == "CMYK" and adobe else b""
     dictionary = b"/ColorSpace %s /BitsPerComponent 8 /Filter /DCTDecode%s" % (colors, decode)
-    return PdfImage(width, height, dictionary, (FileSpan(path, 0, os.stat(path).st_size),))
+    rotate = _EXIF_ROTATION.get(orientation, 0) if isinstance(orientation, int) else 0
+    return PdfImage(width, height, dictionary, (FileSpan(path, 0, os.stat(path).st_size),), rotate=rotate)
+
+
+# EXIF orientations that are pure rotations -> the page's /Rotate (clockwise), as cameras mean
+# them; mirrored orientations (2, 4, 5, 7) are rare and shown unmirrored.
+_EXIF_ROTATION = {3: 180, 6: 90, 8: 270}
 
 
 def convert_to_spool(path: str, spool: BinaryIO) -> PdfImage:
@@ -545,9 +553,11 @@ def pdf_parts(images: Sequence[PdfImage]) -> tuple[list[Part], int]:
         height = image.height * 72 / PDF_DPI
         w, h = _pdf_number(width), _pdf_number(height)
         begin(page)
+        rotate = b" /Rotate %d" % image.rotate if image.rotate else b""
         emit(
-            b"%d 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %s %s] /Resources << /XObject << /Im0 %d 0 R >> >>"
-            b" /Contents %d 0 R >>\nendobj\n" % (page, w, h, xobject, contents)
+            b"%d 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %s %s]%s"
+            b" /Resources << /XObject << /Im0 %d 0 R >> >> /Contents %d 0 R >>\nendobj\n"
+            % (page, w, h, rotate, xobject, contents)
         )
         stream = b"q %s 0 0 %s 0 0 cm /Im0 Do Q" % (w, h)
         begin(contents)

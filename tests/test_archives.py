@@ -186,3 +186,17 @@ def test_unzip_restores_each_file_mtime(files: list[Path], tmp_path: Path) -> No
     for path in files:
         assert int((out / path.name).stat().st_mtime) == int(path.stat().st_mtime)
         assert (out / path.name).read_bytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize(("orientation", "rotate"), [(1, 0), (3, 180), (6, 90), (8, 270), (2, 0)])
+def test_jpeg_exif_orientation_becomes_the_page_rotation(tmp_path: Path, orientation: int, rotate: int) -> None:
+    path = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.new("RGB", (40, 20), (200, 10, 10)).save(path, "JPEG", exif=exif.tobytes())
+    with open(tmp_path / "spool", "w+b") as spool:
+        page = archives.pdf_image(str(path), spool)
+    data = render_bytes(archives.pdf_plan([page]))
+    pdf_page = pypdf.PdfReader(io.BytesIO(data)).pages[0]
+    assert pdf_page.rotation == rotate
+    assert pdf_page["/Resources"]["/XObject"]["/Im0"].get_object().get_data() == path.read_bytes()
