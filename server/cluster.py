@@ -23,6 +23,9 @@ from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as redis_asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .events import Event, EventBus
@@ -54,8 +57,14 @@ class RedisLink:
     def __init__(self, url: str, instance_id: str | None = None) -> None:
         self.url = url
         self.instance_id = instance_id or secrets.token_hex(6)
+        # one immediate retry on a connection error: after Redis restarts, the first command
+        # on a stale pooled connection fails although Redis is back
         self.client: redis_asyncio.Redis = redis_asyncio.from_url(
-            url, socket_timeout=CALL_TIMEOUT_S, socket_connect_timeout=CALL_TIMEOUT_S
+            url,
+            socket_timeout=CALL_TIMEOUT_S,
+            socket_connect_timeout=CALL_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
         )
         self.up = False
         self._announced: bool | None = None
