@@ -449,6 +449,12 @@ async def test_metrics_count_download_hits_and_misses(make_client: ClientFactory
     assert re.search(r"^archive_catalog_download_cache_hits(_total)? 1\.0$", text, re.M), text
     assert re.search(r"^archive_catalog_download_cache_misses(_total)? 1\.0$", text, re.M)
     assert re.search(r"^archive_catalog_download_builds 0\.0$", text, re.M)
+    assert re.search(r'^archive_catalog_downloads_total\{format="zip",strategy="cache"\} 1\.0$', text, re.M)
+    assert re.search(r'^archive_catalog_downloads_total\{format="zip",strategy="buffer"\} 1\.0$', text, re.M)
+    assert re.search(r'^archive_catalog_download_bytes_total\{strategy="cache"\} [1-9]', text, re.M)
+    assert re.search(
+        r'^archive_catalog_archive_build_seconds_count\{format="zip",strategy="buffer"\} 1\.0$', text, re.M
+    )
 
 
 async def test_a_file_shrinking_mid_stream_cuts_the_connection(make_client: ClientFactory, library_root: Path) -> None:

@@ -16,11 +16,13 @@ import logging
 import os
 import unicodedata
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
 from aiohttp import web
+from prometheus_client import Counter, Histogram
 
 from .. import keys
 from ..archives import ArchiveSourceChanged
@@ -116,6 +118,10 @@ async def download(request: web.Request) -> web.StreamResponse:
     service = request.app[keys.DOWNLOADS]
     prepared = await service.prepare(site, models, fmt)
     headers = _headers(prepared)
+    if request.method == "GET":
+        figures = request.app[DOWNLOAD_METRICS]
+        figures.downloads.labels(prepared.strategy, fmt).inc()
+        figures.bytes.labels(prepared.strategy).inc(prepared.estimate)
     if prepared.cached_path is not None:
         etag = headers.pop("ETag")
         return await send_file(
@@ -132,7 +138,8 @@ async def download(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         return response
     if prepared.strategy == "buffer":
-        body = await service.buffered(prepared, fmt)
+        with request.app[DOWNLOAD_METRICS].build_seconds.labels(fmt, "buffer").time():
+            body = await service.buffered(prepared, fmt)
         return web.Response(body=body, content_type=prepared.content_type, headers=headers)
 
     async def start(size: int) -> Sink:
@@ -141,7 +148,8 @@ async def download(request: web.Request) -> web.StreamResponse:
         return ResponseSink(request, response)
 
     try:
-        await service.stream(prepared, fmt, start)
+        with request.app[DOWNLOAD_METRICS].build_seconds.labels(fmt, "stream").time():
+            await service.stream(prepared, fmt, start)
     except ConnectionError:
         return response  # the client went away: logged once by the service, nothing more to send
     except ArchiveSourceChanged as exc:
@@ -216,6 +224,17 @@ def setup(app: web.Application) -> None:
     _register_metrics(app)
 
 
+@dataclass(frozen=True)
+class DownloadMetrics:
+    downloads: Counter
+    bytes: Counter
+    build_seconds: Histogram
+
+
+DOWNLOAD_METRICS = web.AppKey("download_metrics", DownloadMetrics)
+BUILD_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+
+
 def _register_metrics(app: web.Application) -> None:
     def figure(name: str) -> Callable[[], list[tuple[dict[str, str], float]]]:
         def read() -> list[tuple[dict[str, str], float]]:
@@ -225,6 +244,13 @@ def _register_metrics(app: web.Application) -> None:
         return read
 
     metrics = app[keys.METRICS]
+    app[DOWNLOAD_METRICS] = DownloadMetrics(
+        downloads=metrics.counter("downloads", "Downloads by strategy and format", ("strategy", "format")),
+        bytes=metrics.counter("download_bytes", "Archive bytes answered, by strategy", ("strategy",)),
+        build_seconds=metrics.histogram(
+            "archive_build_seconds", "Time to build and send an archive", BUILD_BUCKETS, ("format", "strategy")
+        ),
+    )
     metrics.counter_from("download_cache_hits", "Downloads served from the download cache", (), figure("hits"))
     metrics.counter_from("download_cache_misses", "Downloads that had to be built", (), figure("misses"))
     metrics.gauge_from("download_builds", "Archives being built or streamed now", (), figure("builds_running"))
