@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import ipaddress
 import logging
@@ -12,19 +11,10 @@ import sys
 from .cluster import redact
 from .config import Config, ConfigError, load_config
 from .demo import ensure_demo_library
-from .sizes import human_bytes
+from .sizes import folder_size, human_bytes
 from .workers import run_workers, serve
 
 log = logging.getLogger("archive_catalog")
-
-
-def _library_size(root: str) -> int:
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(folder, name)).st_size
-    return total
 
 
 def exposure_warning(config: Config) -> str | None:
@@ -50,7 +40,7 @@ def banner(config: Config) -> str:
         f"  workers:  {config.workers}",
     ]
     if config.demo and config.models_dir is not None:
-        lines[2] += f", {human_bytes(_library_size(str(config.models_dir)))}"
+        lines[2] += f", {human_bytes(folder_size(config.models_dir))}"
     return "\n".join(lines)
 
 

@@ -10,7 +10,6 @@ removes it. The items listed are therefore exactly the items that hold data.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
@@ -25,6 +24,7 @@ import orjson
 
 from .errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from .library import Library, media_kind
+from .sizes import folder_size
 
 TRASH_DIR = ".trash"
 _ID = re.compile(r"^[0-9a-f]{12}-[0-9a-f]{8}$")
@@ -54,15 +54,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(temp, path)
 
 
-def _folder_size(path: Path) -> int:
-    total = 0
-    for folder, _dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(folder, name)).st_size
-    return total
-
-
 class Trash:
     def __init__(self, library: Library) -> None:
         self.library = library
@@ -71,7 +62,7 @@ class Trash:
 
     def delete_model(self, site: str, model: str) -> TrashItem:
         folder = self.library.model_dir(site, model)
-        return self._move(self.library.entry(site, model), "model", _folder_size(folder))
+        return self._move(self.library.entry(site, model), "model", folder_size(folder))
 
     def delete_file(self, site: str, model: str, name: str) -> TrashItem:
         target = self.library.media_file(site, model, name)
