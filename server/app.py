@@ -24,7 +24,7 @@ from .cluster import EventRelay, RedisLink
 from .config import MAX_BODY_BYTES, Config
 from .events import Event, EventBus
 from .handlers import catalog as catalog_handlers
-from .handlers import downloads, manage, media, ops
+from .handlers import downloads, manage, media, ops, pages, thumbs
 from .library import Library
 from .metrics import Metrics
 from .middleware import make_error_middleware
@@ -124,8 +124,11 @@ def create_app(config: Config) -> web.Application:
     manage.setup(app)
     ops.setup(app)
     downloads.setup(app)
+    pages.setup(app)
+    thumbs.setup(app)
     app.cleanup_ctx.append(_background)
     if config.redis_url:
         app.cleanup_ctx.append(_cluster)
     app.cleanup_ctx.append(downloads.downloads_context)
+    app.cleanup_ctx.append(thumbs.thumbnail_context)
     return app

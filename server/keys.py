@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .access import AccessPolicy
+from .assets import StaticAssets
 from .cache.freshness import FolderWatcher
+from .cache.thumbnails import ThumbnailCache
 from .catalog import Catalog
 from .cluster import RedisLink
 from .config import Config
@@ -31,6 +33,8 @@ OPENAPI_DOCUMENT = web.AppKey("openapi_document", Rendered)
 METRICS = web.AppKey("metrics", Metrics)
 REDIS_LINK = web.AppKey("redis_link", RedisLink)  # set only when --redis-url is given
 DOWNLOADS = web.AppKey("downloads", DownloadService)
+THUMBNAILS = web.AppKey("thumbnails", ThumbnailCache)
+STATIC_ASSETS = web.AppKey("static_assets", StaticAssets)
 
 # Figures for /api/cache_stats and clearing for /api/clear_cache, contributed by each
 # capability that owns a cache (downloads, hash cache, thumbnails) when it is set up.

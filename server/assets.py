@@ -1,0 +1,81 @@
+"""The browser app's static assets: a manifest of files, content hashes and the page's CSP.
+
+Pure code (no aiohttp). `templates/static/` is read once at start; each file gets a content
+hash for cache-busting URLs, every ES module an import-map entry so modules importing each
+other get hashed URLs too, and the Content-Security-Policy allows that import map by its hash.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+STATIC = TEMPLATES / "static"
+STATIC_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".json": "application/json",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    path: str
+    content_type: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaticAssets:
+    """What `/static/` may serve, and the page shell's pieces that depend on it."""
+
+    assets: dict[str, Asset]
+    import_map: str
+    csp: str
+
+    def url(self, relative: str) -> str:
+        return f"/static/{relative}?v={self.assets[relative].digest}"
+
+
+def load_assets(folder: Path = STATIC) -> StaticAssets:
+    assets: dict[str, Asset] = {}
+    for directory, _dirs, files in os.walk(folder):
+        for name in files:
+            ext = os.path.splitext(name)[1].lower()
+            if name.startswith(".") or ext not in STATIC_TYPES:
+                continue
+            full = Path(directory) / name
+            relative = full.relative_to(folder).as_posix()
+            digest = hashlib.sha256(full.read_bytes()).hexdigest()[:16]
+            assets[relative] = Asset(str(full), STATIC_TYPES[ext], digest)
+    modules = {
+        f"/static/{relative}": f"/static/{relative}?v={asset.digest}"
+        for relative, asset in sorted(assets.items())
+        if relative.endswith(".js")
+    }
+    import_map = orjson.dumps({"imports": modules}).decode()
+    map_hash = base64.b64encode(hashlib.sha256(import_map.encode()).digest()).decode()
+    csp = "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' 'sha256-{map_hash}'",
+            "style-src 'self'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ]
+    )
+    return StaticAssets(assets, import_map, csp)

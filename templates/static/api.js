@@ -1,0 +1,87 @@
+// The JSON API: one fetch wrapper that turns every failure into an ApiError with the
+// server's own sentence, plus the formatting helpers the views share.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function apiUrl(path, params = {}) {
+  const url = new URL(path, location.origin);
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null || value === "") continue;
+    if (Array.isArray(value)) value.forEach((v) => url.searchParams.append(key, v));
+    else url.searchParams.set(key, value);
+  }
+  return url.pathname + url.search;
+}
+
+export async function api(path, { method = "GET", params, json, signal } = {}) {
+  const init = { method, signal, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (json !== undefined) {
+    init.body = JSON.stringify(json);
+    init.headers["Content-Type"] = "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(apiUrl(path, params), init);
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(0, "network", "The server cannot be reached. Check that it is running, then try again.");
+  }
+  const type = response.headers.get("Content-Type") || "";
+  const body = type.includes("json") ? await response.json().catch(() => null) : null;
+  if (!response.ok) {
+    const message = body?.message || `The server answered ${response.status} ${response.statusText}.`;
+    throw new ApiError(response.status, body?.error || `http_${response.status}`, message);
+  }
+  return body;
+}
+
+const UNITS = ["B", "KB", "MB", "GB", "TB", "PB"];
+
+export function formatBytes(count) {
+  let value = Number(count) || 0;
+  for (const unit of UNITS) {
+    if (Math.abs(value) < 1000 || unit === "PB") {
+      return unit === "B" ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${unit}`;
+    }
+    value /= 1000;
+  }
+  return `${value} B`;
+}
+
+const numberFormat = new Intl.NumberFormat("en");
+export const formatNumber = (n) => numberFormat.format(n);
+
+const dateFormat = new Intl.DateTimeFormat("en", { dateStyle: "medium", timeStyle: "short" });
+export function formatDate(seconds) {
+  if (!seconds) return "–";
+  return dateFormat.format(new Date(seconds * 1000));
+}
+
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) return "–";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+export function plural(n, word, many = `${word}s`) {
+  return `${formatNumber(n)} ${n === 1 ? word : many}`;
+}
+
+// URLs of the catalog's own resources (site and model paths are encoded segment by segment).
+const segments = (path) => path.split("/").map(encodeURIComponent).join("/");
+export const mediaUrl = (relative) => `/media/${segments(relative)}`;
+export const thumbUrl = (relative, width = 320) => `/thumb/${segments(relative)}?w=${width}`;
+export const withWidth = (thumbnail, width) => (thumbnail ? `${thumbnail.split("?")[0]}?w=${width}` : null);
+
+export function downloadUrl(site, models, format) {
+  return apiUrl("/api/download", { site, model: models, format });
+}

@@ -1,0 +1,116 @@
+// The single-page app: the URL's query says where you are (/?site=S&model=M&file=F,
+// /?view=duplicates|trash|cache), links are intercepted and pushed onto history, so back,
+// forward, reload and shared links all work. One view is mounted at a time; it may handle a
+// URL change itself (update) and react to library.changed events from /ws.
+import { api } from "./api.js";
+import { clearErrors, notify, showError } from "./dom.js";
+import { live } from "./live.js";
+import { cacheView } from "./views/cache.js";
+import { duplicatesView } from "./views/duplicates.js";
+import { modelView } from "./views/model.js";
+import { siteView } from "./views/site.js";
+import { sitesView } from "./views/sites.js";
+import { trashView } from "./views/trash.js";
+
+const VIEWS = { sites: sitesView, site: siteView, model: modelView, duplicates: duplicatesView, trash: trashView, cache: cacheView };
+const KEYS = ["view", "site", "model", "file", "q", "sort", "order"];
+
+function parse(url = location) {
+  const params = new URLSearchParams(url.search);
+  const route = {};
+  for (const key of KEYS) if (params.get(key)) route[key] = params.get(key);
+  if (!route.view || !VIEWS[route.view]) route.view = route.model && route.site ? "model" : route.site ? "site" : "sites";
+  return route;
+}
+
+function href(route) {
+  const params = new URLSearchParams();
+  for (const key of KEYS) {
+    if (key === "view" && ["sites", "site", "model"].includes(route.view)) continue;
+    if (route[key]) params.set(key, route[key]);
+  }
+  const query = params.toString();
+  return query ? `/?${query}` : "/";
+}
+
+const main = document.getElementById("main");
+let current = null; // { route, view }
+let generation = 0;
+
+const ctx = {
+  href,
+  route: () => parse(),
+  navigate(route) {
+    history.pushState(null, "", href(route));
+    render();
+  },
+  push(route) {
+    history.pushState(null, "", href(route));
+  },
+  replace(route) {
+    history.replaceState(null, "", href(route));
+  },
+  error: (error, context) => showError(error, context),
+  async restore(id) {
+    try {
+      await api("/api/trash/restore", { method: "POST", params: { id } });
+      notify("Restored.");
+      current?.view?.onLibraryChanged?.({});
+    } catch (error) {
+      showError(error, "Could not restore");
+    }
+  },
+};
+
+function markNavigation(route) {
+  const section = ["duplicates", "trash", "cache"].includes(route.view) ? route.view : "sites";
+  for (const link of document.querySelectorAll("nav a[data-section]")) {
+    if (link.dataset.section === section) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+async function render({ focus = true } = {}) {
+  const route = parse();
+  markNavigation(route);
+  if (current?.view?.update?.(route)) {
+    current.route = route;
+    return;
+  }
+  const mine = ++generation;
+  current?.view?.destroy?.();
+  current = null;
+  clearErrors();
+  main.setAttribute("aria-busy", "true");
+  try {
+    const view = await VIEWS[route.view](main, route, ctx);
+    if (mine !== generation) {
+      view?.destroy?.();
+      return;
+    }
+    current = { route, view };
+    if (focus) main.querySelector("h1")?.focus({ preventScroll: true });
+  } catch (error) {
+    if (mine === generation) {
+      showError(error);
+      if (!main.querySelector("h1")) main.replaceChildren();
+    }
+  } finally {
+    if (mine === generation) main.removeAttribute("aria-busy");
+  }
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-nav]");
+  if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  if (link.getAttribute("href") === location.pathname + location.search) return;
+  history.pushState(null, "", link.getAttribute("href"));
+  window.scrollTo(0, 0);
+  render();
+});
+window.addEventListener("popstate", () => render());
+
+live.addEventListener("library.changed", (event) => current?.view?.onLibraryChanged?.(event.detail));
+live.start();
+render({ focus: false });

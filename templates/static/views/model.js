@@ -1,0 +1,144 @@
+// A model's media: a lazily drawn thumbnail grid (tiles added in chunks as the end comes
+// near, thumbnails loaded by the browser only when on screen), the lightbox (its file is in
+// the URL, so back closes it and links open it), downloads and deletes.
+import { api, downloadUrl, formatBytes, plural, withWidth } from "../api.js";
+import { h, clear, confirmAction, downloadButtons, notify, whenNear } from "../dom.js";
+import { Lightbox } from "../lightbox.js";
+
+const CHUNK = 200;
+
+export async function modelView(main, route, ctx) {
+  const { site, model } = route;
+  document.title = `${model} · ${site} · archive-catalog`;
+  let items = [];
+  let drawn = 0;
+  let pushed = false;
+  const grid = h("ul", { class: "media-grid", "aria-label": `Media of ${model}` });
+  const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
+  const summary = h("p", { class: "meta" });
+  const actions = h("div", { class: "actions" });
+  const lightbox = new Lightbox(document.getElementById("lightbox"), {
+    onMove: (item) => ctx.replace({ site, model, file: item.path }),
+    onClose: () => {
+      if (!ctx.route().file) return;
+      if (pushed) history.back(); // the entry that opened the viewer: back is where we came from
+      else ctx.replace({ site, model }); // opened from a shared link: stay on the model
+      pushed = false;
+    },
+    onDelete: (item) => deleteFile(item),
+  });
+
+  clear(
+    main,
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" },
+      h("a", { href: ctx.href({}), "data-nav": "" }, "Sites"), " › ",
+      h("a", { href: ctx.href({ site }), "data-nav": "" }, site), " › ",
+      h("span", { "aria-current": "page" }, model)),
+    h("div", { class: "heading" }, h("h1", { tabindex: "-1" }, model), actions),
+    summary, grid, sentinel,
+  );
+
+  function tile(item, index) {
+    const label = item.kind === "video" ? `Play video ${item.path}` : `View ${item.path}`;
+    return h("li", {},
+      h("button", { type: "button", class: `tile ${item.kind}`, "aria-label": label, onclick: () => open(index) },
+        h("img", { src: item.thumbnail, alt: item.path, loading: "lazy", decoding: "async", width: 320, height: 240 }),
+        item.kind === "video" ? h("span", { class: "badge", "aria-hidden": "true" }, "▶ video") : null));
+  }
+
+  function drawMore() {
+    const end = Math.min(items.length, drawn + CHUNK);
+    const tiles = [];
+    for (let i = drawn; i < end; i++) tiles.push(tile(items[i], i));
+    grid.append(...tiles);
+    drawn = end;
+  }
+
+  function open(index) {
+    ctx.push({ site, model, file: items[index].path });
+    pushed = true;
+    lightbox.show(items, index);
+  }
+
+  async function load() {
+    const body = await api("/api/model", { params: { site, model } });
+    const toItem = (kind) => (m) => ({ ...m, kind, thumbnail: withWidth(m.thumbnail, 320), thumbnailLarge: withWidth(m.thumbnail, 1024) });
+    items = [...body.images.map(toItem("image")), ...body.videos.map(toItem("video"))];
+    const parts = [plural(body.total_images, "image")];
+    if (body.total_videos) parts.push(plural(body.total_videos, "video"));
+    summary.textContent = `${parts.join(" · ")} · ${formatBytes(body.bytes)}`;
+    clear(actions,
+      downloadButtons("Download model", (format) => downloadUrl(site, [model], format), { pdf: body.total_images > 0 }),
+      h("button", { type: "button", class: "danger", onclick: deleteModel }, "Delete model"));
+    grid.replaceChildren();
+    drawn = 0;
+    drawMore();
+    if (!items.length) grid.append(h("li", { class: "empty" }, "This model has no media left."));
+  }
+
+  async function deleteFile(item) {
+    const ok = await confirmAction({
+      title: "Delete this file?",
+      text: `Move ${item.path} (${formatBytes(item.size)}) to the trash? You can restore it from the Trash.`,
+      confirm: "Move to trash",
+    });
+    if (!ok) return;
+    try {
+      const result = await api("/api/file", { method: "DELETE", params: { site, model, path: item.path } });
+      notify(`Moved ${item.path} to the trash.`, { label: "Restore", run: () => ctx.restore(result.trash_id) });
+      const index = items.indexOf(item);
+      await load();
+      if (items.length && lightbox.isOpen) {
+        const nextIndex = Math.min(index, items.length - 1);
+        lightbox.show(items, nextIndex);
+        ctx.replace({ site, model, file: items[nextIndex].path });
+      } else lightbox.close();
+    } catch (error) {
+      ctx.error(error, `Could not delete ${item.path}`);
+    }
+  }
+
+  async function deleteModel() {
+    const ok = await confirmAction({
+      title: "Delete this model?",
+      text: `Move the whole model “${model}” (${summary.textContent}) to the trash? You can restore it from the Trash.`,
+      confirm: "Move to trash",
+    });
+    if (!ok) return;
+    try {
+      const result = await api("/api/model", { method: "DELETE", params: { site, model } });
+      notify(`Moved ${model} to the trash.`, { label: "Restore", run: () => ctx.restore(result.trash_id) });
+      ctx.navigate({ site });
+    } catch (error) {
+      ctx.error(error, `Could not delete ${model}`);
+    }
+  }
+
+  function syncLightbox(file) {
+    if (!file) {
+      pushed = false;
+      return lightbox.close();
+    }
+    const index = items.findIndex((item) => item.path === file);
+    if (index >= 0) lightbox.show(items, index);
+    else ctx.error(new Error(`${file} is not in this model (any more).`));
+  }
+
+  const stopObserving = whenNear(sentinel, () => { if (drawn < items.length) drawMore(); });
+  await load();
+  if (route.file) syncLightbox(route.file);
+  return {
+    destroy() {
+      stopObserving();
+      lightbox.destroy();
+    },
+    update(next) {
+      if (next.view !== "model" || next.site !== site || next.model !== model) return false;
+      syncLightbox(next.file);
+      return true;
+    },
+    onLibraryChanged(event) {
+      if (event.site === site && (!event.model || event.model === model) && !lightbox.isOpen) load().catch(ctx.error);
+    },
+  };
+}
