@@ -165,6 +165,13 @@ def _warm() -> int:
     return os.getpid()
 
 
+def _size_if_file(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
 # -- server side -----------------------------------------------------------------------
 
 
@@ -214,12 +221,14 @@ class ThumbnailCache:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_concurrent: int = 4,
         ffmpeg: str | None = None,
+        eviction_grace_s: float = EVICTION_GRACE_S,
     ) -> None:
         self.folder = folder
         self.executor = executor
         self.max_bytes = max_bytes
         self.max_concurrent = max_concurrent
         self.ffmpeg = ffmpeg
+        self.eviction_grace_s = eviction_grace_s
         self._semaphore = asyncio.Semaphore(max_concurrent)
         self._jobs: dict[str, asyncio.Task[Path]] = {}
         self._entries: dict[str, _Entry] = {}
@@ -280,7 +289,7 @@ class ThumbnailCache:
         for key in sorted(self._entries, key=lambda k: self._entries[k].used):
             if self._bytes <= target:
                 break
-            if now - self._entries[key].used < EVICTION_GRACE_S and len(self._entries) > 1:
+            if now - self._entries[key].used < self.eviction_grace_s and len(self._entries) > 1:
                 continue
             with contextlib.suppress(OSError):
                 os.unlink(self.path_for(key))
@@ -301,12 +310,7 @@ class ThumbnailCache:
             self._entries[key].used = time.time()
             return destination
         job = self._jobs.get(key)
-        if job is None:
-            if await asyncio.to_thread(destination.is_file):  # written by another instance
-                self.hits += 1
-                size = (await asyncio.to_thread(destination.stat)).st_size
-                self._remember(key, size, time.time())
-                return destination
+        if job is None:  # no await between this check and registering the job: single-flight
             self.misses += 1
             job = asyncio.create_task(self._make(source, width, key, destination))
             self._jobs[key] = job
@@ -317,6 +321,10 @@ class ThumbnailCache:
         return await asyncio.shield(job)
 
     async def _make(self, source: Source, width: int, key: str, destination: Path) -> Path:
+        existing = await asyncio.to_thread(_size_if_file, destination)
+        if existing is not None:  # written by another instance sharing CACHE_DIR
+            self._remember(key, existing, time.time())
+            return destination
         async with self._semaphore:
             self._running += 1
             self.peak_running = max(self.peak_running, self._running)
