@@ -31,7 +31,7 @@ export function clear(element, ...children) {
 // Errors stay until dismissed or until the person goes elsewhere.
 export function showError(error, context) {
   if (error?.name === "AbortError") return;
-  console.error(error);
+  console.warn(error);
   const alerts = document.getElementById("alerts");
   const text = context ? `${context}: ${error.message || error}` : String(error.message || error);
   const close = h("button", { class: "icon", type: "button", "aria-label": "Dismiss this message" }, "×");

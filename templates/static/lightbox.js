@@ -13,6 +13,7 @@ export class Lightbox {
     this.onClose = onClose;
     this.onDelete = onDelete;
     this.handleKey = (event) => {
+      if (!this.dialog.open || event.target?.tagName === "VIDEO" || event.altKey || event.ctrlKey || event.metaKey) return;
       if (event.key === "ArrowRight") { event.preventDefault(); this.move(1); }
       else if (event.key === "ArrowLeft") { event.preventDefault(); this.move(-1); }
     };
@@ -20,7 +21,7 @@ export class Lightbox {
       this.stopMedia();
       this.onClose?.();
     };
-    dialog.addEventListener("keydown", this.handleKey);
+    document.addEventListener("keydown", this.handleKey);
     dialog.addEventListener("close", this.handleClose);
     let start = null;
     dialog.addEventListener("pointerdown", (event) => {
@@ -37,7 +38,7 @@ export class Lightbox {
   }
 
   destroy() {
-    this.dialog.removeEventListener("keydown", this.handleKey);
+    document.removeEventListener("keydown", this.handleKey);
     this.dialog.removeEventListener("close", this.handleClose);
     if (this.dialog.open) this.dialog.close();
     clear(this.dialog);
@@ -72,6 +73,7 @@ export class Lightbox {
 
   draw() {
     this.stopMedia();
+    const focused = ["lb-prev", "lb-next", "lb-close"].find((name) => document.activeElement?.classList.contains(name));
     const item = this.items[this.index];
     if (!item) return this.close();
     const stage = item.kind === "video"
@@ -92,6 +94,8 @@ export class Lightbox {
         h("a", { class: "button secondary", href: item.url, download: item.path }, "Download file"),
         this.onDelete && h("button", { type: "button", class: "danger", onclick: () => this.onDelete(item, this.index) }, "Delete file")),
     );
+    // the buttons were redrawn: keep keyboard focus where it was (or on the dialog's controls)
+    this.dialog.querySelector(`.${focused || "lb-next"}`)?.focus();
     for (const offset of [1, -1]) {
       const neighbour = this.items[(this.index + offset + this.items.length) % this.items.length];
       if (neighbour && neighbour.kind === "image") new Image().src = neighbour.url;

@@ -86,7 +86,7 @@ export async function siteView(main, route, ctx) {
     const counts = [plural(model.images, "image")];
     if (model.videos) counts.push(plural(model.videos, "video"));
     return h("li", { class: "model-card" },
-      h("a", { href: ctx.href({ site, model: model.name }), "data-nav": "", class: "cover-link" },
+      h("a", { href: ctx.href({ site, model: model.name }), "data-nav": "", class: "cover-link", "aria-label": model.name },
         h("span", { class: "cover" }, cover),
         h("span", { class: "model-name" }, model.name)),
       h("span", { class: "meta" }, `${counts.join(" · ")} · ${formatBytes(model.bytes)}`),
@@ -94,14 +94,14 @@ export async function siteView(main, route, ctx) {
   }
 
   async function loadPage() {
-    if (loading || (total !== null && page * PAGE >= total)) return loading;
+    if (loading || (total !== null && page * PAGE >= total)) return; // the running load reports its own errors
     const signal = controller.signal;
-    loading = (async () => {
+    const mine = (async () => {
       try {
         const body = await api("/api/models", {
           params: { site, page: page + 1, limit: PAGE, sort: query.sort, order: query.order, q: query.q }, signal,
         });
-        if (signal.aborted) return;
+        if (signal.aborted) return; // a newer search or sort replaced this one
         page += 1;
         total = body.total;
         grid.append(...body.models.map(card));
@@ -112,10 +112,11 @@ export async function siteView(main, route, ctx) {
         more.hidden = shown >= total;
         more.textContent = `Load more (${formatNumber(total - shown)} left)`;
       } finally {
-        loading = null;
+        if (loading === mine) loading = null; // a restart may have started a newer load
       }
     })();
-    return loading;
+    loading = mine;
+    return mine;
   }
 
   async function restart() {
@@ -143,11 +144,10 @@ export async function siteView(main, route, ctx) {
     syncUrl();
     restart().catch(ctx.error);
   });
-  more.addEventListener("click", () => loadPage().catch(ctx.error));
-  const stopObserving = whenNear(sentinel, () => loadPage().catch(ctx.error));
-
+  more.addEventListener("click", () => loadPage()?.catch(ctx.error));
   updateSelection();
   await restart();
+  const stopObserving = whenNear(sentinel, () => loadPage()?.catch(ctx.error));
   return {
     destroy() {
       stopObserving();

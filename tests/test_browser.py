@@ -1,0 +1,657 @@
+"""The browser app in Debian's headless Chromium, driven by Playwright, against the real server.
+
+The server runs in-process on a free loopback port over a small library in tmp_path. Tests
+that need a capability another issue builds (downloads: issue 3; scan, duplicates and /ws:
+the scan issue) skip only while its route is not registered in the app. Without chromium
+these tests skip, except under CI=true where they fail. axe-core checks every main view.
+Set UPDATE_SCREENSHOTS=1 to write the screenshots of the main views into docs/.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from PIL import Image
+
+from server import keys
+from server.app import create_app
+from server.config import Config
+
+from .helpers import jpeg_bytes, write
+
+playwright_api = pytest.importorskip("playwright.async_api")
+axe_module = pytest.importorskip("axe_playwright_python.async_playwright")
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium")
+CI = os.environ.get("CI") == "true"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOWNLOADS_ISSUE = "issue 3 (downloads)"
+SCAN_ISSUE = "the scan issue (scan, duplicates, /ws)"
+
+Page = Any  # playwright.async_api.Page (untyped for mypy-free tests)
+
+
+# -- fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    if CHROMIUM is None:
+        if CI:
+            pytest.fail("chromium is not installed, and CI=true forbids skipping the browser tests")
+        pytest.skip("chromium is not installed")
+    async with playwright_api.async_playwright() as playwright:
+        instance = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield instance
+        finally:
+            await instance.close()
+
+
+@pytest.fixture
+def duplicate_library(library_root: Path) -> Path:
+    """The test library plus known duplicates: one image in three places, one in two."""
+    original = (library_root / "alpha" / "ana" / "img1.jpg").read_bytes()
+    write(library_root / "alpha" / "bruno" / "copy-of-img1.jpg", original)
+    write(library_root / "beta" / "patreon" / "joão" / "img1-again.jpg", original)
+    second = (library_root / "alpha" / "Carla" / "only.jpg").read_bytes()
+    write(library_root / "beta" / "patreon" / "joão" / "only-copy.jpg", second)
+    return library_root
+
+
+@pytest.fixture
+async def server(aiohttp_server: Any, make_config: Callable[..., Config]) -> TestServer:
+    app = create_app(make_config())
+    test_server: TestServer = await aiohttp_server(app, host="127.0.0.1")
+    return test_server
+
+
+class Session:
+    """A page on the running server that records what went wrong in the browser."""
+
+    def __init__(self, page: Page, base: str, app: web.Application) -> None:
+        self.page = page
+        self.base = base
+        self.app = app
+        self.errors: list[str] = []
+        self.has_ws = has_route(app, "GET", "/ws")
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        text = message.text
+        if "/ws" in text and not self.has_ws:
+            return  # the live channel is not built yet: the page keeps retrying, by design
+        if "Failed to load resource" in text and re.search(r"status of (4\d\d)", text):
+            return  # an API error the test provoked; the page shows it (checked separately)
+        self.errors.append(text)
+
+    async def goto(self, path: str) -> None:
+        await self.page.goto(self.base + path)
+        await self.page.wait_for_selector("main h1")
+
+    def url_query(self) -> str:
+        return str(self.page.url).removeprefix(self.base)
+
+
+SessionFactory = Callable[..., Awaitable[Session]]
+
+
+@pytest.fixture
+async def open_page(browser: Any, server: TestServer) -> AsyncIterator[SessionFactory]:
+    contexts: list[Any] = []
+    sessions: list[Session] = []
+
+    async def build(width: int = 1280, height: int = 800, **options: Any) -> Session:
+        context = await browser.new_context(viewport={"width": width, "height": height}, **options)
+        contexts.append(context)
+        context.set_default_timeout(10_000)
+        page = await context.new_page()
+        assert server.app is not None
+        session = Session(page, str(server.make_url("")).rstrip("/"), server.app)
+        sessions.append(session)
+        return session
+
+    yield build
+    for context in contexts:
+        await context.close()
+    for session in sessions:
+        assert session.errors == [], session.errors
+
+
+def has_route(app: web.Application, method: str, path: str) -> bool:
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is not None and route.method == method and resource.canonical == path:
+            return True
+    return False
+
+
+def require_routes(app: web.Application, routes: list[tuple[str, str]], issue: str) -> None:
+    missing = [f"{method} {path}" for method, path in routes if not has_route(app, method, path)]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not registered yet: waits for {issue}")
+
+
+async def model_names(page: Page) -> list[str]:
+    names: list[str] = await page.locator(".model-grid .model-name").all_text_contents()
+    return names
+
+
+async def wait_for_thumbnail(page: Page, selector: str) -> None:
+    await page.wait_for_function(
+        "sel => { const img = document.querySelector(sel); return img && img.complete && img.naturalWidth > 0; }",
+        arg=selector,
+    )
+
+
+async def confirm(page: Page, expected_text: str) -> str:
+    dialog = page.locator("dialog#confirm")
+    await dialog.wait_for(state="visible")
+    text: str = await dialog.locator("#confirm-text").inner_text()
+    assert expected_text in text, text
+    await dialog.locator("#confirm-ok").click()
+    await dialog.wait_for(state="hidden")
+    return text
+
+
+async def serious_violations(page: Page) -> list[str]:
+    results = await axe_module.Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+# -- browse ------------------------------------------------------------------------------
+
+
+async def test_browse_site_model_lightbox_and_history(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/")
+    assert await page.locator("html").get_attribute("lang") == "en"
+    site_card = page.locator(".site-card", has_text="alpha")
+    assert "3 models" in await site_card.inner_text()
+    await site_card.get_by_role("link", name="alpha").click()
+    await page.wait_for_selector(".model-grid .model-card")
+    assert session.url_query() == "/?site=alpha"
+    assert await model_names(page) == ["ana", "bruno", "Carla"]
+    await wait_for_thumbnail(page, ".model-card img")
+    natural = await page.locator(".model-card img").first.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert natural == [320, 240]
+    assert await page.locator(".model-card img").first.get_attribute("alt") == "Cover of ana"
+
+    await page.get_by_role("link", name="ana", exact=True).click()
+    await page.wait_for_selector(".media-grid .tile")
+    assert session.url_query() == "/?site=alpha&model=ana"
+    assert await page.locator(".media-grid .tile").count() == 5  # 4 images + 1 video
+    await page.locator(".media-grid .tile").first.click()
+    lightbox = page.locator("dialog#lightbox")
+    await lightbox.wait_for(state="visible")
+    assert await lightbox.get_attribute("open") is not None
+    assert await lightbox.locator(".lb-counter").inner_text() == "1 / 5"
+    await page.wait_for_function("() => document.querySelector('#lightbox img')?.naturalWidth === 32")
+    assert "file=img1.jpg" in session.url_query()
+
+    await page.keyboard.press("ArrowRight")
+    assert await lightbox.locator(".lb-counter").inner_text() == "2 / 5"
+    assert await lightbox.locator(".lb-title").inner_text() == "img2.jpg"
+    assert "file=img2.jpg" in session.url_query()
+    await page.keyboard.press("ArrowLeft")
+    await page.keyboard.press("ArrowLeft")
+    assert await lightbox.locator(".lb-counter").inner_text() == "5 / 5"  # wraps around to the video
+    assert await lightbox.locator("video").count() == 1
+    await page.keyboard.press("Escape")
+    await lightbox.wait_for(state="hidden")
+    await page.wait_for_function("() => !location.search.includes('file=')")
+    assert session.url_query() == "/?site=alpha&model=ana"
+
+    await page.go_back()
+    await page.wait_for_selector(".model-grid .model-card")
+    assert session.url_query() == "/?site=alpha"
+    await page.go_forward()
+    await page.wait_for_selector(".media-grid .tile")
+    await page.reload()
+    await page.wait_for_selector(".media-grid .tile")
+    assert await page.locator("main h1").inner_text() == "ana"
+
+
+async def test_shared_link_opens_the_lightbox_and_swipe_moves(open_page: SessionFactory) -> None:
+    session = await open_page(width=390, height=844, has_touch=True, is_mobile=True)
+    page = session.page
+    await session.goto("/?site=alpha&model=ana&file=img10.jpg")
+    lightbox = page.locator("dialog#lightbox")
+    await lightbox.wait_for(state="visible")
+    assert await lightbox.locator(".lb-title").inner_text() == "img10.jpg"
+    counter = await lightbox.locator(".lb-counter").inner_text()
+    await page.evaluate(
+        """() => {
+          const stage = document.querySelector('#lightbox .lb-media');
+          const fire = (type, x) => stage.dispatchEvent(new PointerEvent(type,
+            {pointerType: 'touch', clientX: x, clientY: 300, bubbles: true, isPrimary: true}));
+          fire('pointerdown', 300); fire('pointerup', 120);
+        }"""
+    )
+    assert await lightbox.locator(".lb-counter").inner_text() != counter
+    await lightbox.get_by_role("button", name="Close").click()
+    await lightbox.wait_for(state="hidden")
+    await page.wait_for_function("() => !location.search.includes('file=')")
+    assert session.url_query() == "/?site=alpha&model=ana"  # a shared link does not leave the app
+
+
+async def test_search_narrows_the_grid_and_sort_orders_it(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha")
+    await page.wait_for_selector(".model-card")
+    search = page.get_by_role("searchbox")
+    assert await search.get_attribute("type") == "search"
+    await search.press_sequentially("ar")
+    await page.wait_for_function("() => document.querySelectorAll('.model-card').length === 1")
+    assert await model_names(page) == ["Carla"]
+    assert "1 of 1 model" in await page.locator(".count").inner_text()
+    assert "q=ar" in session.url_query()
+    await page.reload()
+    await page.wait_for_selector(".model-card")
+    assert await page.get_by_role("searchbox").input_value() == "ar"
+    assert await model_names(page) == ["Carla"]
+
+    await page.get_by_role("searchbox").fill("")
+    await page.wait_for_function("() => document.querySelectorAll('.model-card').length === 3")
+    await page.get_by_label("Sort").select_option(label="Most files")
+    await page.wait_for_function("() => document.querySelector('.model-name')?.textContent === 'ana'")
+    assert await model_names(page) == ["ana", "bruno", "Carla"]
+    await page.get_by_label("Sort").select_option(label="Name (Z–A)")
+    await page.wait_for_function("() => document.querySelector('.model-name')?.textContent === 'Carla'")
+    assert await model_names(page) == ["Carla", "bruno", "ana"]
+    assert "order=desc" in session.url_query()
+
+    await page.get_by_role("searchbox").fill("zzz")
+    await page.wait_for_function("() => document.querySelector('.count')?.textContent.includes('No model matches')")
+
+
+async def test_infinite_scroll_loads_pages_as_needed(open_page: SessionFactory, library_root: Path) -> None:
+    data = jpeg_bytes(3)
+    for index in range(300):
+        write(library_root / "big" / f"model{index:03d}" / "a.jpg", data)
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=big")
+    await page.wait_for_selector(".model-card")
+    assert await page.locator(".model-card").count() == 120  # one page, not 300
+    # only covers on screen are fetched (lazy loading)
+    loaded = await page.evaluate(
+        "() => [...document.querySelectorAll('.model-card img')].filter(i => i.complete && i.naturalWidth).length"
+    )
+    assert loaded < 120
+    for expected in (240, 300):
+        await page.locator(".sentinel").scroll_into_view_if_needed()
+        await page.wait_for_function(f"() => document.querySelectorAll('.model-card').length === {expected}")
+    assert await page.locator(".load-more").is_hidden()
+    assert "300 of 300 models" in await page.locator(".count").inner_text()
+
+
+async def test_video_player_seeks_with_range(open_page: SessionFactory, library_root: Path) -> None:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        if CI:
+            pytest.fail("ffmpeg is missing under CI=true")
+        pytest.skip("ffmpeg is not installed")
+    target = library_root / "alpha" / "Carla" / "movie.webm"
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=4",
+         "-c:v", "libvpx-vp9", "-b:v", "200k", str(target)],
+        check=True,
+    )  # fmt: skip
+    session = await open_page()
+    page = session.page
+    statuses: list[tuple[int, str | None]] = []
+
+    def record(response: Any) -> None:
+        if "/media/" in response.url and response.url.endswith(".webm"):
+            statuses.append((response.status, response.request.headers.get("range")))
+
+    page.on("response", record)
+    await session.goto("/?site=alpha&model=Carla&file=movie.webm")
+    video = page.locator("#lightbox video")
+    await video.wait_for()
+    await page.wait_for_function("() => document.querySelector('#lightbox video').readyState >= 1")
+    duration = await video.evaluate("v => v.duration")
+    assert 3.5 < duration < 4.5
+    seeked = await video.evaluate(
+        "v => new Promise(resolve => {"
+        " v.addEventListener('seeked', () => resolve(v.currentTime), {once: true}); v.currentTime = 3; })"
+    )
+    assert abs(seeked - 3) < 0.5
+    assert any(status == 206 for status, _ in statuses), statuses
+
+
+# -- manage --------------------------------------------------------------------------------
+
+
+async def test_delete_file_then_restore_from_trash(open_page: SessionFactory, library_root: Path) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=ana&file=img2.jpg")
+    lightbox = page.locator("dialog#lightbox")
+    await lightbox.wait_for(state="visible")
+    await lightbox.get_by_role("button", name="Delete file").click()
+    await confirm(page, "Move img2.jpg")
+    await page.wait_for_function("() => document.querySelectorAll('.media-grid .tile').length === 4")
+    assert not (library_root / "alpha" / "ana" / "img2.jpg").exists()
+    assert "Moved img2.jpg to the trash" in await page.locator("#notices").inner_text()
+
+    await page.keyboard.press("Escape")
+    await lightbox.wait_for(state="hidden")
+    await page.get_by_role("link", name="Trash").click()
+    item = page.locator(".trash-item", has_text="alpha/ana/img2.jpg")
+    await item.wait_for()
+    await item.get_by_role("button", name="Restore").click()
+    await page.wait_for_function("() => document.querySelector('main .meta')?.textContent === 'The trash is empty.'")
+    assert (library_root / "alpha" / "ana" / "img2.jpg").exists()
+
+
+async def test_delete_model_then_empty_trash(open_page: SessionFactory, library_root: Path) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=bruno")
+    await page.get_by_role("button", name="Delete model").click()
+    await confirm(page, "bruno")
+    await page.wait_for_function("() => location.search === '?site=alpha'")
+    await page.wait_for_function("() => document.querySelectorAll('.model-card').length === 2")
+    assert not (library_root / "alpha" / "bruno").exists()
+
+    await page.get_by_role("link", name="Trash").click()
+    await page.locator(".trash-item", has_text="alpha/bruno").wait_for()
+    await page.get_by_role("button", name="Empty trash").click()
+    text = await confirm(page, "Permanently delete 1 item")
+    assert "cannot be undone" in text
+    await page.wait_for_function("() => document.querySelector('main .meta')?.textContent === 'The trash is empty.'")
+    assert "freed" in await page.locator("#notices").inner_text()
+
+
+async def test_declining_a_confirmation_deletes_nothing(open_page: SessionFactory, library_root: Path) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=Carla")
+    await page.get_by_role("button", name="Delete model").click()
+    await page.locator("dialog#confirm").get_by_role("button", name="Go back").click()
+    await page.locator("dialog#confirm").wait_for(state="hidden")
+    assert (library_root / "alpha" / "Carla" / "only.jpg").exists()
+
+
+async def test_cache_panel_shows_stats_and_clears(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha")
+    await wait_for_thumbnail(page, ".model-card img")
+    await page.get_by_role("link", name="Cache").click()
+    card = page.locator(".cache-card", has_text="thumbnail_cache")
+    await card.wait_for()
+    assert "entries" in await card.inner_text()
+    for name in ("models_cache", "model_info_cache", "media_list_cache"):
+        assert await page.locator(".cache-card", has_text=name).count() == 1
+    await page.get_by_role("button", name="Clear caches").click()
+    await page.locator("#notices", has_text="Cleared").wait_for()
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('.cache-card')].find(c => c.textContent.includes('thumbnail_cache'))"
+        "?.querySelector('dd')?.textContent === '0'"
+    )
+
+
+async def test_api_errors_are_shown_to_the_person(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await page.goto(session.base + "/?site=nope")
+    alert = page.locator("#alerts .alert")
+    await alert.wait_for()
+    assert "Unknown site 'nope'" in await alert.inner_text()
+    assert await page.locator("#alerts").get_attribute("role") == "alert"
+    await alert.get_by_role("button", name="Dismiss this message").click()
+    assert await page.locator("#alerts .alert").count() == 0
+
+
+# -- downloads (issue 3) ---------------------------------------------------------------------
+
+
+async def test_download_button_gives_a_valid_zip(open_page: SessionFactory, server: TestServer) -> None:
+    assert server.app is not None
+    require_routes(server.app, [("GET", "/api/download")], DOWNLOADS_ISSUE)
+    session = await open_page(accept_downloads=True)
+    page = session.page
+    await session.goto("/?site=alpha&model=ana")
+    group = page.get_by_role("group", name="Download model")
+    async with page.expect_download() as info:
+        await group.get_by_role("link", name="ZIP", exact=True).click()
+    download = await info.value
+    data = Path(await download.path()).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+        names = sorted(archive.namelist())
+    assert names == sorted(f"ana/{n}" for n in ["img1.jpg", "img2.jpg", "img10.jpg", "IMG3.PNG", "clip.mp4"])
+
+
+async def test_selection_offers_downloads_of_the_chosen_models(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha")
+    await page.get_by_label("Select ana").check()
+    await page.get_by_label("Select Carla").check()
+    bar = page.locator(".selection-bar")
+    await bar.wait_for()
+    assert "2 models selected" in await bar.inner_text()
+    hrefs = [
+        await bar.get_by_role("link", name=n, exact=True).get_attribute("href") for n in ("ZIP", "PDF", "PDFs (ZIP)")
+    ]
+    assert hrefs == [
+        "/api/download?site=alpha&model=ana&model=Carla&format=zip",
+        "/api/download?site=alpha&model=ana&model=Carla&format=pdf",
+        "/api/download?site=alpha&model=ana&model=Carla&format=pdfs-zip",
+    ]
+    site_zip = page.get_by_role("group", name="Download site").get_by_role("link", name="ZIP", exact=True)
+    assert await site_zip.get_attribute("href") == "/api/download?site=alpha&format=zip"
+    await bar.get_by_role("button", name="Clear selection").click()
+    await bar.wait_for(state="hidden")
+
+
+# -- scan and duplicates (the scan issue) -----------------------------------------------------
+
+SCAN_ROUTES = [("POST", "/api/scan"), ("GET", "/api/duplicates"), ("GET", "/ws")]
+
+
+async def run_scan(page: Page) -> None:
+    await page.get_by_role("button", name="Start scan").click()
+    await page.wait_for_function("() => document.querySelector('#scan-progress').value === 100", timeout=30_000)
+    await page.locator(".group").first.wait_for(timeout=30_000)
+
+
+async def test_scan_progress_reaches_100_and_groups_appear(
+    open_page: SessionFactory, server: TestServer, duplicate_library: Path
+) -> None:
+    assert server.app is not None
+    require_routes(server.app, SCAN_ROUTES, SCAN_ISSUE)
+    session = await open_page()
+    page = session.page
+    await session.goto("/?view=duplicates")
+    await page.locator("#live-status[data-state=open]").wait_for()
+    progress = page.locator("progress#scan-progress")
+    assert await progress.get_attribute("max") == "100"
+    await run_scan(page)
+    groups = page.locator(".group")
+    assert await groups.count() == 2
+    first = await groups.first.inner_text()
+    assert "3 copies" in first  # largest waste first
+    assert await groups.first.locator("img").count() == 3
+    assert await page.get_by_role("button", name="Keep this one").count() == 5
+
+
+async def test_keep_one_moves_the_others_to_the_trash_then_restore(
+    open_page: SessionFactory, server: TestServer, duplicate_library: Path
+) -> None:
+    assert server.app is not None
+    require_routes(server.app, [*SCAN_ROUTES, ("POST", "/api/duplicates/delete")], SCAN_ISSUE)
+    session = await open_page()
+    page = session.page
+    await session.goto("/?view=duplicates")
+    await run_scan(page)
+    group = page.locator(".group", has_text="3 copies")
+    await group.get_by_role("button", name="Keep this one: alpha/ana/img1.jpg").click()
+    size = len((duplicate_library / "alpha" / "ana" / "img1.jpg").read_bytes())
+    text = await confirm(page, "move 2 other copies to the trash")
+    assert "frees" in text and ("B." in text or "KB." in text)
+    await page.wait_for_function("() => document.querySelectorAll('.group').length === 1")
+    assert (duplicate_library / "alpha" / "ana" / "img1.jpg").exists()
+    assert not (duplicate_library / "alpha" / "bruno" / "copy-of-img1.jpg").exists()
+    assert size > 0
+
+    await page.get_by_role("link", name="Trash").click()
+    await page.locator(".trash-item").nth(1).wait_for()
+    assert await page.locator(".trash-item").count() == 2
+    for _ in range(2):
+        await page.locator(".trash-item").first.get_by_role("button", name="Restore").click()
+        await page.wait_for_timeout(50)
+    await page.wait_for_function("() => document.querySelector('main .meta')?.textContent === 'The trash is empty.'")
+    assert (duplicate_library / "alpha" / "bruno" / "copy-of-img1.jpg").exists()
+    assert (duplicate_library / "beta" / "patreon" / "joão" / "img1-again.jpg").exists()
+
+
+async def test_duplicates_view_without_scan_capability_says_so(open_page: SessionFactory, server: TestServer) -> None:
+    assert server.app is not None
+    if has_route(server.app, "POST", "/api/scan"):
+        pytest.skip("the scan capability is registered: covered by the scan tests")
+    session = await open_page()
+    page = session.page
+    await session.goto("/?view=duplicates")
+    assert await page.get_by_role("button", name="Start scan").is_visible()
+    await page.get_by_role("button", name="Start scan").click()
+    await page.locator("#alerts .alert", has_text="Could not start the scan").wait_for()
+
+
+# -- accessibility, layout, screenshots --------------------------------------------------------
+
+MAIN_VIEWS = [
+    ("sites", "/"),
+    ("site", "/?site=alpha"),
+    ("model", "/?site=alpha&model=ana"),
+    ("lightbox", "/?site=alpha&model=ana&file=img1.jpg"),
+    ("duplicates", "/?view=duplicates"),
+    ("trash", "/?view=trash"),
+    ("cache", "/?view=cache"),
+]
+
+
+async def settle(page: Page, name: str) -> None:
+    if name in ("site", "model"):
+        await page.locator("main img").first.wait_for()
+        await wait_for_thumbnail(page, "main img")
+    if name == "lightbox":
+        await page.locator("dialog#lightbox[open] img").wait_for()
+    if name == "trash":
+        await page.wait_for_function("() => document.querySelector('main .meta')?.textContent")
+    if name == "cache":
+        await page.locator(".cache-card").first.wait_for()
+    if name == "duplicates":
+        await page.locator(".results h2").wait_for()
+
+
+async def test_main_views_have_no_serious_accessibility_violations(
+    open_page: SessionFactory, server: TestServer, library_root: Path
+) -> None:
+    assert server.app is not None
+    server.app[keys.TRASH].delete_file("alpha", "ana", "img2.jpg")  # so the trash view has an item
+    session = await open_page()
+    page = session.page
+    problems: dict[str, list[str]] = {}
+    for name, path in MAIN_VIEWS:
+        await session.goto(path)
+        await settle(page, name)
+        found = await serious_violations(page)
+        if found:
+            problems[name] = found
+    assert problems == {}
+
+
+async def test_phone_width_has_no_horizontal_scroll(open_page: SessionFactory) -> None:
+    session = await open_page(width=390, height=844, is_mobile=True, has_touch=True)
+    page = session.page
+    for name, path in MAIN_VIEWS:
+        await session.goto(path)
+        await settle(page, name)
+        widths = await page.evaluate("() => [document.documentElement.scrollWidth, document.body.scrollWidth]")
+        assert widths[0] <= 390 and widths[1] <= 390, (name, widths)
+
+
+async def test_keyboard_focus_is_visible(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha")
+    await page.locator(".model-card").first.wait_for()
+    seen = 0
+    for _ in range(8):
+        await page.keyboard.press("Tab")
+        style = await page.evaluate(
+            "() => { const s = getComputedStyle(document.activeElement);"
+            " return [document.activeElement.tagName, s.outlineStyle, parseFloat(s.outlineWidth)]; }"
+        )
+        if style[0] in ("A", "BUTTON", "INPUT", "SELECT"):
+            assert style[1] != "none" and style[2] >= 2, style
+            seen += 1
+    assert seen >= 5
+
+
+async def test_every_image_has_alt_text(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    for name, path in MAIN_VIEWS[:4]:
+        await session.goto(path)
+        await settle(page, name)
+        missing = await page.evaluate("() => [...document.images].filter(i => !i.getAttribute('alt')).map(i => i.src)")
+        assert missing == [], (name, missing)
+
+
+async def test_screenshots_of_the_main_views(open_page: SessionFactory, server: TestServer, tmp_path: Path) -> None:
+    assert server.app is not None
+    server.app[keys.TRASH].delete_file("beta", "patreon/joão", "p2.jpg")
+    target = DOCS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+    target.mkdir(exist_ok=True)
+    shots = [("sites", "/", 1100), ("site", "/?site=alpha", 1100), ("model", "/?site=alpha&model=ana", 1100),
+             ("lightbox", "/?site=alpha&model=ana&file=img10.jpg", 1100), ("trash", "/?view=trash", 1100),
+             ("duplicates", "/?view=duplicates", 1100), ("cache", "/?view=cache", 1100),
+             ("site", "/?site=alpha", 390)]  # fmt: skip
+    desktop = await open_page(width=1100, height=700)
+    phone = await open_page(width=390, height=760, is_mobile=True, has_touch=True)
+    for name, path, width in shots:
+        session = desktop if width > 390 else phone
+        await session.goto(path)
+        await settle(session.page, name)
+        file = target / f"ui-{name}{'-phone' if width == 390 else ''}.png"
+        await session.page.screenshot(path=str(file))
+        with Image.open(file) as image:
+            assert image.format == "PNG" and image.size[0] == width
+        assert file.stat().st_size < 400_000
