@@ -45,6 +45,10 @@ class StaticAssets:
     def url(self, relative: str) -> str:
         return f"/static/{relative}?v={self.assets[relative].digest}"
 
+    def module_urls(self) -> list[str]:
+        """Every ES module but the entry point, for `<link rel="modulepreload">` (no waterfall)."""
+        return [self.url(name) for name in sorted(self.assets) if name.endswith(".js") and name != "app.js"]
+
 
 def load_assets(folder: Path = STATIC) -> StaticAssets:
     assets: dict[str, Asset] = {}

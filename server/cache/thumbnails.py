@@ -201,7 +201,12 @@ def new_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def default_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    """One worker per core this process may run on (taskset/cgroups respected), at most 4."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 1
+    return max(1, min(4, usable))
 
 
 @dataclass(slots=True)

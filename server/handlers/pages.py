@@ -34,7 +34,12 @@ async def index(request: web.Request) -> web.Response:
     response = aiohttp_jinja2.render_template(
         "index.html",
         request,
-        {"style_url": assets.url("style.css"), "app_url": assets.url("app.js"), "import_map": assets.import_map},
+        {
+            "style_url": assets.url("style.css"),
+            "app_url": assets.url("app.js"),
+            "import_map": assets.import_map,
+            "modules": assets.module_urls(),
+        },
     )
     body = response.body
     assert isinstance(body, bytes)

@@ -185,7 +185,8 @@ export async function duplicatesView(main, route, ctx) {
   try {
     showProgress(live.scan || (await api("/api/scan_progress")));
   } catch (error) {
-    ctx.error(error, "Scan progress");
+    if (error instanceof ApiError && error.status === 404) phase.textContent = "The duplicate scan is not available on this server.";
+    else ctx.error(error, "Scan progress");
   }
   await loadResults();
   return {

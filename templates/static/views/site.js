@@ -4,7 +4,8 @@
 import { api, downloadUrl, formatBytes, formatNumber, plural, withWidth } from "../api.js";
 import { h, clear, debounce, downloadButtons, whenNear } from "../dom.js";
 
-const PAGE = 120;
+const PAGE = 60;
+const EAGER = 8; // covers above the fold: requested at once, before layout
 const SORTS = [
   ["name:asc", "Name (A–Z)"],
   ["name:desc", "Name (Z–A)"],
@@ -71,9 +72,13 @@ export async function siteView(main, route, ctx) {
     updateSelection();
   }
 
-  function card(model) {
+  function card(model, index) {
+    const eager = page === 1 && index < EAGER;
     const cover = model.thumbnail
-      ? h("img", { src: withWidth(model.thumbnail, 320), alt: `Cover of ${model.name}`, loading: "lazy", decoding: "async", width: 320, height: 240 })
+      ? h("img", {
+        src: withWidth(model.thumbnail, 320), alt: `Cover of ${model.name}`, width: 320, height: 240, decoding: "async",
+        loading: eager ? "eager" : "lazy", fetchpriority: eager && index < 4 ? "high" : null,
+      })
       : h("span", { class: "no-cover" }, "No preview");
     const box = h("input", {
       type: "checkbox", class: "select", "aria-label": `Select ${model.name}`, checked: selected.has(model.name),
@@ -104,7 +109,7 @@ export async function siteView(main, route, ctx) {
         if (signal.aborted) return; // a newer search or sort replaced this one
         page += 1;
         total = body.total;
-        grid.append(...body.models.map(card));
+        grid.append(...body.models.map((model, index) => card(model, index)));
         const shown = grid.children.length;
         count.textContent = total === 0
           ? (query.q ? `No model matches “${query.q}”.` : "This site has no models.")
