@@ -142,10 +142,13 @@ export async function duplicatesView(main, route, ctx) {
   start.addEventListener("click", async () => {
     start.disabled = true;
     try {
-      await api("/api/scan", { method: "POST" });
-      rate = null;
-      lastSample = null;
-      showProgress({ running: true, phase: "starting", percent: 0 });
+      const started = await api("/api/scan", { method: "POST" });
+      // a small scan may be over before this answer arrives: never paint over newer events
+      if (live.scan?.scan_id !== started.scan_id) {
+        rate = null;
+        lastSample = null;
+        showProgress({ running: true, scan_id: started.scan_id, phase: "starting", percent: 0 });
+      }
     } catch (error) {
       start.disabled = false;
       ctx.error(error, "Could not start the scan");
@@ -166,7 +169,11 @@ export async function duplicatesView(main, route, ctx) {
       // a reconnect may have missed the end of a scan: reload results if they are newer
       if (e.detail.scan && !e.detail.scan.running && e.detail.scan.scan_id && e.detail.scan.scan_id !== resultsId) loadResults().catch(ctx.error);
     },
-    "scan.started": () => { rate = null; lastSample = null; showProgress({ running: true, phase: "starting", percent: 0, total: 0 }); },
+    "scan.started": (e) => {
+      rate = null;
+      lastSample = null;
+      showProgress({ running: true, scan_id: e.detail.scan_id, phase: "starting", percent: 0, total: e.detail.total || 0 });
+    },
     "scan.progress": (e) => showProgress(e.detail),
     "scan.finished": () => {
       showProgress({ ...(live.scan || {}), running: false, percent: 100, phase: "finished" });
