@@ -30,6 +30,7 @@ from PIL import Image
 from server import keys
 from server.app import create_app
 from server.config import Config
+from server.demo import ensure_demo_library
 
 from .helpers import jpeg_bytes, write
 
@@ -648,6 +649,10 @@ MAIN_VIEWS = [
 
 
 async def settle(page: Page, name: str) -> None:
+    await page.wait_for_load_state("networkidle")
+    await page.wait_for_function(
+        "() => [...document.images].filter(i => i.getBoundingClientRect().top < innerHeight).every(i => i.complete)"
+    )
     if name in ("site", "model"):
         await page.locator("main img").first.wait_for()
         await wait_for_thumbnail(page, "main img")
@@ -716,23 +721,37 @@ async def test_every_image_has_alt_text(open_page: SessionFactory) -> None:
         assert missing == [], (name, missing)
 
 
-async def test_screenshots_of_the_main_views(open_page: SessionFactory, server: TestServer, tmp_path: Path) -> None:
-    assert server.app is not None
-    server.app[keys.TRASH].delete_file("beta", "patreon/joão", "p2.jpg")
-    target = DOCS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+async def test_screenshots_of_the_main_views(
+    browser: Any, aiohttp_server: Any, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    """The README's pictures, taken of the demo library (written to docs/ with UPDATE_SCREENSHOTS=1)."""
+    demo = ensure_demo_library(tmp_path / "demo-cache")
+    app = create_app(make_config(models_dir=demo))
+    server = await aiohttp_server(app, host="127.0.0.1")
+    base = str(server.make_url("")).rstrip("/")
+    first_model = sorted(p.name for p in (demo / "gallery-one" / "bruno").iterdir() if p.suffix == ".jpg")[0]
+    carla = sorted(p.name for p in (demo / "gallery-one" / "carla").iterdir() if p.suffix == ".jpg")
+    app[keys.TRASH].delete_file("gallery-one", "carla", next(n for n in carla if not n.startswith("copy")))
+    target = DOCS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path / "shots"
     target.mkdir(exist_ok=True)
-    shots = [("sites", "/", 1100), ("site", "/?site=alpha", 1100), ("model", "/?site=alpha&model=ana", 1100),
-             ("lightbox", "/?site=alpha&model=ana&file=img10.jpg", 1100), ("trash", "/?view=trash", 1100),
+    model = "/?site=gallery-one&model=bruno"
+    shots = [("sites", "/", 1100), ("site", "/?site=gallery-one", 1100), ("model", model, 1100),
+             ("lightbox", f"{model}&file={first_model}", 1100), ("trash", "/?view=trash", 1100),
              ("duplicates", "/?view=duplicates", 1100), ("cache", "/?view=cache", 1100),
-             ("site", "/?site=alpha", 390)]  # fmt: skip
-    desktop = await open_page(width=1100, height=700)
-    phone = await open_page(width=390, height=760, is_mobile=True, has_touch=True)
+             ("site", "/?site=gallery-one", 390)]  # fmt: skip
+    scanned = has_route(app, "POST", "/api/scan")
     for name, path, width in shots:
-        session = desktop if width > 390 else phone
-        await session.goto(path)
-        await settle(session.page, name)
+        context = await browser.new_context(viewport={"width": width, "height": 700 if width > 390 else 760})
+        page = await context.new_page()
+        await page.goto(base + path)
+        await page.wait_for_selector("main h1")
+        if name == "duplicates" and scanned:
+            await run_scan(page)
+            scanned = False
+        await settle(page, name)
         file = target / f"ui-{name}{'-phone' if width == 390 else ''}.png"
-        await session.page.screenshot(path=str(file))
+        await page.screenshot(path=str(file))
+        await context.close()
         with Image.open(file) as image:
             assert image.format == "PNG" and image.size[0] == width
         assert file.stat().st_size < 400_000

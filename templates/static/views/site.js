@@ -53,8 +53,8 @@ export async function siteView(main, route, ctx) {
       h("h1", { tabindex: "-1" }, site),
       downloadButtons("Download site", (format) => downloadUrl(site, [], format))),
     h("div", { class: "toolbar", role: "search" },
-      h("label", { for: "model-search" }, "Search"), search,
-      h("label", { for: "model-sort" }, "Sort"), sort),
+      h("span", { class: "field grow" }, h("label", { for: "model-search" }, "Search"), search),
+      h("span", { class: "field" }, h("label", { for: "model-sort" }, "Sort"), sort)),
     count, grid, more, sentinel, selectionBar,
   );
 
