@@ -270,3 +270,26 @@ def test_pool_uses_forkserver() -> None:
         assert context.get_start_method() == "forkserver"
     finally:
         pool.shutdown()
+
+
+async def test_abandoned_requests_do_not_make_thumbnails(tmp_path: Path) -> None:
+    """A grid scrolled past: requests cancelled while queued never reach a worker."""
+    pool = new_pool(1)
+    cache = ThumbnailCache(tmp_path / "thumbs", pool, max_concurrent=1)
+    try:
+        sources = [write(tmp_path / "src" / f"{i}.jpg", jpeg_bytes(i, size=(600, 400))) for i in range(12)]
+        tasks = [asyncio.create_task(cache.get(s, False, 128)) for s in sources]
+        first = await tasks[0]
+        for task in tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*tasks[1:], return_exceptions=True)
+        await asyncio.sleep(0.2)
+        figures = cache.stats()
+        assert first.is_file()
+        assert figures["generated"] <= 2  # the first, and at most one that had already started
+        assert figures["abandoned"] >= 10
+        assert figures["in_flight"] == 0
+        again = await cache.get(sources[5], False, 128)  # asked again later: made then
+        assert again.is_file()
+    finally:
+        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)

@@ -210,6 +210,15 @@ def default_workers() -> int:
 
 
 @dataclass(slots=True)
+class _Job:
+    """One thumbnail being made: who waits for it, and whether a worker has it yet."""
+
+    task: asyncio.Task[Path]
+    waiters: int = 0
+    started: bool = False
+
+
+@dataclass(slots=True)
 class _Entry:
     size: int
     used: float
@@ -235,7 +244,7 @@ class ThumbnailCache:
         self.ffmpeg = ffmpeg
         self.eviction_grace_s = eviction_grace_s
         self._semaphore = asyncio.Semaphore(max_concurrent)
-        self._jobs: dict[str, asyncio.Task[Path]] = {}
+        self._jobs: dict[str, _Job] = {}
         self._entries: dict[str, _Entry] = {}
         self._bytes = 0
         self._running = 0
@@ -244,6 +253,7 @@ class ThumbnailCache:
         self.generated = 0
         self.placeholders = 0
         self.evictions = 0
+        self.abandoned = 0
         self.peak_running = 0
 
     # -- paths and index ------------------------------------------------------------------
@@ -317,13 +327,22 @@ class ThumbnailCache:
         job = self._jobs.get(key)
         if job is None:  # no await between this check and registering the job: single-flight
             self.misses += 1
-            job = asyncio.create_task(self._make(source, width, key, destination))
+            job = _Job(asyncio.create_task(self._make(source, width, key, destination)))
             self._jobs[key] = job
-            job.add_done_callback(lambda _t: self._jobs.pop(key, None))
+            job.task.add_done_callback(lambda _t: self._jobs.pop(key, None) if self._jobs.get(key) is job else None)
         else:
             self.hits += 1
-        # shielded: a client that goes away does not waste the work others (or it) will reuse
-        return await asyncio.shield(job)
+        job.waiters += 1
+        try:
+            # shielded: one client going away does not cancel the work others wait for
+            return await asyncio.shield(job.task)
+        finally:
+            job.waiters -= 1
+            if job.waiters == 0 and not job.started and not job.task.done():
+                # everyone who asked left (a grid scrolled past) before the work began: drop it
+                self._jobs.pop(key, None)
+                job.task.cancel()
+                self.abandoned += 1
 
     async def _make(self, source: Source, width: int, key: str, destination: Path) -> Path:
         existing = await asyncio.to_thread(_size_if_file, destination)
@@ -331,6 +350,9 @@ class ThumbnailCache:
             self._remember(key, existing, time.time())
             return destination
         async with self._semaphore:
+            job = self._jobs.get(key)
+            if job is not None:
+                job.started = True
             self._running += 1
             self.peak_running = max(self.peak_running, self._running)
             try:
@@ -362,6 +384,7 @@ class ThumbnailCache:
             "generated": self.generated,
             "placeholders": self.placeholders,
             "evictions": self.evictions,
+            "abandoned": self.abandoned,
             "in_flight": len(self._jobs),
             "max_concurrent": self.max_concurrent,
             "video_frames": "ffmpeg" if self.ffmpeg else "placeholder",
