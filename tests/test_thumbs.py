@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -272,24 +274,54 @@ def test_pool_uses_forkserver() -> None:
         pool.shutdown()
 
 
+class GatedExecutor(concurrent.futures.ThreadPoolExecutor):
+    """One worker thread whose jobs wait for `gate` before running."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.gate = threading.Event()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        def gated() -> Any:
+            self.gate.wait(30)
+            return fn(*args, **kwargs)
+
+        return super().submit(gated)
+
+
 async def test_abandoned_requests_do_not_make_thumbnails(tmp_path: Path) -> None:
     """A grid scrolled past: requests cancelled while queued never reach a worker."""
-    pool = new_pool(1)
+    pool = GatedExecutor()  # the first job holds the only slot until the gate opens
     cache = ThumbnailCache(tmp_path / "thumbs", pool, max_concurrent=1)
     try:
         sources = [write(tmp_path / "src" / f"{i}.jpg", jpeg_bytes(i, size=(600, 400))) for i in range(12)]
-        tasks = [asyncio.create_task(cache.get(s, False, 128)) for s in sources]
-        first = await tasks[0]
-        for task in tasks[1:]:
+        first_task = asyncio.create_task(cache.get(sources[0], False, 128))
+        while cache.peak_running == 0:
+            await asyncio.sleep(0.005)
+        queued = [asyncio.create_task(cache.get(s, False, 128)) for s in sources[1:]]
+        while cache.stats()["in_flight"] < len(sources):
+            await asyncio.sleep(0.005)
+        for task in queued:
             task.cancel()
-        await asyncio.gather(*tasks[1:], return_exceptions=True)
-        await asyncio.sleep(0.2)
+        await asyncio.gather(*queued, return_exceptions=True)
+        pool.gate.set()
+        first = await first_task
+        await asyncio.sleep(0.1)
         figures = cache.stats()
         assert first.is_file()
-        assert figures["generated"] <= 2  # the first, and at most one that had already started
-        assert figures["abandoned"] >= 10
+        assert figures["generated"] == 1
+        assert figures["abandoned"] == len(queued)
         assert figures["in_flight"] == 0
+        assert len(list((tmp_path / "thumbs").rglob("*.jpg"))) == 1
         again = await cache.get(sources[5], False, 128)  # asked again later: made then
         assert again.is_file()
     finally:
         await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+
+async def test_cache_buster_is_accepted_and_validated(client: TestClient[Any, Any]) -> None:
+    plain = await client.get("/thumb/alpha/ana/img1.jpg?w=100")
+    busted = await client.get("/thumb/alpha/ana/img1.jpg?w=100&v=1700000000")
+    assert busted.status == 200 and await busted.read() == await plain.read()
+    too_long = await client.get("/thumb/alpha/ana/img1.jpg?v=" + "9" * 65)
+    assert too_long.status == 400

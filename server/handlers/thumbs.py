@@ -39,8 +39,9 @@ THUMB_CACHE_CONTROL = "public, max-age=86400"
 
 async def thumbnail(request: web.Request) -> web.StreamResponse:
     query = Query(request.rel_url.raw_query_string)
-    query.reject_unknown(("w",))
+    query.reject_unknown(("w", "v"))
     width = query.integer("w", default=DEFAULT_WIDTH, low=MIN_WIDTH, high=MAX_WIDTH) or DEFAULT_WIDTH
+    query.text("v", max_length=64)  # a client's cache-buster (the source's mtime): validated, not used
     relative = request.match_info["path"]
     media = await asyncio.to_thread(request.app[keys.LIBRARY].media_path, relative)
     cache = request.app[keys.THUMBNAILS]

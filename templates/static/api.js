@@ -80,7 +80,9 @@ export function plural(n, word, many = `${word}s`) {
 const segments = (path) => path.split("/").map(encodeURIComponent).join("/");
 export const mediaUrl = (relative) => `/media/${segments(relative)}`;
 export const thumbUrl = (relative, width = 320) => `/thumb/${segments(relative)}?w=${width}`;
-export const withWidth = (thumbnail, width) => (thumbnail ? `${thumbnail.split("?")[0]}?w=${width}` : null);
+// `v` (the source's mtime) gives a changed file a new URL, so a day of browser caching never shows a stale picture
+export const withWidth = (thumbnail, width, mtime) =>
+  thumbnail ? `${thumbnail.split("?")[0]}?w=${width}${mtime ? `&v=${Math.round(mtime)}` : ""}` : null;
 
 export function downloadUrl(site, models, format) {
   return apiUrl("/api/download", { site, model: models, format });

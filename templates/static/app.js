@@ -111,6 +111,24 @@ document.addEventListener("click", (event) => {
 });
 window.addEventListener("popstate", () => render());
 
-live.addEventListener("library.changed", (event) => current?.view?.onLibraryChanged?.(event.detail));
+// a burst of deletes (a duplicate clean-up) redraws once, not once per file
+let changeTimer = null;
+let changes = [];
+live.addEventListener("library.changed", (event) => {
+  changes.push(event.detail);
+  clearTimeout(changeTimer);
+  changeTimer = setTimeout(() => {
+    const batch = changes;
+    changes = [];
+    const seen = new Set();
+    for (const change of batch) {
+      const key = `${change.site}\u0000${change.model}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        current?.view?.onLibraryChanged?.(change);
+      }
+    }
+  }, 250);
+});
 live.start();
 render({ focus: false });

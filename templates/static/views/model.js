@@ -62,7 +62,7 @@ export async function modelView(main, route, ctx) {
 
   async function load() {
     const body = await api("/api/model", { params: { site, model } });
-    const toItem = (kind) => (m) => ({ ...m, kind, thumbnail: withWidth(m.thumbnail, 320), thumbnailLarge: withWidth(m.thumbnail, 1024) });
+    const toItem = (kind) => (m) => ({ ...m, kind, thumbnail: withWidth(m.thumbnail, 320, m.mtime), thumbnailLarge: withWidth(m.thumbnail, 1024, m.mtime) });
     items = [...body.images.map(toItem("image")), ...body.videos.map(toItem("video"))];
     const parts = [plural(body.total_images, "image")];
     if (body.total_videos) parts.push(plural(body.total_videos, "video"));

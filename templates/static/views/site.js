@@ -76,7 +76,7 @@ export async function siteView(main, route, ctx) {
     const eager = page === 1 && index < EAGER;
     const cover = model.thumbnail
       ? h("img", {
-        src: withWidth(model.thumbnail, 320), alt: `Cover of ${model.name}`, width: 320, height: 240, decoding: "async",
+        src: withWidth(model.thumbnail, 320, model.mtime), alt: `Cover of ${model.name}`, width: 320, height: 240, decoding: "async",
         loading: eager ? "eager" : "lazy", fetchpriority: eager && index < 4 ? "high" : null,
       })
       : h("span", { class: "no-cover" }, "No preview");
