@@ -127,14 +127,3 @@ async def test_openapi_documents_the_ui_routes(client: TestClient[Any, Any]) -> 
         assert "get" in document["paths"][path], path
     width = next(p for p in document["paths"]["/thumb/{path}"]["get"]["parameters"] if p["name"] == "w")
     assert width["schema"]["minimum"] == 64 and width["schema"]["maximum"] == 1024
-
-
-async def test_every_route_is_documented(client: TestClient[Any, Any]) -> None:
-    document = await (await client.get("/api/openapi.json")).json()
-    app = client.server.app
-    assert app is not None
-    for route in app.router.routes():
-        if route.method == "HEAD":
-            continue
-        path = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", route.resource.canonical if route.resource else "")
-        assert route.method.lower() in document["paths"].get(path, {}), f"{route.method} {path}"

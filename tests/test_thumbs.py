@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 from yarl import URL
 
+from server import keys
 from server.cache.thumbnails import ThumbnailCache, new_pool
 
 from .conftest import ClientFactory
@@ -325,3 +326,36 @@ async def test_cache_buster_is_accepted_and_validated(client: TestClient[Any, An
     assert busted.status == 200 and await busted.read() == await plain.read()
     too_long = await client.get("/thumb/alpha/ana/img1.jpg?v=" + "9" * 65)
     assert too_long.status == 400
+
+
+GRID = 60  # below the test client's 100 connections
+
+
+async def test_a_big_grid_queues_without_starving_other_requests(
+    client: TestClient[Any, Any], library_root: Path
+) -> None:
+    """A grid of thumbnails asked at once: at most max_concurrent run, the catalog still answers."""
+    for index in range(GRID):
+        write(library_root / "alpha" / "grid" / f"g{index:03d}.jpg", jpeg_bytes(index, size=(200, 150)))
+    app = client.server.app
+    assert app is not None
+    cache = app[keys.THUMBNAILS]
+    real_pool, gated = cache.executor, GatedExecutor()
+    cache.executor = gated  # every job waits at the gate, so the queue is observable
+    try:
+        requests = [asyncio.create_task(client.get(f"/thumb/alpha/grid/g{i:03d}.jpg")) for i in range(GRID)]
+        while cache.stats()["in_flight"] < GRID:
+            await asyncio.sleep(0.01)
+        sites = await client.get("/api/sites")
+        assert sites.status == 200
+        assert cache.stats()["in_flight"] == GRID  # answered while the whole grid was still queued
+        assert cache.peak_running <= cache.max_concurrent
+        gated.gate.set()
+        responses = await asyncio.gather(*requests)
+        assert [r.status for r in responses] == [200] * GRID
+        assert cache.peak_running == cache.max_concurrent
+        assert cache.stats()["generated"] == GRID
+    finally:
+        gated.gate.set()
+        cache.executor = real_pool
+        gated.shutdown(wait=True)
