@@ -7,6 +7,7 @@ import concurrent.futures
 import io
 import os
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import AsyncIterator
@@ -359,3 +360,19 @@ async def test_a_big_grid_queues_without_starving_other_requests(
         gated.gate.set()
         cache.executor = real_pool
         gated.shutdown(wait=True)
+
+
+async def test_a_killed_worker_is_replaced(client: TestClient[Any, Any]) -> None:
+    first = await client.get("/thumb/alpha/ana/img1.jpg")
+    assert first.status == 200
+    app = client.server.app
+    assert app is not None
+    cache = app[keys.THUMBNAILS]
+    pool = cache.executor
+    assert isinstance(pool, concurrent.futures.ProcessPoolExecutor)
+    for pid in list(pool._processes):  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGKILL)
+    responses = [await client.get(f"/thumb/alpha/ana/{name}") for name in ("img2.jpg", "img10.jpg", "IMG3.PNG")]
+    assert [r.status for r in responses] == [200, 200, 200]
+    assert cache.executor is not pool
+    assert cache.stats()["pool_restarts"] == 1

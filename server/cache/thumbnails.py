@@ -23,7 +23,8 @@ import signal
 import subprocess
 import tempfile
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,6 +237,7 @@ class ThumbnailCache:
         max_concurrent: int = 4,
         ffmpeg: str | None = None,
         eviction_grace_s: float = EVICTION_GRACE_S,
+        pool_factory: Callable[[], Executor] | None = None,
     ) -> None:
         self.folder = folder
         self.executor = executor
@@ -243,6 +245,8 @@ class ThumbnailCache:
         self.max_concurrent = max_concurrent
         self.ffmpeg = ffmpeg
         self.eviction_grace_s = eviction_grace_s
+        self.pool_factory = pool_factory
+        self.pool_restarts = 0
         self._semaphore = asyncio.Semaphore(max_concurrent)
         self._jobs: dict[str, _Job] = {}
         self._entries: dict[str, _Entry] = {}
@@ -356,12 +360,7 @@ class ThumbnailCache:
             self._running += 1
             self.peak_running = max(self.peak_running, self._running)
             try:
-                if self.executor is None:
-                    raise RuntimeError("the thumbnail worker pool is not running")
-                loop = asyncio.get_running_loop()
-                how = await loop.run_in_executor(
-                    self.executor, render_thumbnail, source.path, str(destination), width, source.video, self.ffmpeg
-                )
+                how = await self._render(source, destination, width)
             finally:
                 self._running -= 1
         self.generated += 1
@@ -371,6 +370,31 @@ class ThumbnailCache:
         self._remember(key, size, time.time())
         self._evict()
         return destination
+
+    async def _render(self, source: Source, destination: Path, width: int) -> str:
+        """Run the work in the pool; a pool broken by a dying worker is replaced, once per job."""
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            executor = self.executor
+            if executor is None:
+                raise RuntimeError("the thumbnail worker pool is not running")
+            try:
+                return await loop.run_in_executor(
+                    executor, render_thumbnail, source.path, str(destination), width, source.video, self.ffmpeg
+                )
+            except BrokenExecutor:
+                self._replace_pool(executor)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _replace_pool(self, broken: Executor) -> None:
+        if self.executor is not broken or self.pool_factory is None:
+            return  # another job already replaced it, or there is nothing to replace it with
+        log.warning("thumbnail worker died (killed or crashed): starting a new worker pool")
+        self.executor = self.pool_factory()
+        self.pool_restarts += 1
+        broken.shutdown(wait=False, cancel_futures=True)
 
     # -- stats and clearing ---------------------------------------------------------------
 
@@ -385,6 +409,7 @@ class ThumbnailCache:
             "placeholders": self.placeholders,
             "evictions": self.evictions,
             "abandoned": self.abandoned,
+            "pool_restarts": self.pool_restarts,
             "in_flight": len(self._jobs),
             "max_concurrent": self.max_concurrent,
             "video_frames": "ffmpeg" if self.ffmpeg else "placeholder",

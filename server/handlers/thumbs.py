@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -61,18 +62,19 @@ async def thumbnail_context(app: web.Application) -> AsyncIterator[None]:
     """The worker pool (forkserver) for the app's lifetime; workers start in the background."""
     cache = app[keys.THUMBNAILS]
     workers = default_workers()
-    pool = new_pool(workers)
-    cache.executor = pool
+    cache.pool_factory = functools.partial(new_pool, workers)
+    cache.executor = cache.pool_factory()
     await asyncio.to_thread(cache.load_index)
-    warming = asyncio.create_task(warm_pool(pool, workers))
+    warming = asyncio.create_task(warm_pool(cache.executor, workers))
     try:
         yield
     finally:
         warming.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await warming
-        cache.executor = None
-        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        pool, cache.executor, cache.pool_factory = cache.executor, None, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
 def setup(app: web.Application) -> None:
