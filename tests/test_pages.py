@@ -14,6 +14,8 @@ from yarl import URL
 
 from server.assets import STATIC, load_assets
 
+from .test_http_lint import _lint
+
 
 async def test_page_shell(client: TestClient[Any, Any]) -> None:
     response = await client.get("/")
@@ -127,3 +129,15 @@ async def test_openapi_documents_the_ui_routes(client: TestClient[Any, Any]) -> 
         assert "get" in document["paths"][path], path
     width = next(p for p in document["paths"]["/thumb/{path}"]["get"]["parameters"] if p["name"] == "w")
     assert width["schema"]["minimum"] == 64 and width["schema"]["maximum"] == 1024
+
+
+@pytest.mark.parametrize("url", ["/", "/static/app.js", "/static/style.css?v=0", "/static/nope.js"])
+async def test_page_and_asset_responses_pass_the_http_linter(client: TestClient[Any, Any], url: str) -> None:
+    assert await _lint(client, url, {"Accept-Encoding": "gzip"}) == []
+
+
+async def test_current_asset_passes_the_http_linter(client: TestClient[Any, Any]) -> None:
+    page = await (await client.get("/")).text()
+    match = re.search(r'src="(/static/app\.js\?v=[0-9a-f]+)"', page)
+    assert match
+    assert await _lint(client, match.group(1)) == []

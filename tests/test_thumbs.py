@@ -24,6 +24,7 @@ from server.cache.thumbnails import ThumbnailCache, new_pool
 
 from .conftest import ClientFactory
 from .helpers import jpeg_bytes, write
+from .test_http_lint import _lint
 
 CI = os.environ.get("CI") == "true"
 
@@ -376,3 +377,27 @@ async def test_a_killed_worker_is_replaced(client: TestClient[Any, Any]) -> None
     assert [r.status for r in responses] == [200, 200, 200]
     assert cache.executor is not pool
     assert cache.stats()["pool_restarts"] == 1
+
+
+async def test_thumbnails_behind_a_token_are_private(make_client: ClientFactory) -> None:
+    client = await make_client(auth_token="correct-horse-battery")
+    refused = await client.get("/thumb/alpha/ana/img1.jpg")
+    assert refused.status == 401
+    response = await client.get("/thumb/alpha/ana/img1.jpg", headers={"Authorization": "Bearer correct-horse-battery"})
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "private, max-age=86400"
+
+
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        ("/thumb/alpha/ana/img1.jpg", {"Accept-Encoding": "gzip"}),
+        ("/thumb/alpha/ana/img1.jpg?w=64", {"Range": "bytes=0-99"}),
+        ("/thumb/alpha/ana/img1.jpg?w=9", {}),
+        ("/thumb/alpha/ana/missing.jpg", {}),
+    ],
+)
+async def test_thumbnail_responses_pass_the_http_linter(
+    client: TestClient[Any, Any], url: str, headers: dict[str, str]
+) -> None:
+    assert await _lint(client, url, headers) == []

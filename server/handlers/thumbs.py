@@ -31,11 +31,10 @@ from ..cache.thumbnails import (
 from ..errors import NotFound
 from ..library import media_kind
 from ..params import Query
+from .media import media_cache_control
 from .responses import send_file
 
 log = logging.getLogger("archive_catalog")
-
-THUMB_CACHE_CONTROL = "public, max-age=86400"
 
 
 async def thumbnail(request: web.Request) -> web.StreamResponse:
@@ -50,7 +49,8 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
     for attempt in (1, 2):
         path = await cache.get(media, video, width)
         try:
-            return await send_file(request, str(path), CONTENT_TYPE, THUMB_CACHE_CONTROL)
+            # the same caching as the media it shows (private behind a token)
+            return await send_file(request, str(path), CONTENT_TYPE, media_cache_control(request.app))
         except NotFound:
             if attempt == 2:
                 raise
