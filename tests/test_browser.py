@@ -666,12 +666,13 @@ async def settle(page: Page, name: str) -> None:
         await page.locator(".results h2").wait_for()
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 async def test_main_views_have_no_serious_accessibility_violations(
-    open_page: SessionFactory, server: TestServer, library_root: Path
+    open_page: SessionFactory, server: TestServer, library_root: Path, scheme: str
 ) -> None:
     assert server.app is not None
     server.app[keys.TRASH].delete_file("alpha", "ana", "img2.jpg")  # so the trash view has an item
-    session = await open_page()
+    session = await open_page(color_scheme=scheme)
     page = session.page
     problems: dict[str, list[str]] = {}
     for name, path in MAIN_VIEWS:
