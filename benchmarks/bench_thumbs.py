@@ -2,8 +2,8 @@
 
 Measured against peers in the same run, server pinned to one core, client to the other:
 - cold: a grid of 200 photos (1600 px) thumbnailed at w=320 through `/thumb` (8 requests in
-  flight) vs Pillow doing the same work in one process with no HTTP (the ceiling of the work
-  itself on one core);
+  flight) vs Pillow doing the same work in one plain process on the same core, with no HTTP
+  (the ceiling of the work itself on one core);
 - warm: cached thumbnails under wrk vs a bare `web.FileResponse` server sending the same file;
 - the page: time from navigation to the first cover thumbnail drawn in headless Chromium on a
   10,000-model site vs a 10-model site (paging keeps it flat; ≤ 1.5× is the goal).
@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import io
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +27,9 @@ from PIL import Image
 
 from .common import (
     DATA_DIR,
+    PYTHON,
+    REPO_ROOT,
+    SERVER_CPU,
     HttpClient,
     Ratio,
     environment_note,
@@ -85,15 +89,22 @@ def sites_of(count: int) -> Path:
     return root
 
 
-def pillow_alone(sources: list[Path]) -> float:
-    """Images/s of the same thumbnail work in this process, no HTTP, no pool (the peer)."""
+def pillow_alone(folder: Path) -> float:
+    """Images/s of the same thumbnail work in one process on the server's core, no HTTP, no pool."""
+    argv = ["taskset", "-c", SERVER_CPU, PYTHON, "-m", "benchmarks.bench_thumbs", "pillow-peer", str(folder)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _pillow_peer(folder: Path) -> None:
     from server.cache.thumbnails import render_thumbnail
 
+    sources = sorted(folder.glob("*.jpg"))
     with tempfile.TemporaryDirectory() as scratch:
         started = time.perf_counter()
         for index, source in enumerate(sources):
             render_thumbnail(str(source), f"{scratch}/{index}.jpg", WIDTH, False, None)
-        return len(sources) / (time.perf_counter() - started)
+        print(len(sources) / (time.perf_counter() - started))
 
 
 def cold_grid(base_url: str, paths: list[str]) -> float:
@@ -146,7 +157,7 @@ def main() -> int:
     rows: list[Ratio] = []
     notes = [environment_note(), f"{GRID} JPEG photos of 1600x1200 thumbnailed at w={WIDTH}"]
 
-    peer_rate = pillow_alone(sources)
+    peer_rate = pillow_alone(grid / "photos" / "grid")
     with start_catalog_server(grid) as ours:
         cold = cold_grid(ours.base_url, paths)
         rows.append(Ratio("cold thumbnails, images/s", cold, peer_rate, "Pillow in-process", "img/s", 0.7))
@@ -179,4 +190,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["pillow-peer"]:
+        _pillow_peer(Path(sys.argv[2]))
+        sys.exit(0)
     sys.exit(main())

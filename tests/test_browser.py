@@ -399,6 +399,19 @@ async def test_delete_model_then_empty_trash(open_page: SessionFactory, library_
     assert "freed" in await page.locator("#notices").inner_text()
 
 
+async def test_restore_from_the_notice_brings_the_model_back(open_page: SessionFactory, library_root: Path) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=Carla")
+    await page.get_by_role("button", name="Delete model").click()
+    await confirm(page, "Carla")
+    await page.wait_for_function("() => document.querySelectorAll('.model-card').length === 2")
+    await page.locator("#notices").get_by_role("button", name="Restore").click()
+    await page.wait_for_function("() => document.querySelectorAll('.model-card').length === 3")
+    assert await model_names(page) == ["ana", "bruno", "Carla"]
+    assert (library_root / "alpha" / "Carla" / "only.jpg").exists()
+
+
 async def test_declining_a_confirmation_deletes_nothing(open_page: SessionFactory, library_root: Path) -> None:
     session = await open_page()
     page = session.page

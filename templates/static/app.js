@@ -53,9 +53,10 @@ const ctx = {
   error: (error, context) => showError(error, context),
   async restore(id) {
     try {
-      await api("/api/trash/restore", { method: "POST", params: { id } });
+      const result = await api("/api/trash/restore", { method: "POST", params: { id } });
       notify("Restored.");
-      current?.view?.onLibraryChanged?.({});
+      // redraw now, without waiting for the live channel's library.changed
+      current?.view?.onLibraryChanged?.({ site: result.item?.site, model: result.item?.model });
     } catch (error) {
       showError(error, "Could not restore");
     }
