@@ -12,6 +12,8 @@ prints ours ÷ peer against a goal. This module owns:
   each is a `Process` (a context manager) with its URL, log and RSS;
 - load: `run_wrk(url)` (requests/s and latency percentiles), `curl_download(url)` and
   `python_download(url)` (bytes/s of one big response), `HttpClient` (timed keep-alive requests);
+  `compare_wrk(urls)` interleaves rounds over several servers and keeps each one's best, as
+  the machine may be shared with other work;
 - memory: `rss_kib(pid)` and `RssSampler` (peak RSS while a block runs);
 - output: `Ratio` rows and `print_table(title, rows)`.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import http.client
 import os
@@ -50,6 +53,16 @@ CLIENT_CPU = os.environ.get("BENCH_CLIENT_CPU", "1")
 DEFAULT_DURATION_S = int(os.environ.get("BENCH_DURATION", "10"))
 DEFAULT_CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 START_TIMEOUT_S = 30.0
+# The machine may be shared with other work: benchmark processes run at a higher priority
+# (root only; BENCH_NICE=0 turns it off) so outside load disturbs the figures less.
+NICE = os.environ.get("BENCH_NICE", "-10" if os.geteuid() == 0 else "0")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def pinned(cpu: str, argv: Sequence[str]) -> list[str]:
+    """argv run on one core (taskset), at the benchmark priority (nice)."""
+    prefix = ["nice", "-n", NICE] if NICE != "0" else []
+    return [*prefix, "taskset", "-c", cpu, *argv]
 
 
 class BenchmarkError(RuntimeError):
@@ -113,6 +126,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process (all its threads) has used so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def rss_kib(pid: int) -> int:
@@ -182,6 +205,9 @@ class Process:
     def rss_kib(self) -> int:
         return rss_kib(self.pid)
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -234,6 +260,7 @@ def start_process(
     cpu: str = SERVER_CPU,
     env: Mapping[str, str] | None = None,
     workdir: Path | None = None,
+    cwd: Path = REPO_ROOT,
 ) -> Process:
     """Start `argv` pinned to `cpu`, output in workdir/server.log; return once it answers HTTP.
 
@@ -248,8 +275,8 @@ def start_process(
     log = open(workdir / "server.log", "wb")  # noqa: SIM115 - the child owns it for its lifetime
     try:
         popen = subprocess.Popen(
-            ["taskset", "-c", cpu, *argv],
-            cwd=REPO_ROOT,
+            pinned(cpu, argv),
+            cwd=cwd,
             env=full_env,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -266,13 +293,20 @@ def start_process(
     return process
 
 
-def start_catalog_server(models_dir: Path, *extra_args: str, env: Mapping[str, str] | None = None) -> Process:
-    """Our server (`python -m server` from this checkout) on a free loopback port."""
+def start_catalog_server(
+    models_dir: Path, *extra_args: str, env: Mapping[str, str] | None = None, checkout: Path = REPO_ROOT
+) -> Process:
+    """Our server (`python -m server` run in `checkout`, by default this one) on a free loopback port.
+
+    Another `checkout` (e.g. `git worktree add /tmp/base main`) measures a before/after in one run.
+    """
     port = free_port()
     cache_dir = Path(tempfile.mkdtemp(prefix="bench-ours-cache-"))
     argv = [PYTHON, "-m", "server", "--models-dir", str(models_dir), "--port", str(port), "--cache-dir", str(cache_dir)]
     try:
-        process = start_process("archive-catalog", [*argv, *extra_args], port=port, ready_path="/healthz", env=env)
+        process = start_process(
+            "archive-catalog", [*argv, *extra_args], port=port, ready_path="/healthz", env=env, cwd=checkout
+        )
     except BaseException:
         shutil.rmtree(cache_dir, ignore_errors=True)
         raise
@@ -375,10 +409,17 @@ class WrkResult:
     socket_errors: int
     transfer_per_s: str
     output: str
+    server_cpu_s: float | None = None  # CPU time the server used during the run, if known
+
+    @property
+    def requests_per_cpu_s(self) -> float | None:
+        """Requests per CPU-second of the server: what req/s would be on a core of its own."""
+        return self.requests / self.server_cpu_s if self.server_cpu_s else None
 
     def summary(self) -> str:
+        per_cpu = f", {self.requests_per_cpu_s:,.0f} req per server CPU-s" if self.requests_per_cpu_s else ""
         return (
-            f"{self.requests_per_s:,.0f} req/s, latency avg {self.latency_avg_ms:.2f} ms, "
+            f"{self.requests_per_s:,.0f} req/s{per_cpu}, latency avg {self.latency_avg_ms:.2f} ms, "
             f"p50 {self.latency_p50_ms:.2f} ms, p99 {self.latency_p99_ms:.2f} ms, {self.transfer_per_s}/s"
         )
 
@@ -425,27 +466,84 @@ def run_wrk(
     headers: Mapping[str, str] | None = None,
     warmup_s: int = 2,
     allow_errors: bool = False,
+    server: Process | None = None,
 ) -> WrkResult:
-    """wrk on the client core against `url`; a short warm-up run first. Errors raise unless allowed."""
+    """wrk on the client core against `url`; a short warm-up run first. Errors raise unless allowed.
+
+    With `server`, the CPU time it used during the measured run is recorded too.
+    """
     connections = connections or DEFAULT_CONNECTIONS
     header_args: list[str] = []
     for key, value in (headers or {}).items():
         header_args += ["-H", f"{key}: {value}"]
 
     def wrk(seconds: int) -> str:
-        argv = ["taskset", "-c", CLIENT_CPU, "wrk", "--latency", f"-t{threads}", f"-c{connections}"]
-        argv += [f"-d{seconds}s", "--timeout", "10s", *header_args, url]
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        argv = ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
+        done = subprocess.run(pinned(CLIENT_CPU, [*argv, *header_args, url]), capture_output=True, text=True)
         if done.returncode != 0:
             raise BenchmarkError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
         return done.stdout
 
     if warmup_s > 0:
         wrk(warmup_s)
-    result = parse_wrk(wrk(duration_s or DEFAULT_DURATION_S))
+    cpu_before = server.cpu_seconds() if server else 0.0
+    output = wrk(duration_s or DEFAULT_DURATION_S)
+    result = parse_wrk(output)
+    if server is not None:
+        result = dataclasses.replace(result, server_cpu_s=server.cpu_seconds() - cpu_before)
     if not allow_errors and (result.non_2xx_3xx or result.socket_errors):
         raise BenchmarkError(f"wrk saw errors against {url}:\n{result.output}")
     return result
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Several wrk runs of one server: the best req/s and the best req per server CPU-second."""
+
+    runs: tuple[WrkResult, ...]
+
+    @property
+    def best(self) -> WrkResult:
+        return max(self.runs, key=lambda r: r.requests_per_s)
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.best.requests_per_s
+
+    @property
+    def requests_per_cpu_s(self) -> float:
+        return max((r.requests_per_cpu_s or 0.0) for r in self.runs)
+
+    def summary(self) -> str:
+        return f"best of {len(self.runs)}: {self.best.summary()}; best {self.requests_per_cpu_s:,.0f} req/CPU-s"
+
+
+def compare_wrk(
+    targets: Mapping[str, tuple[Process, str]],
+    *,
+    rounds: int = 3,
+    duration_s: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Runs]:
+    """wrk against each (server, path) in turn, `rounds` times interleaved.
+
+    The machine may be shared: interleaving spreads outside load over every contender, the
+    best of several runs is the least disturbed estimate, and each run also records the
+    server's CPU time (requests per CPU-second hardly depend on outside load).
+    """
+    duration_s = duration_s or max(3, (DEFAULT_DURATION_S + rounds - 1) // rounds)
+    runs: dict[str, list[WrkResult]] = {name: [] for name in targets}
+    for round_number in range(rounds):
+        for name, (server, path) in targets.items():
+            warmup = 2 if round_number == 0 else 0
+            result = run_wrk(server.url(path), duration_s=duration_s, headers=headers, warmup_s=warmup, server=server)
+            runs[name].append(result)
+    return {name: Runs(tuple(results)) for name, results in runs.items()}
+
+
+def best_seconds(measure: Callable[[], float], repeats: int) -> float:
+    """The fastest of `repeats` timings (outside load only ever slows a run down)."""
+    return min(measure() for _ in range(repeats))
 
 
 @dataclass(frozen=True)
@@ -468,9 +566,9 @@ def curl_download(url: str, expected_size: int, repeats: int = 5) -> Download:
     """curl (client core) fetching `url` to /dev/null `repeats` times."""
     seconds = []
     for _ in range(repeats):
-        argv = ["taskset", "-c", CLIENT_CPU, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}"]
+        argv = pinned(CLIENT_CPU, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", url])
         started = time.perf_counter()
-        done = subprocess.run([*argv, url], capture_output=True, text=True, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - started
         status, _, size = done.stdout.partition(" ")
         if done.returncode != 0 or status != "200" or int(size or 0) != expected_size:
@@ -481,7 +579,7 @@ def curl_download(url: str, expected_size: int, repeats: int = 5) -> Download:
 
 def python_download(url: str, expected_size: int, repeats: int = 5) -> Download:
     """A Python client (http.client, readinto a 1 MiB buffer) on the client core."""
-    argv = ["taskset", "-c", CLIENT_CPU, PYTHON, "-m", "benchmarks.common", "download", url, "--repeats", str(repeats)]
+    argv = pinned(CLIENT_CPU, [PYTHON, "-m", "benchmarks.common", "download", url, "--repeats", str(repeats)])
     done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=REPO_ROOT)
     if done.returncode != 0:
         raise BenchmarkError(f"python download of {url} failed: {done.stderr}")
@@ -558,6 +656,14 @@ class Ratio:
     @property
     def met(self) -> bool:
         return self.ratio >= self.goal if self.higher_is_better else self.ratio <= self.goal
+
+
+def throughput_rows(measure: str, ours: Runs, peer: Runs, peer_name: str, goal: float) -> list[Ratio]:
+    """Two rows for a wrk comparison: best req/s, and req per server CPU-second (noise-robust)."""
+    return [
+        Ratio(measure, ours.requests_per_s, peer.requests_per_s, peer_name, "req/s", goal),
+        Ratio("  … per server CPU-s", ours.requests_per_cpu_s, peer.requests_per_cpu_s, peer_name, "req/CPU-s", goal),
+    ]
 
 
 def format_value(value: float, unit: str) -> str:

@@ -1,0 +1,137 @@
+"""Catalog hot path and cold listing, against peers measured in the same run.
+
+1. Cached `GET /api/models?site=…&limit=250` requests/s (wrk) ÷ the requests/s of a minimal
+   aiohttp handler returning the very same bytes — identity and gzip. Goal ≥ 0.8.
+2. A cold `/api/models` listing (POST /api/clear_cache first; the page cache is warm) ÷ a
+   plain `os.scandir` walk (+ stat of each file, which the listing needs for sizes) of the
+   same site folder in this process. Goal ≤ 1.5.
+Also printed for reference: nginx `autoindex_format json` on one site folder, and the RSS.
+
+Library: make_library.py --sites 4 --collections 250 --files 40 --max-dim 320.
+Run: /work/main/.venv/bin/python -m benchmarks.bench_catalog
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from .common import (
+    HttpClient,
+    Ratio,
+    compare_wrk,
+    ensure_library,
+    environment_note,
+    format_value,
+    pin_to_client_core,
+    print_table,
+    run_wrk,
+    start_bytes_peer,
+    start_catalog_server,
+    start_nginx,
+    throughput_rows,
+)
+
+LIBRARY_ARGS = ("--sites", "4", "--collections", "250", "--files", "40", "--max-dim", "320")
+PAGE = 250
+COLD_ROUNDS = 11
+ROUNDS = 4  # interleaved wrk rounds per contender
+GZIP = {"Accept-Encoding": "gzip"}
+
+
+def plain_walk(folder: str) -> tuple[int, int]:
+    """The least a listing must do: scandir every folder, stat every file. (files, bytes)."""
+    files = size = 0
+    pending = [folder]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                else:
+                    files += 1
+                    size += entry.stat().st_size
+    return files, size
+
+
+def cold_listing_seconds(client: HttpClient, path: str) -> float:
+    """One listing after every cache was cleared (the clear itself is not timed)."""
+    cleared = client.request("POST", "/api/clear_cache")
+    if cleared.status != 200:
+        raise RuntimeError(f"clear_cache answered {cleared.status}")
+    return client.get(path).seconds
+
+
+def walk_seconds(folder: str) -> float:
+    started = time.perf_counter()
+    plain_walk(folder)
+    return time.perf_counter() - started
+
+
+def cold_listings(client: HttpClient, library: Path, sites: list[str]) -> tuple[Ratio, str]:
+    """Per site, the best of several cold listings against the best of as many plain walks."""
+    ours: list[float] = []
+    walks: list[float] = []
+    for _ in range(COLD_ROUNDS):  # interleaved, so outside load falls on both sides
+        for index, name in enumerate(sites):
+            seconds = cold_listing_seconds(client, f"/api/models?site={quote(name, safe='')}&limit={PAGE}")
+            walk = walk_seconds(str(library / name))
+            if len(ours) <= index:
+                ours.append(seconds)
+                walks.append(walk)
+            ours[index] = min(ours[index], seconds)
+            walks[index] = min(walks[index], walk)
+    note = "cold listing per site, best (ours / walk): " + ", ".join(
+        f"{o * 1000:.1f}/{w * 1000:.1f} ms" for o, w in zip(ours, walks, strict=True)
+    )
+    row = Ratio(f"cold /api/models ({len(sites)} sites)", sum(ours), sum(walks), "scandir walk", "s", 1.5, False)
+    return row, note
+
+
+def measure(library: Path) -> tuple[list[Ratio], list[str]]:
+    notes = [environment_note()]
+    rows: list[Ratio] = []
+    with start_catalog_server(library) as ours, HttpClient(ours.base_url) as client:
+        sites = [site["name"] for site in json.loads(client.get("/api/sites").body)["sites"]]
+        path = f"/api/models?site={quote(sites[0], safe='')}&limit={PAGE}"
+        identity = client.get(path)
+        gzipped = client.get(path, GZIP)
+        if gzipped.headers.get("content-encoding") != "gzip":
+            raise RuntimeError("the catalog did not gzip a listing when asked")
+        notes.append(f"listing: {path} → {len(identity.body)} bytes, {len(gzipped.body)} gzipped")
+
+        for label, reply, headers in (("", identity, {}), (" gzip", gzipped, GZIP)):
+            peer_headers = {"Content-Type": "application/json"}
+            if headers:
+                peer_headers["Content-Encoding"] = "gzip"
+            with start_bytes_peer(reply.body, peer_headers) as peer:
+                runs = compare_wrk({"ours": (ours, path), "peer": (peer, path)}, rounds=ROUNDS, headers=headers)
+            notes.append(f"ours{label}: {runs['ours'].summary()}")
+            notes.append(f"minimal aiohttp{label}: {runs['peer'].summary()}")
+            rows += throughput_rows(f"cached /api/models{label}", runs["ours"], runs["peer"], "minimal", 0.8)
+        notes.append(f"ours RSS after load: {format_value(ours.rss_kib(), 'KiB')}")
+
+        cold, note = cold_listings(client, library, sites)
+        rows.append(cold)
+        notes.append(note)
+
+    with start_nginx(library / sites[0], "autoindex on; autoindex_format json;") as nginx:
+        autoindex = run_wrk(nginx.url("/"), duration_s=5)
+    notes.append(f"reference, nginx autoindex json of the site folder: {autoindex.summary()}")
+    return rows, notes
+
+
+def main() -> int:
+    pin_to_client_core()
+    library = ensure_library("catalog-lib", *LIBRARY_ARGS)
+    rows, notes = measure(library)
+    print_table("catalog", rows, notes)
+    return 0 if all(row.met for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
