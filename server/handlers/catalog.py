@@ -1,6 +1,13 @@
-"""Catalog routes: sites, a site's models, a model's media, cache statistics and clearing."""
+"""Catalog routes: sites, a site's models, a model's media, cache statistics and clearing.
+
+The listing routes are the hot path. Parsing and validating a query string is a pure
+function of its raw text, so the parsed query is memoised per raw string (a browser
+re-requests the same few URLs); an invalid one raises every time and is never memoised.
+"""
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 from aiohttp import web
 
@@ -12,6 +19,7 @@ from .responses import send_json, send_rendered
 MAX_MODELS_PAGE = 500
 MAX_MEDIA_LIMIT = 5000
 MAX_INT = 2**31 - 1
+PARSED_QUERIES_KEPT = 1024
 
 
 async def sites(request: web.Request) -> web.Response:
@@ -19,10 +27,11 @@ async def sites(request: web.Request) -> web.Response:
     return send_rendered(request, await request.app[keys.CATALOG].sites())
 
 
-async def models(request: web.Request) -> web.Response:
-    query = Query(request.rel_url.raw_query_string)
+@lru_cache(maxsize=PARSED_QUERIES_KEPT)
+def parse_models_query(raw_query: str) -> ModelsQuery:
+    query = Query(raw_query)
     query.reject_unknown(("site", "page", "limit", "sort", "order", "q"))
-    models_query = ModelsQuery(
+    return ModelsQuery(
         site=query.required("site"),
         page=query.integer("page", default=1, low=1, high=MAX_INT) or 1,
         limit=query.integer("limit", default=50, low=1, high=MAX_MODELS_PAGE) or 50,
@@ -30,19 +39,28 @@ async def models(request: web.Request) -> web.Response:
         order=query.choice("order", ("asc", "desc"), "asc"),
         q=query.text("q", default="", max_length=200) or "",
     )
-    return send_rendered(request, await request.app[keys.CATALOG].models(models_query))
 
 
-async def model(request: web.Request) -> web.Response:
-    query = Query(request.rel_url.raw_query_string)
+@lru_cache(maxsize=PARSED_QUERIES_KEPT)
+def parse_model_query(raw_query: str) -> ModelQuery:
+    query = Query(raw_query)
     query.reject_unknown(("site", "model", "offset", "images_limit", "videos_limit"))
-    model_query = ModelQuery(
+    return ModelQuery(
         site=query.required("site"),
         model=query.required("model"),
         offset=query.integer("offset", default=0, low=0, high=MAX_INT) or 0,
         images_limit=query.integer("images_limit", default=None, low=1, high=MAX_MEDIA_LIMIT),
         videos_limit=query.integer("videos_limit", default=None, low=1, high=MAX_MEDIA_LIMIT),
     )
+
+
+async def models(request: web.Request) -> web.Response:
+    models_query = parse_models_query(request.rel_url.raw_query_string)
+    return send_rendered(request, await request.app[keys.CATALOG].models(models_query))
+
+
+async def model(request: web.Request) -> web.Response:
+    model_query = parse_model_query(request.rel_url.raw_query_string)
     return send_rendered(request, await request.app[keys.CATALOG].model(model_query))
 
 

@@ -15,9 +15,11 @@ import os
 import stat
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, BinaryIO
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..conditional import (
     Outcome,
@@ -38,22 +40,32 @@ REVALIDATE = "no-cache"
 SENDFILE_FALLBACK_CHUNK = 256 * 1024
 
 
+@lru_cache(maxsize=1024)
+def _rendered_headers(etag: str, cache_control: str, gzip: bool, not_modified: bool) -> CIMultiDictProxy[str]:
+    """The headers of a rendered body, built once per validator (aiohttp copies them per response)."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    headers["Vary"] = "Accept-Encoding"
+    headers["Cache-Control"] = cache_control
+    if gzip and not not_modified:
+        headers["Content-Encoding"] = "gzip"
+    headers["ETag"] = etag
+    if not not_modified:
+        headers["Content-Type"] = "application/json"
+    return CIMultiDictProxy(headers)
+
+
 def send_rendered(request: web.Request, rendered: Rendered, cache_control: str = REVALIDATE) -> web.Response:
     """A rendered JSON body: gzip when accepted and worth it, 304 when the client has it."""
-    headers = {"Vary": "Accept-Encoding", "Cache-Control": cache_control}
-    accept = request.headers.get("Accept-Encoding")
-    if rendered.gzip_body is not None and accept and accepts_gzip(accept):
-        body, etag = rendered.gzip_body, rendered.gzip_etag
-        headers["Content-Encoding"] = "gzip"
-    else:
-        body, etag = rendered.body, rendered.etag
+    request_headers = request.headers
+    accept = request_headers.get("Accept-Encoding")
+    gzip = rendered.gzip_body is not None and bool(accept) and accepts_gzip(accept)
+    etag = rendered.gzip_etag if gzip else rendered.etag
     assert etag is not None
-    headers["ETag"] = etag
-    if_none_match = request.headers.get("If-None-Match")
+    if_none_match = request_headers.get("If-None-Match")
     if if_none_match is not None and matches_weak(if_none_match, etag):
-        headers.pop("Content-Encoding", None)
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, content_type="application/json", headers=headers)
+        return web.Response(status=304, headers=_rendered_headers(etag, cache_control, gzip, True))
+    body = rendered.gzip_body if gzip else rendered.body
+    return web.Response(body=body, headers=_rendered_headers(etag, cache_control, gzip, False))
 
 
 def send_json(request: web.Request, data: Any, cache_control: str = "no-store") -> web.Response:
