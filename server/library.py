@@ -14,7 +14,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,16 +49,52 @@ def natural_key(name: str) -> list[int | str]:
     return [int(part) if part.isdigit() else part.casefold() for part in _DIGITS.split(name)]
 
 
+_IMAGE_SUFFIXES = tuple(IMAGE_EXTENSIONS)
+_VIDEO_SUFFIXES = tuple(VIDEO_EXTENSIONS)
+_KIND_BY_EXTENSION = {**dict.fromkeys(IMAGE_EXTENSIONS, "image"), **dict.fromkeys(VIDEO_EXTENSIONS, "video")}
+
+
+_TRAILING_TEXT = re.compile(r"[^0-9/]+(?=/|\Z)")
+_NON_DIGIT = re.compile(r"[^0-9/]")
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+
+
+def natural_min(names: Sequence[str]) -> str:
+    """`min(names, key=natural_key)` (the first such name on ties), cheaper for ASCII names.
+
+    Names whose digits sit at the same places up to their last digit (img_0001.jpg and
+    img_0002.png, or 1234_p0 and 1234_p1) compare in natural order exactly as their casefolded
+    text compares, so within each such group a plain string comparison finds the winner; the
+    group is told by a digit mask built with a few C-speed passes over all names at once.
+    Only the groups' winners (usually one or two) need a natural key.
+    """
+    folded = [name.casefold() for name in names]
+    joined = "/".join(folded)  # "/" never occurs in a file name
+    if not joined.isascii():
+        return min(names, key=natural_key)
+    masks = _NON_DIGIT.sub("a", _TRAILING_TEXT.sub("", joined)).translate(_DIGITS_TO_ZERO).split("/")
+    if len(masks) != len(names):
+        return min(names, key=natural_key)
+    winners: dict[str, int] = {}
+    for index, mask in enumerate(masks):
+        best = winners.get(mask)
+        if best is None or folded[index] < folded[best]:
+            winners[mask] = index
+    if len(winners) == 1:
+        return names[next(iter(winners.values()))]
+    return min((names[index] for index in sorted(winners.values())), key=natural_key)
+
+
 def media_kind(name: str) -> str | None:
     """'image', 'video' or None (hidden files and other extensions are not media)."""
     if name.startswith("."):
         return None
-    ext = os.path.splitext(name)[1].lower()
-    if ext in IMAGE_EXTENSIONS:
-        return "image"
-    if ext in VIDEO_EXTENSIONS:
-        return "video"
-    return None
+    if "/" in name:
+        ext = os.path.splitext(name)[1]
+    else:  # a plain name not starting with a dot: splitext's answer, without its general cases
+        dot = name.rfind(".")
+        ext = name[dot:] if dot > 0 else ""
+    return _KIND_BY_EXTENSION.get(ext.lower())
 
 
 def content_type(name: str) -> str:
@@ -237,38 +273,29 @@ class Library:
         """Media (with size and mtime) and sub-folders of one folder, in natural order."""
         mtime_ns = os.stat(folder).st_mtime_ns
         racy = (now_ns if now_ns is not None else time.time_ns()) - mtime_ns < RACY_WINDOW_NS
-        images: list[MediaFile] = []
-        videos: list[MediaFile] = []
-        subfolders: list[tuple[str, Path]] = []
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                name = entry.name
-                if name.startswith("."):
-                    continue
-                kind = media_kind(name)
-                if kind is None:
-                    if self._is_dir_inside(entry):
-                        subfolders.append((name, Path(entry.path)))
-                    continue
-                info = self._media_stat(entry)
-                if info is None:
-                    continue
-                item = MediaFile(name, info.st_size, info.st_mtime, kind)
-                (images if kind == "image" else videos).append(item)
+        media, subfolders = self._scan(str(folder))
+        images = [MediaFile(name, info.st_size, info.st_mtime, kind) for name, kind, info in media if kind == "image"]
+        videos = [MediaFile(name, info.st_size, info.st_mtime, kind) for name, kind, info in media if kind == "video"]
         images.sort(key=lambda f: natural_key(f.name))
         videos.sort(key=lambda f: natural_key(f.name))
-        return FolderListing(folder, mtime_ns, racy, tuple(images), tuple(videos), tuple(subfolders))
+        folders = tuple((name, Path(path)) for name, path, _real in subfolders)
+        return FolderListing(folder, mtime_ns, racy, tuple(images), tuple(videos), folders)
 
     def walk_site(self, site: str) -> SiteListing:
-        """Every model under a site (any folder directly holding media), by relative path."""
-        site_path = self.site_dir(site)
+        """Every model under a site (any folder directly holding media), by relative path.
+
+        The hot part of a cold listing: one scandir and one stat per file, summaries without
+        building or sorting per-file objects, and real paths derived from the parent's (only
+        a symlinked folder needs `realpath`).
+        """
+        site_path = str(self.site_dir(site))  # already a real path
         now_ns = time.time_ns()
         models: list[ModelSummary] = []
         folders: dict[str, int] = {}
         seen: set[tuple[int, int]] = set()
-        pending: list[tuple[Path, str]] = [(site_path, "")]
+        pending: list[tuple[str, str, str]] = [(site_path, site_path, "")]  # path, real path, model name
         while pending:
-            folder, relative = pending.pop()
+            folder, real, relative = pending.pop()
             try:
                 info = os.stat(folder)
             except OSError:
@@ -278,16 +305,46 @@ class Library:
                 continue
             seen.add(identity)
             try:
-                listing = self.list_folder(folder, now_ns)
+                media, subfolders = self._scan(folder)
             except OSError:
                 continue
-            folders[os.path.realpath(folder)] = -1 if listing.racy else listing.mtime_ns
-            if relative and (listing.images or listing.videos):
-                models.append(_summarize(relative, listing))
-            for name, path in listing.subfolders:
-                pending.append((path, f"{relative}/{name}" if relative else name))
+            racy = now_ns - info.st_mtime_ns < RACY_WINDOW_NS
+            folders[real] = -1 if racy else info.st_mtime_ns
+            if relative and media:
+                models.append(_summarize_media(relative, media))
+            for name, path, is_symlink in subfolders:
+                child_real = os.path.realpath(path) if is_symlink else f"{real}/{name}"
+                pending.append((path, child_real, f"{relative}/{name}" if relative else name))
         models.sort(key=lambda m: natural_key(m.name))
         return SiteListing(site, tuple(models), folders)
+
+    def _scan(self, folder: str) -> tuple[list[tuple[str, str, os.stat_result]], list[tuple[str, str, bool]]]:
+        """One scandir: media as (name, kind, stat) and sub-folders as (name, path, is a symlink).
+
+        Hidden entries are skipped; a symlink (file or folder) counts only if its target is
+        inside the root; media are regular files (symlinks followed).
+        """
+        media: list[tuple[str, str, os.stat_result]] = []
+        subfolders: list[tuple[str, str, bool]] = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                # media_kind(name), inlined for the hot loop (same answer for a name without a leading dot)
+                lowered = name.lower()
+                if lowered.endswith(_IMAGE_SUFFIXES):
+                    kind = "image"
+                elif lowered.endswith(_VIDEO_SUFFIXES):
+                    kind = "video"
+                else:
+                    if self._is_dir_inside(entry):
+                        subfolders.append((name, entry.path, entry.is_symlink()))
+                    continue
+                info = self._media_stat(entry)
+                if info is not None:
+                    media.append((name, kind, info))
+        return media, subfolders
 
     def _is_dir_inside(self, entry: os.DirEntry[str]) -> bool:
         try:
@@ -321,15 +378,18 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _summarize(name: str, listing: FolderListing) -> ModelSummary:
-    first = listing.images[0] if listing.images else (listing.videos[0] if listing.videos else None)
+def _summarize_media(name: str, media: list[tuple[str, str, os.stat_result]]) -> ModelSummary:
+    """A model's counts, bytes, newest mtime and cover (first image in natural order, else first video)."""
+    image_names = [item[0] for item in media if item[1] == "image"]
+    cover = natural_min(image_names or [item[0] for item in media])
+    infos = [item[2] for item in media]
     return ModelSummary(
         name=name,
-        images=len(listing.images),
-        videos=len(listing.videos),
-        bytes=listing.bytes,
-        mtime=listing.mtime,
-        cover=first.name if first else None,
+        images=len(image_names),
+        videos=len(media) - len(image_names),
+        bytes=sum([info.st_size for info in infos]),
+        mtime=max([info.st_mtime for info in infos]),
+        cover=cover,
     )
 
 

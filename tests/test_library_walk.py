@@ -1,0 +1,58 @@
+"""The fast paths of the site walk give exactly the answers of the plain definitions."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from server.library import Library, media_kind, natural_key, natural_min
+
+from .helpers import write
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["img10.jpg", "img9.jpg", "IMG1.jpg"],
+        ["a1", "a!", "a-"],
+        ["007.jpg", "7.jpg", "07.jpg"],
+        ["b.jpg", "A.jpg", "a.jpg"],
+        ["x_0002.png", "0001.jpg", "copy_0001.jpg", "0001.webp"],
+        ["1234_p1.jpg", "1234_p0.jpg", "1234_p10.jpg"],
+        ["émile2.jpg", "Emile10.jpg", "ßa.jpg", "ssa.jpg"],
+        ["only.jpg"],
+    ],
+)
+def test_natural_min_is_the_first_least_natural_key(names: list[str]) -> None:
+    assert natural_min(names) == min(names, key=natural_key)
+
+
+def test_natural_min_matches_the_definition_on_random_names() -> None:
+    rng = random.Random(7)
+    shapes = ("img", "IMG", "x_", "", "Ana ", "ß")
+    for _ in range(20_000):
+        count = rng.randint(1, 8)
+        if rng.random() < 0.5:
+            names = [
+                "".join(rng.choice("aAbB0123456789._- éZ") for _ in range(rng.randint(1, 8))) for _ in range(count)
+            ]
+        else:
+            names = [
+                rng.choice(shapes) + str(rng.randint(0, 120)).zfill(rng.choice((1, 3))) + rng.choice((".jpg", ".PNG"))
+                for _ in range(count)
+            ]
+        assert natural_min(names) == min(names, key=natural_key), names
+
+
+def test_walk_classifies_like_media_kind(tmp_path: Path) -> None:
+    names = ["a.JPG", "b.jpeg.txt", "c.tar.mp4", "d.Webm", "e", "f.", "g.jpg.part", "h.json", "i.MKV", "j.bmp"]
+    for name in names:
+        write(tmp_path / "site" / "model" / name, b"x")
+    (tmp_path / "site" / "model" / "k.jpg").mkdir()  # a folder named like media is neither
+    listing = Library(tmp_path).walk_site("site")
+    [model] = listing.models
+    assert model.images == sum(media_kind(n) == "image" for n in names)
+    assert model.videos == sum(media_kind(n) == "video" for n in names)
+    assert model.cover == "a.JPG"
