@@ -54,25 +54,24 @@ _VIDEO_SUFFIXES = tuple(VIDEO_EXTENSIONS)
 _KIND_BY_EXTENSION = {**dict.fromkeys(IMAGE_EXTENSIONS, "image"), **dict.fromkeys(VIDEO_EXTENSIONS, "video")}
 
 
-_TRAILING_TEXT = re.compile(r"[^0-9/]+(?=/|\Z)")
-_NON_DIGIT = re.compile(r"[^0-9/]")
-_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+# For ASCII text: digits -> "0", "/" kept, anything else -> "a" (a name's digit mask).
+_DIGIT_MASK = str.maketrans({chr(c): "0" if chr(c).isdigit() else "/" if chr(c) == "/" else "a" for c in range(128)})
 
 
 def natural_min(names: Sequence[str]) -> str:
     """`min(names, key=natural_key)` (the first such name on ties), cheaper for ASCII names.
 
-    Names whose digits sit at the same places up to their last digit (img_0001.jpg and
-    img_0002.png, or 1234_p0 and 1234_p1) compare in natural order exactly as their casefolded
-    text compares, so within each such group a plain string comparison finds the winner; the
-    group is told by a digit mask built with a few C-speed passes over all names at once.
-    Only the groups' winners (usually one or two) need a natural key.
+    Names with the same digit mask (digits at the same places, same length: img_0001.jpg and
+    img_0002.png) compare in natural order exactly as their casefolded text compares, so in
+    each such group a plain string comparison finds the winner; the masks come from one
+    C-speed translate of all names at once. Only the groups' winners (usually one to three)
+    need a natural key.
     """
-    folded = [name.casefold() for name in names]
-    joined = "/".join(folded)  # "/" never occurs in a file name
+    joined = "/".join(names)  # "/" never occurs in a file name
     if not joined.isascii():
         return min(names, key=natural_key)
-    masks = _NON_DIGIT.sub("a", _TRAILING_TEXT.sub("", joined)).translate(_DIGITS_TO_ZERO).split("/")
+    folded = joined.lower().split("/")  # lower() is casefold() for ASCII, one call for all
+    masks = joined.translate(_DIGIT_MASK).split("/")
     if len(masks) != len(names):
         return min(names, key=natural_key)
     winners: dict[str, int] = {}
@@ -341,8 +340,13 @@ class Library:
                     if self._is_dir_inside(entry):
                         subfolders.append((name, entry.path, entry.is_symlink()))
                     continue
-                info = self._media_stat(entry)
-                if info is not None:
+                try:  # a media symlink must point inside the root; media are regular files
+                    if entry.is_symlink() and not self.contains(os.path.realpath(entry.path)):
+                        continue
+                    info = entry.stat()
+                except OSError:
+                    continue
+                if stat.S_ISREG(info.st_mode):
                     media.append((name, kind, info))
         return media, subfolders
 
@@ -353,15 +357,6 @@ class Library:
         except OSError:
             return False
         return not entry.is_symlink() or self.contains(os.path.realpath(entry.path))
-
-    def _media_stat(self, entry: os.DirEntry[str]) -> os.stat_result | None:
-        try:
-            if entry.is_symlink() and not self.contains(os.path.realpath(entry.path)):
-                return None
-            info = entry.stat()
-        except OSError:
-            return None
-        return info if stat.S_ISREG(info.st_mode) else None
 
 
 def _is_dir(path: Path) -> bool:
