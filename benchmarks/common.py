@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -61,7 +61,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def pinned(cpu: str, argv: Sequence[str]) -> list[str]:
     """argv run on one core (taskset), at the benchmark priority (nice)."""
-    prefix = ["nice", "-n", NICE] if NICE != "0" else []
+    adjustment = int(NICE) - os.getpriority(os.PRIO_PROCESS, 0)  # nice -n is relative to ours
+    prefix = ["nice", "-n", str(adjustment)] if adjustment else []
     return [*prefix, "taskset", "-c", cpu, *argv]
 
 
@@ -113,9 +114,23 @@ def warm_page_cache(path: Path) -> None:
 
 
 def pin_to_client_core() -> None:
-    """Pin this (harness) process to the client core, so in-process measurements stay off the server's."""
+    """Pin this (harness) process to the client core at the benchmark priority."""
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {int(CLIENT_CPU)})
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, int(NICE))
+
+
+@contextlib.contextmanager
+def on_server_core() -> Iterator[None]:
+    """Run an in-process measurement on the server's core (while the server idles), so it
+    meets the same outside load as the server, then go back to the client core."""
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {int(SERVER_CPU)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)
 
 
 # -- processes -------------------------------------------------------------------------
