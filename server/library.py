@@ -100,6 +100,9 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(os.path.splitext(name)[1].lower(), "application/octet-stream")
 
 
+Scanned = tuple[str, str, int, float]  # one media file as a scan sees it: name, kind, size, mtime
+
+
 @dataclass(frozen=True, slots=True)
 class MediaFile:
     name: str
@@ -273,8 +276,8 @@ class Library:
         mtime_ns = os.stat(folder).st_mtime_ns
         racy = (now_ns if now_ns is not None else time.time_ns()) - mtime_ns < RACY_WINDOW_NS
         media, subfolders = self._scan(str(folder))
-        images = [MediaFile(name, info.st_size, info.st_mtime, kind) for name, kind, info in media if kind == "image"]
-        videos = [MediaFile(name, info.st_size, info.st_mtime, kind) for name, kind, info in media if kind == "video"]
+        images = [MediaFile(name, size, mtime, kind) for name, kind, size, mtime in media if kind == "image"]
+        videos = [MediaFile(name, size, mtime, kind) for name, kind, size, mtime in media if kind == "video"]
         images.sort(key=lambda f: natural_key(f.name))
         videos.sort(key=lambda f: natural_key(f.name))
         folders = tuple((name, Path(path)) for name, path, _real in subfolders)
@@ -317,13 +320,13 @@ class Library:
         models.sort(key=lambda m: natural_key(m.name))
         return SiteListing(site, tuple(models), folders)
 
-    def _scan(self, folder: str) -> tuple[list[tuple[str, str, os.stat_result]], list[tuple[str, str, bool]]]:
-        """One scandir: media as (name, kind, stat) and sub-folders as (name, path, is a symlink).
+    def _scan(self, folder: str) -> tuple[list[Scanned], list[tuple[str, str, bool]]]:
+        """One scandir: media as (name, kind, size, mtime), sub-folders as (name, path, is a symlink).
 
         Hidden entries are skipped; a symlink (file or folder) counts only if its target is
         inside the root; media are regular files (symlinks followed).
         """
-        media: list[tuple[str, str, os.stat_result]] = []
+        media: list[Scanned] = []
         subfolders: list[tuple[str, str, bool]] = []
         with os.scandir(folder) as entries:
             for entry in entries:
@@ -346,8 +349,8 @@ class Library:
                     info = entry.stat()
                 except OSError:
                     continue
-                if stat.S_ISREG(info.st_mode):
-                    media.append((name, kind, info))
+                if stat.S_ISREG(info.st_mode):  # keep two numbers, not the whole stat result
+                    media.append((name, kind, info.st_size, info.st_mtime))
         return media, subfolders
 
     def _is_dir_inside(self, entry: os.DirEntry[str]) -> bool:
@@ -373,17 +376,16 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _summarize_media(name: str, media: list[tuple[str, str, os.stat_result]]) -> ModelSummary:
+def _summarize_media(name: str, media: list[Scanned]) -> ModelSummary:
     """A model's counts, bytes, newest mtime and cover (first image in natural order, else first video)."""
     image_names = [item[0] for item in media if item[1] == "image"]
     cover = natural_min(image_names or [item[0] for item in media])
-    infos = [item[2] for item in media]
     return ModelSummary(
         name=name,
         images=len(image_names),
         videos=len(media) - len(image_names),
-        bytes=sum([info.st_size for info in infos]),
-        mtime=max([info.st_mtime for info in infos]),
+        bytes=sum([item[2] for item in media]),
+        mtime=max([item[3] for item in media]),
         cover=cover,
     )
 
