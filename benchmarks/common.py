@@ -50,6 +50,8 @@ DATA_DIR = Path(os.environ.get("BENCH_DATA", "/work/bench-data"))
 MAKE_LIBRARY = Path(os.environ.get("BENCH_MAKE_LIBRARY", "/work/shared/bench/make_library.py"))
 SERVER_CPU = os.environ.get("BENCH_SERVER_CPU", "0")
 CLIENT_CPU = os.environ.get("BENCH_CLIENT_CPU", "1")
+# The checkout whose `python -m server` is measured (another worktree gives a "before" figure).
+CHECKOUT = Path(os.environ.get("BENCH_CHECKOUT", str(REPO_ROOT))).resolve()
 DEFAULT_DURATION_S = int(os.environ.get("BENCH_DURATION", "10"))
 DEFAULT_CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 START_TIMEOUT_S = 30.0
@@ -309,9 +311,9 @@ def start_process(
 
 
 def start_catalog_server(
-    models_dir: Path, *extra_args: str, env: Mapping[str, str] | None = None, checkout: Path = REPO_ROOT
+    models_dir: Path, *extra_args: str, env: Mapping[str, str] | None = None, checkout: Path = CHECKOUT
 ) -> Process:
-    """Our server (`python -m server` run in `checkout`, by default this one) on a free loopback port.
+    """Our server (`python -m server` run in `checkout`: BENCH_CHECKOUT or this one) on a free port.
 
     Another `checkout` (e.g. `git worktree add /tmp/base main`) measures a before/after in one run.
     """
@@ -721,8 +723,8 @@ def print_table(title: str, rows: Sequence[Ratio], notes: Sequence[str] = ()) ->
 
 def environment_note() -> str:
     return (
-        f"server core {SERVER_CPU}, client core {CLIENT_CPU}, wrk {DEFAULT_CONNECTIONS} connections × "
-        f"{DEFAULT_DURATION_S} s, Python {sys.version.split()[0]}"
+        f"server core {SERVER_CPU}, client core {CLIENT_CPU}, nice {NICE}, wrk {DEFAULT_CONNECTIONS} connections × "
+        f"{DEFAULT_DURATION_S} s, Python {sys.version.split()[0]}, ours from {CHECKOUT}"
     )
 
 
