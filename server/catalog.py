@@ -201,6 +201,10 @@ class Catalog:
     async def models(self, query: ModelsQuery) -> Rendered:
         self._require_available()
         key = (query.site, query.page, query.limit, query.sort, query.order, query.q.casefold())
+        hit = self.models_cache.lookup(key, self._generation_fresh)
+        if hit is not None:  # the hot path: no closure, no extra coroutine
+            cached: Rendered = hit.value
+            return cached
 
         async def build() -> GenerationStamped:
             generation = self.watcher.generation(query.site)
@@ -219,7 +223,7 @@ class Catalog:
             }
             return GenerationStamped(render(body), query.site, generation)
 
-        stamped = await self.models_cache.get_or_compute(key, build, self._generation_fresh)
+        stamped = await self.models_cache.compute_once(key, build)
         rendered: Rendered = stamped.value
         return rendered
 
@@ -240,6 +244,10 @@ class Catalog:
 
     async def model(self, query: ModelQuery) -> Rendered:
         self._require_available()
+        hit = self.model_info_cache.lookup(query, self._folder_fresh)
+        if hit is not None:  # the hot path: no closure, no extra coroutine
+            cached: Rendered = hit.value
+            return cached
 
         async def build() -> FolderStamped:
             listing = await self.folder(query.site, query.model)
@@ -258,7 +266,7 @@ class Catalog:
             }
             return FolderStamped(render(body), str(listing.path), listing.mtime_ns, listing.racy)
 
-        stamped = await self.model_info_cache.get_or_compute(query, build, self._folder_fresh, cacheable=self._not_racy)
+        stamped = await self.model_info_cache.compute_once(query, build, cacheable=self._not_racy)
         rendered: Rendered = stamped.value
         return rendered
 

@@ -84,6 +84,16 @@ class TTLCache(Generic[K, V]):
         value = self.lookup(key, is_fresh)
         if value is not None:
             return value
+        return await self.compute_once(key, compute, cacheable)
+
+    async def compute_once(
+        self, key: K, compute: Callable[[], Awaitable[V]], cacheable: Callable[[V], bool] = _always_fresh
+    ) -> V:
+        """After a `lookup` missed: compute (or join the computation already running) and store.
+
+        `lookup` then `compute_once` is `get_or_compute` for callers whose hit path must not
+        build the `compute` closure (the catalog's hot path).
+        """
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._fill(key, compute, cacheable))
