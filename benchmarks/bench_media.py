@@ -37,7 +37,7 @@ from .common import (
 
 RELATIVE = "media-lib/bench/big/big-1gib.mp4"  # site "bench", model "big"
 SIZE = 1 << 30
-ROUNDS = 4
+ROUNDS = 6
 GOAL = 0.9
 
 
