@@ -331,18 +331,22 @@ class Library:
         with os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
-                if name.startswith("."):
+                if name[0] == ".":  # hidden (a name is never empty)
                     continue
-                # media_kind(name), inlined for the hot loop (same answer for a name without a leading dot)
-                lowered = name.lower()
-                if lowered.endswith(_IMAGE_SUFFIXES):
+                # media_kind(name), inlined for the hot loop (same answer for a name without a leading
+                # dot); most images already have a lower-case extension, so try that first
+                if name.endswith(_IMAGE_SUFFIXES):
                     kind = "image"
-                elif lowered.endswith(_VIDEO_SUFFIXES):
-                    kind = "video"
                 else:
-                    if self._is_dir_inside(entry):
-                        subfolders.append((name, entry.path, entry.is_symlink()))
-                    continue
+                    lowered = name.lower()
+                    if lowered.endswith(_IMAGE_SUFFIXES):
+                        kind = "image"
+                    elif lowered.endswith(_VIDEO_SUFFIXES):
+                        kind = "video"
+                    else:
+                        if self._is_dir_inside(entry):
+                            subfolders.append((name, entry.path, entry.is_symlink()))
+                        continue
                 try:  # a media symlink must point inside the root; media are regular files
                     if entry.is_symlink() and not self.contains(os.path.realpath(entry.path)):
                         continue
