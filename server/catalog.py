@@ -200,7 +200,7 @@ class Catalog:
 
     async def models(self, query: ModelsQuery) -> Rendered:
         self._require_available()
-        key = (query.site, query.page, query.limit, query.sort, query.order, query.q.casefold())
+        key = (query.site, query.page, query.limit, query.sort, query.order, query.q)  # the body echoes q as given
         hit = self.models_cache.lookup(key, self._generation_fresh)
         if hit is not None:  # the hot path: no closure, no extra coroutine
             cached: Rendered = hit.value

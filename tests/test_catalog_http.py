@@ -289,3 +289,10 @@ async def test_missing_root_answers_503_and_keeps_the_caches(aged_client: Client
         return (await aged_client.get("/api/models?site=alpha")).status == 200
 
     await _eventually(back)
+
+
+async def test_search_echoes_the_query_as_given(client: Client) -> None:
+    lower = await _json(client, "/api/models?site=alpha&q=an")
+    upper = await _json(client, "/api/models?site=alpha&q=AN")
+    assert (lower["q"], upper["q"]) == ("an", "AN")
+    assert [m["name"] for m in lower["models"]] == [m["name"] for m in upper["models"]] == ["ana"]
