@@ -100,7 +100,9 @@ def create_app(config: Config) -> web.Application:
     if config.models_dir is None:
         raise ValueError("create_app needs a models_dir (the demo library is made before)")
     access = AccessPolicy(config.auth_token, config.public_url)
-    app = web.Application(middlewares=[make_error_middleware(access.check)], client_max_size=MAX_BODY_BYTES)
+    metrics = Metrics()
+    middleware = make_error_middleware(access.check, metrics.requests.observe)
+    app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY_BYTES)
     library = Library(config.models_dir)
     watcher = FolderWatcher(library.root, config.watch_interval_s)
     catalog = Catalog(library, watcher)
@@ -117,7 +119,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.STATS_PROVIDERS] = []
     app[keys.CLEARERS] = []
     app[keys.HEALTH_CHECKS] = []
-    app[keys.METRICS] = metrics = Metrics()
+    app[keys.METRICS] = metrics
     _register_metrics(metrics, catalog)
     catalog_handlers.setup(app)
     media.setup(app)

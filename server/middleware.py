@@ -1,4 +1,5 @@
-"""The one middleware: access checks, then every error turned into the JSON error shape.
+"""The one middleware: access checks, every error turned into the JSON error shape, and the
+request figures for /metrics.
 
 Domain `AppError`s and aiohttp's own HTTP exceptions (unknown route, wrong method, body too
 large) become `{"error", "message"}` with the right status. Anything unexpected is logged with
@@ -8,6 +9,7 @@ its traceback on the server and answered with a generic 500: nothing internal le
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -40,8 +42,6 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
     status = exc.status
-    if status < 400:
-        raise exc  # redirects and 304 pass through untouched
     headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")}
     if status == 405:
         allowed = exc.headers.get("Allow", "")
@@ -60,22 +60,38 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.St
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def make_error_middleware(check_access: Callable[[web.Request], None]) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """The one middleware: access checks first, then domain errors turned into JSON."""
+Observe = Callable[[str, str, int, float], None]
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def make_error_middleware(
+    check_access: Callable[[web.Request], None], observe: Observe
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The one middleware: access checks, domain errors turned into JSON, request figures."""
 
     @web.middleware
     async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
         try:
             check_access(request)
-            return await handler(request)
+            response = await handler(request)
         except AppError as exc:
-            return error_response(exc.status, exc.code, exc.message, exc.headers)
+            response = error_response(exc.status, exc.code, exc.message, exc.headers)
         except web.HTTPException as exc:
-            return _from_http_exception(request, exc)
+            if exc.status < 400:  # redirects pass through untouched
+                observe(_route_name(request), request.method, exc.status, time.perf_counter() - started)
+                raise
+            response = _from_http_exception(request, exc)
         except ConnectionResetError:
             raise  # the client went away: nothing to answer, nothing to log loudly
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
-            return error_response(500, "internal_error", "The server hit an unexpected error; it has been logged.")
+            response = error_response(500, "internal_error", "The server hit an unexpected error; it has been logged.")
+        observe(_route_name(request), request.method, response.status, time.perf_counter() - started)
+        return response
 
     return error_middleware

@@ -28,3 +28,20 @@ async def test_cache_counters_move(client: TestClient[Any, Any]) -> None:
     key = ("archive_catalog_cache_hits_total", (("cache", "models_cache"),))
     assert after[key] >= before.get(key, 0) + 2
     assert after[("archive_catalog_cache_entries", (("cache", "models_cache"),))] >= 1
+
+
+async def test_requests_are_counted_per_route_and_status(client: TestClient[Any, Any]) -> None:
+    await client.get("/api/models?site=alpha")
+    await client.get("/api/models?site=nope")
+    await client.get("/no/such/route")
+    samples = await _samples(client)
+    ok = ("archive_catalog_http_requests_total", (("method", "GET"), ("route", "/api/models"), ("status", "200")))
+    missing = ("archive_catalog_http_requests_total", (("method", "GET"), ("route", "/api/models"), ("status", "404")))
+    unmatched = ("archive_catalog_http_requests_total", (("method", "GET"), ("route", "unmatched"), ("status", "404")))
+    assert samples[ok] == 1 and samples[missing] == 1 and samples[unmatched] == 1
+    count = ("archive_catalog_http_request_duration_seconds_count", (("method", "GET"), ("route", "/api/models")))
+    assert samples[count] == 2
+    assert (
+        "archive_catalog_http_request_duration_seconds_bucket",
+        (("le", "+Inf"), ("method", "GET"), ("route", "/api/models")),
+    ) in samples
