@@ -311,7 +311,11 @@ def start_process(
 
 
 def start_catalog_server(
-    models_dir: Path, *extra_args: str, env: Mapping[str, str] | None = None, checkout: Path = CHECKOUT
+    models_dir: Path,
+    *extra_args: str,
+    env: Mapping[str, str] | None = None,
+    checkout: Path = CHECKOUT,
+    cpu: str = SERVER_CPU,
 ) -> Process:
     """Our server (`python -m server` run in `checkout`: BENCH_CHECKOUT or this one) on a free port.
 
@@ -322,7 +326,7 @@ def start_catalog_server(
     argv = [PYTHON, "-m", "server", "--models-dir", str(models_dir), "--port", str(port), "--cache-dir", str(cache_dir)]
     try:
         process = start_process(
-            "archive-catalog", [*argv, *extra_args], port=port, ready_path="/healthz", env=env, cwd=checkout
+            "archive-catalog", [*argv, *extra_args], port=port, ready_path="/healthz", env=env, cwd=checkout, cpu=cpu
         )
     except BaseException:
         shutil.rmtree(cache_dir, ignore_errors=True)
@@ -484,6 +488,7 @@ def run_wrk(
     warmup_s: int = 2,
     allow_errors: bool = False,
     server: Process | None = None,
+    cpu: str = CLIENT_CPU,
 ) -> WrkResult:
     """wrk on the client core against `url`; a short warm-up run first. Errors raise unless allowed.
 
@@ -496,7 +501,7 @@ def run_wrk(
 
     def wrk(seconds: int) -> str:
         argv = ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
-        done = subprocess.run(pinned(CLIENT_CPU, [*argv, *header_args, url]), capture_output=True, text=True)
+        done = subprocess.run(pinned(cpu, [*argv, *header_args, url]), capture_output=True, text=True)
         if done.returncode != 0:
             raise BenchmarkError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
         return done.stdout
