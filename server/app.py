@@ -25,6 +25,7 @@ from .config import MAX_BODY_BYTES, Config
 from .events import Event, EventBus
 from .handlers import catalog as catalog_handlers
 from .handlers import downloads, manage, media, ops, pages, thumbs
+from .handlers import scan as scan_handlers
 from .library import Library
 from .metrics import Metrics
 from .middleware import make_error_middleware
@@ -128,9 +129,11 @@ def create_app(config: Config) -> web.Application:
     downloads.setup(app)
     pages.setup(app)
     thumbs.setup(app)
+    scan_handlers.setup(app)
     app.cleanup_ctx.append(_background)
     if config.redis_url:
         app.cleanup_ctx.append(_cluster)
     app.cleanup_ctx.append(downloads.downloads_context)
     app.cleanup_ctx.append(thumbs.thumbnail_context)
+    app.cleanup_ctx.append(scan_handlers.scan_context)
     return app

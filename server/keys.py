@@ -19,6 +19,8 @@ from .events import EventBus
 from .library import Library
 from .metrics import Metrics
 from .representation import Rendered
+from .scan.hub import Hub
+from .scan.service import ScanService
 from .trash import Trash
 
 CONFIG = web.AppKey("config", Config)
@@ -35,6 +37,8 @@ REDIS_LINK = web.AppKey("redis_link", RedisLink)  # set only when --redis-url is
 DOWNLOADS = web.AppKey("downloads", DownloadService)
 THUMBNAILS = web.AppKey("thumbnails", ThumbnailCache)
 STATIC_ASSETS = web.AppKey("static_assets", StaticAssets)
+SCAN = web.AppKey("scan", ScanService)
+HUB = web.AppKey("hub", Hub)
 
 # Figures for /api/cache_stats and clearing for /api/clear_cache, contributed by each
 # capability that owns a cache (downloads, hash cache, thumbnails) when it is set up.

@@ -1,0 +1,107 @@
+"""Duplicate scan routes and the live event socket.
+
+POST /api/scan, POST /api/scan/cancel, GET /api/scan_progress, GET /api/duplicates,
+POST /api/duplicates/delete and GET /ws. `setup` registers the routes, the hash-cache stats
+and clearer, the hub's event-bus subscription and the GOING_AWAY close on shutdown;
+`scan_context` (a cleanup context) runs the worker pool for the app's lifetime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .. import keys
+from ..errors import BadRequest
+from ..params import Query
+from ..scan.hub import Hub
+from ..scan.service import ScanService
+from .responses import send_json
+
+MAX_DELETE_PATHS = 10_000
+
+
+async def start_scan(request: web.Request) -> web.Response:
+    Query(request.rel_url.raw_query_string).reject_unknown(())
+    scan_id = request.app[keys.SCAN].start()
+    response = send_json(request, {"status": "started", "scan_id": scan_id})
+    response.set_status(202)
+    return response
+
+
+async def cancel_scan(request: web.Request) -> web.Response:
+    Query(request.rel_url.raw_query_string).reject_unknown(())
+    request.app[keys.SCAN].cancel()
+    return send_json(request, {"status": "cancelling"})
+
+
+async def scan_progress(request: web.Request) -> web.Response:
+    Query(request.rel_url.raw_query_string).reject_unknown(())
+    return send_json(request, request.app[keys.SCAN].progress.to_json())
+
+
+async def duplicates(request: web.Request) -> web.Response:
+    Query(request.rel_url.raw_query_string).reject_unknown(())
+    return send_json(request, request.app[keys.SCAN].duplicates())
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise BadRequest("The body must be JSON.", code="invalid_json") from None
+
+
+async def delete_duplicates(request: web.Request) -> web.Response:
+    Query(request.rel_url.raw_query_string).reject_unknown(())
+    body = await _json_body(request)
+    if not isinstance(body, dict) or set(body) - {"keep", "delete"}:
+        raise BadRequest('The body must be {"keep": path, "delete": [path, ...]}.')
+    keep, delete = body.get("keep"), body.get("delete")
+    if not isinstance(keep, str) or not keep:
+        raise BadRequest("'keep' must be a path relative to the library.")
+    if not isinstance(delete, list) or not all(isinstance(p, str) and p for p in delete):
+        raise BadRequest("'delete' must be a list of paths relative to the library.")
+    if len(delete) > MAX_DELETE_PATHS:
+        raise BadRequest(f"'delete' may list at most {MAX_DELETE_PATHS} paths.")
+    result = await request.app[keys.SCAN].delete_duplicates(keep, delete)
+    return send_json(request, result)
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    Query(request.rel_url.raw_query_string).reject_unknown(())
+    return await request.app[keys.HUB].handle(request)
+
+
+async def _close_sockets(app: web.Application) -> None:
+    await app[keys.HUB].close_all()
+
+
+async def scan_context(app: web.Application) -> AsyncIterator[None]:
+    """The worker pool and persisted scan state, opened at start and closed at shutdown."""
+    service = app[keys.SCAN]
+    await service.open()
+    yield
+    await service.close()
+
+
+def setup(app: web.Application) -> None:
+    config = app[keys.CONFIG]
+    events = app[keys.EVENTS]
+    service = ScanService(app[keys.LIBRARY], app[keys.TRASH], config.cache_dir, events.publish)
+    hub = Hub(lambda: service.progress.to_json())
+    events.subscribe(hub.on_event)
+    app[keys.SCAN] = service
+    app[keys.HUB] = hub
+    app[keys.STATS_PROVIDERS].append(service.cache_stats)
+    app[keys.CLEARERS].append(service.clear_cache)
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_post("/api/scan", start_scan)
+    app.router.add_post("/api/scan/cancel", cancel_scan)
+    app.router.add_get("/api/scan_progress", scan_progress)
+    app.router.add_get("/api/duplicates", duplicates)
+    app.router.add_post("/api/duplicates/delete", delete_duplicates)
+    app.router.add_get("/ws", websocket)

@@ -1,0 +1,137 @@
+"""The persistent hash cache: what the duplicate scan learnt, kept across scans and restarts.
+
+Keyed by path relative to the library root; an entry is trusted only while the file's size,
+mtime (ns) and inode are unchanged. It holds the head+tail hash and the full hash, either of
+which may be missing. The file on disk is replaced atomically (temp file, fsync, rename), so
+a kill at any moment leaves either the previous or the new cache, never a broken one; a file
+that cannot be read (or a stray temp file from a killed write) is ignored, and the scan simply
+hashes again. Pure domain code: no aiohttp.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+log = logging.getLogger("archive_catalog")
+
+FORMAT_VERSION = 1
+FILE_NAME = "hashcache.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    size: int
+    mtime_ns: int
+    inode: int
+    partial: str | None
+    full: str | None
+
+
+class HashCache:
+    """In memory for lookups; saved to `<cache_dir>/hashcache.json` atomically."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.path = cache_dir / FILE_NAME
+        self._entries: dict[str, Entry] = {}
+        self._save_lock = threading.Lock()
+        self._generation = 0  # bumped on every change; a save records what it wrote
+        self._saved_generation = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # -- lookups and updates (event loop thread) ----------------------------------------
+
+    def lookup(self, path: str, size: int, mtime_ns: int, inode: int) -> Entry | None:
+        entry = self._entries.get(path)
+        if entry is None or entry.size != size or entry.mtime_ns != mtime_ns or entry.inode != inode:
+            return None
+        return entry
+
+    def store(self, path: str, size: int, mtime_ns: int, inode: int, partial: str | None, full: str | None) -> None:
+        old = self._entries.get(path)
+        if old is not None and (old.size, old.mtime_ns, old.inode) == (size, mtime_ns, inode):
+            partial = partial or old.partial
+            full = full or old.full
+            if (partial, full) == (old.partial, old.full):
+                return
+        self._entries[path] = Entry(size, mtime_ns, inode, partial, full)
+        self._generation += 1
+
+    def forget(self, paths: list[str]) -> None:
+        for path in paths:
+            if self._entries.pop(path, None) is not None:
+                self._generation += 1
+
+    def clear(self) -> None:
+        """Forget everything, in memory and on disk."""
+        self._entries.clear()
+        self._generation += 1
+        with self._save_lock:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self._saved_generation = self._generation
+
+    @property
+    def dirty(self) -> bool:
+        return self._generation != self._saved_generation
+
+    # -- persistence -----------------------------------------------------------------
+
+    def snapshot(self) -> tuple[int, bytes]:
+        """Encode the current entries (cheap; call on the event loop, write in a thread)."""
+        rows = {path: [e.size, e.mtime_ns, e.inode, e.partial, e.full] for path, e in self._entries.items()}
+        return self._generation, orjson.dumps({"version": FORMAT_VERSION, "entries": rows})
+
+    def write(self, generation: int, data: bytes) -> None:
+        """Atomically replace the cache file with an encoded snapshot (blocking; use a thread)."""
+        with self._save_lock:
+            if generation < self._saved_generation:
+                return  # a newer snapshot is already on disk
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temp = self.path.with_name(f".{FILE_NAME}.{secrets.token_hex(4)}.tmp")
+            try:
+                with open(temp, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+            self._saved_generation = generation
+
+    def save(self) -> None:
+        """Snapshot and write in one blocking call (tests, shutdown)."""
+        self.write(*self.snapshot())
+
+    def load(self) -> int:
+        """Read the cache file (blocking); a missing or unreadable file leaves it empty."""
+        for stray in self.path.parent.glob(f".{FILE_NAME}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stray.unlink()
+        try:
+            document = orjson.loads(self.path.read_bytes())
+            if document.get("version") != FORMAT_VERSION:
+                raise ValueError("unknown hash cache version")
+            entries = {
+                str(path): Entry(int(row[0]), int(row[1]), int(row[2]), row[3], row[4])
+                for path, row in document["entries"].items()
+            }
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            log.warning("hash cache unreadable (%s); starting empty", type(exc).__name__)
+            return 0
+        self._entries = entries
+        self._generation = self._saved_generation = 0
+        return len(entries)

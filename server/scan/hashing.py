@@ -1,0 +1,271 @@
+"""The duplicate finder's disk work, run in worker processes: the walk and the staged hashing.
+
+Everything here is a top-level, picklable function over plain data (no aiohttp, no event
+loop), so it runs in a `ProcessPoolExecutor` started with the `forkserver` or `spawn` context.
+
+Stages (the fclones / jdupes / rmlint recipe):
+1. `walk_folders` lists media files with one `os.scandir` per folder (hidden names, the trash
+   and symlinks leaving the root are skipped) and returns (path, size, mtime, device, inode).
+2. The service groups them by size, drops unique sizes, collapses hard links and empty files.
+3. `hash_groups` takes whole same-size groups: a BLAKE3 of a small head and tail block splits
+   them (small files are hashed whole at once), and only what still collides is hashed fully,
+   with 1 MiB reads into one reused buffer. Hashes already known (from the hash cache) are
+   passed in and never recomputed. `resolve_group` is the one place that decides, per group,
+   which hashes are needed; the service calls it without a hasher to settle groups from the
+   cache alone.
+
+A shared `multiprocessing.Event` (given to `init_worker`) cancels work between files and
+every few MiB inside a large file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import blake3
+
+from ..library import media_kind
+
+EDGE = 4096  # head and tail block for the first split
+SMALL_FILE = 64 * 1024  # at or below this size a file is hashed whole in the first pass
+READ_SIZE = 1024 * 1024  # full-hash read size (>= 1 MiB)
+CANCEL_CHECK_BYTES = 16 * READ_SIZE
+PARTIAL_DIGEST = 16
+FULL_DIGEST = 32
+
+# (path relative to the root, size, mtime_ns, device, inode, is_symlink)
+WalkEntry = tuple[str, int, int, int, int, bool]
+# (path relative to the root, known partial hash or None, known full hash or None)
+Member = tuple[str, str | None, str | None]
+# (partial hash used or None, full hash or None) per member; None/None: unreadable or unneeded
+Outcome = tuple[str | None, str | None]
+
+
+class CancelFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class ScanCancelled(Exception):
+    """Raised inside a worker when the running scan is cancelled."""
+
+
+class NeedsWork(Exception):
+    """Raised by the no-op hasher: the group cannot be settled from known hashes alone."""
+
+
+_cancel: CancelFlag | None = None
+_buffer: bytearray | None = None
+
+
+def init_worker(cancel: CancelFlag | None) -> None:
+    """Pool initializer: workers ignore Ctrl-C (the server handles it) and share the cancel flag."""
+    global _cancel
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _cancel = cancel
+
+
+def warm_up(_: int = 0) -> int:
+    """A no-op task used to start every worker process before the first scan."""
+    return os.getpid()
+
+
+def _check_cancel() -> None:
+    if _cancel is not None and _cancel.is_set():
+        raise ScanCancelled()
+
+
+# -- walking ------------------------------------------------------------------------------
+
+
+def _inside(root_prefix: str, real: str) -> bool:
+    return real.startswith(root_prefix)
+
+
+def walk_roots(root: str) -> list[str]:
+    """The folders one level under each site (site/model), the units the walk is split into.
+
+    Raises OSError when the root itself cannot be listed. Media directly in a site folder
+    belong to no model and are not scanned.
+    """
+    root_prefix = root.rstrip(os.sep) + os.sep
+    folders: list[str] = []
+    with os.scandir(root) as sites:
+        site_entries = sorted(sites, key=lambda e: e.name)
+    for site in site_entries:
+        if site.name.startswith(".") or not _is_dir_inside(site, root_prefix):
+            continue
+        try:
+            with os.scandir(site.path) as children:
+                for child in children:
+                    if not child.name.startswith(".") and _is_dir_inside(child, root_prefix):
+                        folders.append(f"{site.name}/{child.name}")
+        except OSError:
+            continue
+    return folders
+
+
+def _is_dir_inside(entry: os.DirEntry[str], root_prefix: str) -> bool:
+    try:
+        if not entry.is_dir():
+            return False
+        return not entry.is_symlink() or _inside(root_prefix, os.path.realpath(entry.path))
+    except OSError:
+        return False
+
+
+def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
+    """Media files at or below each folder (given relative to the root; the root's own real path)."""
+    root_prefix = root.rstrip(os.sep) + os.sep
+    found: list[WalkEntry] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    pending = [(os.path.join(root, folder), folder) for folder in reversed(folders)]
+    while pending:
+        _check_cancel()
+        path, relative = pending.pop()
+        try:
+            info = os.stat(path)
+            if (info.st_dev, info.st_ino) in seen_dirs:
+                continue
+            seen_dirs.add((info.st_dev, info.st_ino))
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name[0] == ".":
+                continue
+            try:
+                is_link = entry.is_symlink()
+                if is_link and not _inside(root_prefix, os.path.realpath(entry.path)):
+                    continue
+                if entry.is_dir():
+                    pending.append((entry.path, f"{relative}/{name}"))
+                    continue
+                if media_kind(name) is None:
+                    continue
+                st = entry.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found.append((f"{relative}/{name}", st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, is_link))
+    return found
+
+
+# -- hashing ------------------------------------------------------------------------------
+
+
+def _read_buffer() -> bytearray:
+    global _buffer
+    if _buffer is None:
+        _buffer = bytearray(READ_SIZE)
+    return _buffer
+
+
+def hash_whole(path: str) -> tuple[str, int]:
+    """BLAKE3 of the whole file with 1 MiB reads; returns (hex digest, bytes read)."""
+    buffer = _read_buffer()
+    view = memoryview(buffer)
+    hasher = blake3.blake3()
+    done = 0
+    since_check = 0
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        while True:
+            count = os.readv(fd, [buffer])
+            if not count:
+                break
+            hasher.update(view[:count])
+            done += count
+            since_check += count
+            if since_check >= CANCEL_CHECK_BYTES:
+                _check_cancel()
+                since_check = 0
+    finally:
+        os.close(fd)
+    return hasher.hexdigest(FULL_DIGEST), done
+
+
+def hash_edges(path: str, size: int) -> tuple[str, int]:
+    """BLAKE3 of the first and last EDGE bytes (the file is larger than 2 * EDGE)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        head = os.pread(fd, EDGE, 0)
+        tail = os.pread(fd, EDGE, size - EDGE)
+    finally:
+        os.close(fd)
+    return blake3.blake3(head + tail).hexdigest(PARTIAL_DIGEST), len(head) + len(tail)
+
+
+@dataclass(slots=True)
+class Work:
+    """What hashing a batch cost: hashes computed and bytes read."""
+
+    computed: int = 0
+    bytes_read: int = 0
+
+
+Hasher = Callable[[str, str, int], str | None]  # (kind "partial"|"full", path, size) -> hex or None
+
+
+def resolve_group(size: int, members: Sequence[Member], compute: Hasher | None) -> list[Outcome]:
+    """Decide the hashes a same-size group needs and return them per member.
+
+    Files up to SMALL_FILE are keyed by their full hash straight away; larger ones by the
+    head+tail hash first, and only members that still share it get a full hash. Known hashes
+    are reused; with `compute=None` a missing one raises NeedsWork.
+    """
+
+    def need(kind: str, path: str, known: str | None) -> str | None:
+        if known is not None:
+            return known
+        if compute is None:
+            raise NeedsWork()
+        return compute(kind, path, size)
+
+    outcomes: list[Outcome] = [(None, None)] * len(members)
+    if all(full is not None for _path, _partial, full in members):
+        return [(partial, full) for _path, partial, full in members]
+    if size <= SMALL_FILE:
+        for index, (path, _partial, full) in enumerate(members):
+            outcomes[index] = (None, need("full", path, full))
+        return outcomes
+    by_partial: dict[str, list[int]] = {}
+    for index, (path, partial, _full) in enumerate(members):
+        digest = need("partial", path, partial)
+        outcomes[index] = (digest, None)
+        if digest is not None:
+            by_partial.setdefault(digest, []).append(index)
+    for indexes in by_partial.values():
+        if len(indexes) < 2:
+            continue
+        for index in indexes:
+            path, _partial, full = members[index]
+            outcomes[index] = (outcomes[index][0], need("full", path, full))
+    return outcomes
+
+
+def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tuple[list[list[Outcome]], Work]:
+    """Worker task: settle a batch of same-size groups, computing only the missing hashes."""
+    work = Work()
+
+    def compute(kind: str, relative: str, size: int) -> str | None:
+        _check_cancel()
+        path = os.path.join(root, relative)
+        try:
+            if kind == "full":
+                digest, count = hash_whole(path)
+            else:
+                digest, count = hash_edges(path, size)
+        except OSError:
+            return None
+        work.computed += 1
+        work.bytes_read += count
+        return digest
+
+    return [resolve_group(size, members, compute) for size, members in groups], work
+

@@ -1,0 +1,631 @@
+"""The duplicate scan service: one scan at a time, its live progress, its results, clean-up.
+
+Owns the worker pool (explicit `forkserver` context, warmed at start, shut down at the end),
+the hash cache and the last results (both persisted in the cache dir). A scan walks the
+library in the workers, groups files by size in the event loop thread (cheap), settles from
+the hash cache what it can and sends the remaining same-size groups to the workers in
+batches, never more than two per worker in flight. Events (`scan.started`, throttled
+`scan.progress`, `scan.finished` / `scan.failed` / `scan.cancelled`, and `library.changed`
+after a duplicate delete) go to the event bus, which the WebSocket hub fans out.
+Pure domain code: no aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from ..events import Event, library_changed
+from ..library import Library, natural_key
+from ..trash import Trash
+from . import hashing
+from .hashcache import HashCache
+
+log = logging.getLogger("archive_catalog")
+
+PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
+BATCH_BYTES = 64 * 1024 * 1024
+BATCH_FILES = 2048
+WALK_CHUNKS_PER_WORKER = 4
+CACHE_SAVE_INTERVAL_S = 30.0
+RESULTS_FILE = "duplicates.json"
+COMPARE_CHUNK = 1024 * 1024
+
+Publish = Callable[[Event], None]
+
+
+def default_workers() -> int:
+    return max(2, min(os.cpu_count() or 2, 8))
+
+
+@dataclass(slots=True)
+class FileInfo:
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+@dataclass(slots=True)
+class Progress:
+    running: bool = False
+    scan_id: str | None = None
+    phase: str = "idle"
+    checked: int = 0
+    total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    percent: float = 0.0
+    cache_hits: int = 0
+    started_at: float | None = None
+    eta_s: float | None = None
+    rate: float | None = None  # bytes per second hashed by the workers
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "scan_id": self.scan_id,
+            "phase": self.phase,
+            "checked": self.checked,
+            "total": self.total,
+            "bytes_done": self.bytes_done,
+            "bytes_total": self.bytes_total,
+            "percent": round(self.percent, 2),
+            "cache_hits": self.cache_hits,
+            "started_at": self.started_at,
+            "eta_s": None if self.eta_s is None else round(self.eta_s, 2),
+            "rate": None if self.rate is None else round(self.rate),
+        }
+
+
+@dataclass(slots=True)
+class _Tally:
+    needed: int = 0
+    computed: int = 0
+    hashed_bytes: int = 0
+    hashes: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> (size, full hash)
+
+
+class ScanCancelledError(Exception):
+    pass
+
+
+class ScanFailedError(Exception):
+    pass
+
+
+class ScanService:
+    def __init__(
+        self,
+        library: Library,
+        trash: Trash,
+        cache_dir: Path,
+        publish: Publish,
+        *,
+        workers: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        progress_interval_s: float = PROGRESS_INTERVAL_S,
+    ) -> None:
+        self.library = library
+        self.trash = trash
+        self.cache = HashCache(cache_dir)
+        self.results_path = cache_dir / RESULTS_FILE
+        self.publish = publish
+        self.workers = workers or default_workers()
+        self.clock = clock
+        self.progress_interval_s = progress_interval_s
+        self.progress = Progress()
+        self.results: dict[str, Any] | None = None
+        self._pool: Executor | None = None
+        self._cancel_event: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._cancel_requested = False
+        self._last_emit = float("-inf")
+        self._hash_started = 0.0
+        self._last_cache_save = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Load the hash cache and last results, start and warm the worker pool."""
+        entries = await asyncio.to_thread(self.cache.load)
+        self.results = await asyncio.to_thread(self._load_results)
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["server.scan.hashing"])
+        self._cancel_event = context.Event()
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=hashing.init_worker,
+            initargs=(self._cancel_event,),
+        )
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._pool, hashing.warm_up, i) for i in range(self.workers)))
+        log.info("scan: %d hash workers ready, %d cached hashes", self.workers, entries)
+
+    async def close(self) -> None:
+        """Stop a running scan, save what the hash cache learnt, shut the workers down."""
+        if self.running:
+            self._request_cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.cache.dirty:
+            await asyncio.to_thread(self.cache.save)
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+
+    # -- control ----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.progress.running
+
+    def start(self) -> str:
+        """Start a scan; 409 if one runs, 503 if the library root is missing."""
+        if self.running:
+            raise Conflict("A duplicate scan is already running.", code="scan_running")
+        if self._pool is None:
+            raise ServiceUnavailable("The hash workers are not running.", code="scan_unavailable")
+        self.library.check_available()
+        scan_id = secrets.token_hex(8)
+        self._cancel_requested = False
+        self._cancel_event.clear()
+        self.progress = Progress(running=True, scan_id=scan_id, phase="walking", started_at=time.time())
+        self._last_emit = float("-inf")
+        task = asyncio.create_task(self._run(scan_id), name=f"scan-{scan_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return scan_id
+
+    def cancel(self) -> None:
+        if not self.running:
+            raise Conflict("No duplicate scan is running.", code="scan_not_running")
+        self._request_cancel()
+
+    def _request_cancel(self) -> None:
+        self._cancel_requested = True
+        if self._cancel_event is not None:
+            self._cancel_event.set()
+
+    def _check_cancel(self) -> None:
+        if self._cancel_requested:
+            raise ScanCancelledError()
+
+    async def wait(self) -> None:
+        """Wait for the running scan (if any) to end, whatever its outcome."""
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+
+    # -- progress -------------------------------------------------------------------
+
+    def _emit_progress(self, force: bool = False) -> None:
+        now = self.clock()
+        if not force and now - self._last_emit < self.progress_interval_s:
+            return
+        self._last_emit = now
+        body = self.progress.to_json()
+        body["type"] = "scan.progress"
+        self.publish(body)
+
+    def _update_hash_progress(self, files: int, nbytes: int, hits: int) -> None:
+        p = self.progress
+        p.checked += files
+        p.bytes_done += nbytes
+        p.cache_hits += hits
+        p.percent = 5.0 + 95.0 * (p.bytes_done / p.bytes_total if p.bytes_total else 1.0)
+        p.percent = min(p.percent, 99.99)
+        elapsed = self.clock() - self._hash_started
+        if elapsed > 0 and p.bytes_done:
+            p.rate = p.bytes_done / elapsed
+            p.eta_s = (p.bytes_total - p.bytes_done) / p.rate
+        self._emit_progress()
+
+    # -- the scan -------------------------------------------------------------------
+
+    async def _run(self, scan_id: str) -> None:
+        started = self.clock()
+        self.publish({"type": "scan.started", "scan_id": scan_id, "total": 0})
+        log.info("scan %s started", scan_id)
+        tally = _Tally()
+        try:
+            files = await self._walk()
+            groups = _candidate_groups(files)
+            await self._hash(groups, tally)
+            self._check_cancel()
+            duration = self.clock() - started
+            self.results = self._build_results(scan_id, files, tally, duration)
+            await self._save_results()
+            self.progress.running = False
+            self.progress.phase = "done"
+            self.progress.percent = 100.0
+            self.progress.eta_s = 0.0
+            self._emit_progress(force=True)
+            self.publish(
+                {
+                    "type": "scan.finished",
+                    "scan_id": scan_id,
+                    "groups": len(self.results["groups"]),
+                    "total_wasted": self.results["total_wasted"],
+                    "stats": self.results["stats"],
+                }
+            )
+            log.info(
+                "scan %s finished: %d files, %d groups, %d hashed bytes, %.2fs",
+                scan_id,
+                len(files),
+                len(self.results["groups"]),
+                tally.hashed_bytes,
+                duration,
+            )
+        except ScanCancelledError:
+            self._end_progress("cancelled")
+            self.publish({"type": "scan.cancelled", "scan_id": scan_id})
+            log.info("scan %s cancelled", scan_id)
+        except (ScanFailedError, ServiceUnavailable) as exc:
+            message = exc.message if isinstance(exc, ServiceUnavailable) else str(exc)
+            self._end_progress("failed")
+            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": message})
+            log.warning("scan %s failed: %s", scan_id, message)
+        except asyncio.CancelledError:
+            self._end_progress("cancelled")
+            raise
+        except Exception:
+            log.exception("scan %s failed", scan_id)
+            self._end_progress("failed")
+            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": "The scan hit an unexpected error."})
+        finally:
+            if self.cache.dirty:
+                await asyncio.to_thread(self.cache.write, *self.cache.snapshot())
+
+    def _end_progress(self, phase: str) -> None:
+        self.progress.running = False
+        self.progress.phase = phase
+        self.progress.eta_s = None
+        self._emit_progress(force=True)
+
+    async def _walk(self) -> list[FileInfo]:
+        assert self._pool is not None
+        root = str(self.library.root)
+        try:
+            folders = await asyncio.to_thread(hashing.walk_roots, root)
+        except OSError:
+            self.library.check_available()
+            raise ScanFailedError("The library folder could not be listed.") from None
+        self._check_cancel()
+        chunk_count = max(1, min(len(folders), self.workers * WALK_CHUNKS_PER_WORKER))
+        chunks = [folders[i::chunk_count] for i in range(chunk_count)]
+        loop = asyncio.get_running_loop()
+        futures = [loop.run_in_executor(self._pool, hashing.walk_folders, root, chunk) for chunk in chunks if chunk]
+        entries: list[hashing.WalkEntry] = []
+        try:
+            for future in asyncio.as_completed(futures):
+                found = await future
+                entries.extend(found)
+                self.progress.checked = len(entries)
+                self._emit_progress()
+        except hashing.ScanCancelled:
+            await asyncio.gather(*futures, return_exceptions=True)
+            raise ScanCancelledError() from None
+        self._check_cancel()
+        # A drive unmounted during the walk would look like an empty library: fail instead.
+        self.library.check_available()
+        return _collapse_links(entries)
+
+    async def _hash(self, groups: list[tuple[int, list[FileInfo]]], tally: _Tally) -> None:
+        assert self._pool is not None
+        p = self.progress
+        p.phase = "hashing"
+        p.checked = 0
+        p.total = sum(len(members) for _size, members in groups)
+        p.bytes_total = sum(size * len(members) for size, members in groups)
+        self._hash_started = self.clock()
+        self._last_cache_save = self.clock()
+        self._emit_progress(force=True)
+        root = str(self.library.root)
+        pending: list[tuple[int, list[FileInfo], list[hashing.Member]]] = []
+        settled_files = settled_bytes = settled_hits = 0
+        for size, members in groups:
+            known = self._known_hashes(members)
+            try:
+                outcomes = hashing.resolve_group(size, known, None)
+            except hashing.NeedsWork:
+                pending.append((size, members, known))
+                continue
+            hits = self._record(size, members, outcomes, tally, computed=0)
+            settled_files += len(members)
+            settled_bytes += size * len(members)
+            settled_hits += hits
+        self._update_hash_progress(settled_files, settled_bytes, settled_hits)
+        batches = iter(_batches(pending))
+        loop = asyncio.get_running_loop()
+        in_flight: dict[asyncio.Future[Any], list[tuple[int, list[FileInfo], list[hashing.Member]]]] = {}
+        cancelled = False
+        failure: BaseException | None = None
+        while True:
+            while not cancelled and failure is None and len(in_flight) < 2 * self.workers:
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                payload = [(size, known) for size, _members, known in batch]
+                in_flight[loop.run_in_executor(self._pool, hashing.hash_groups, root, payload)] = batch
+            if not in_flight:
+                break
+            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                batch = in_flight.pop(future)
+                try:
+                    outcome_lists, work = future.result()
+                except hashing.ScanCancelled:
+                    cancelled = True
+                    continue
+                except Exception as exc:
+                    failure = exc
+                    continue
+                tally.hashed_bytes += work.bytes_read
+                hits = 0
+                for (size, members, _known), outcomes in zip(batch, outcome_lists, strict=True):
+                    hits += self._record(size, members, outcomes, tally, computed=None)
+                hits -= work.computed
+                tally.computed += work.computed
+                files = sum(len(members) for _s, members, _k in batch)
+                nbytes = sum(size * len(members) for size, members, _k in batch)
+                self._update_hash_progress(files, nbytes, hits)
+            cancelled = cancelled or self._cancel_requested
+            await self._maybe_save_cache()
+        if failure is not None:
+            log.error("scan: a hash worker failed: %r", failure)
+            raise ScanFailedError("A hash worker failed; the scan stopped.")
+        if cancelled:
+            raise ScanCancelledError()
+
+    def _known_hashes(self, members: list[FileInfo]) -> list[hashing.Member]:
+        known: list[hashing.Member] = []
+        for info in members:
+            entry = self.cache.lookup(info.path, info.size, info.mtime_ns, info.inode)
+            known.append((info.path, entry.partial, entry.full) if entry else (info.path, None, None))
+        return known
+
+    def _record(
+        self,
+        size: int,
+        members: list[FileInfo],
+        outcomes: Sequence[hashing.Outcome],
+        tally: _Tally,
+        computed: int | None,
+    ) -> int:
+        """Store a settled group's hashes; returns the hashes it used (hits when nothing was computed)."""
+        used = 0
+        for info, (partial, full) in zip(members, outcomes, strict=True):
+            used += (partial is not None) + (full is not None)
+            if partial is not None or full is not None:
+                self.cache.store(info.path, info.size, info.mtime_ns, info.inode, partial, full)
+            if full is not None:
+                tally.hashes[info.path] = (size, full)
+        tally.needed += used
+        return used
+
+    async def _maybe_save_cache(self) -> None:
+        if self.clock() - self._last_cache_save >= CACHE_SAVE_INTERVAL_S and self.cache.dirty:
+            self._last_cache_save = self.clock()
+            await asyncio.to_thread(self.cache.write, *self.cache.snapshot())
+
+    def _build_results(self, scan_id: str, files: list[FileInfo], tally: _Tally, duration: float) -> dict[str, Any]:
+        by_hash: dict[tuple[int, str], list[str]] = {}
+        for path, key in tally.hashes.items():
+            by_hash.setdefault(key, []).append(path)
+        groups = [
+            _group(digest, size, paths) for (size, digest), paths in by_hash.items() if len(paths) > 1
+        ]
+        cache_hits = tally.needed - tally.computed
+        stats = {
+            "files": len(files),
+            "bytes": sum(f.size for f in files),
+            "hashed_bytes": tally.hashed_bytes,
+            "hashes": tally.needed,
+            "cache_hits": cache_hits,
+            "cache_hit_rate": round(cache_hits / tally.needed, 4) if tally.needed else 1.0,
+            "duration_s": round(duration, 3),
+        }
+        return _results_document(scan_id, time.time(), stats, groups)
+
+    # -- results ----------------------------------------------------------------------
+
+    def _load_results(self) -> dict[str, Any] | None:
+        try:
+            document: dict[str, Any] = orjson.loads(self.results_path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            log.warning("scan results file unreadable; ignoring it")
+            return None
+        return document
+
+    async def _save_results(self) -> None:
+        if self.results is None:
+            return
+        data = orjson.dumps(self.results)
+        await asyncio.to_thread(_write_atomically, self.results_path, data)
+
+    def duplicates(self) -> dict[str, Any]:
+        if self.results is None:
+            raise NotFound("No duplicate scan has finished yet; start one with POST /api/scan.", code="no_scan")
+        return self.results
+
+    # -- clean-up -----------------------------------------------------------------------
+
+    async def delete_duplicates(self, keep: str, delete: list[str]) -> dict[str, Any]:
+        """Move `delete` to the trash after checking each equals `keep` byte for byte."""
+        if not delete:
+            raise BadRequest("'delete' must list at least one path.")
+        if keep in delete:
+            raise Conflict("'keep' is among the files to delete: that would remove every copy.", code="keep_in_delete")
+        targets = list(dict.fromkeys(delete))
+        keep_path = await asyncio.to_thread(self.library.media_path, keep)
+        paths = [await asyncio.to_thread(self.library.media_path, rel) for rel in targets]
+        await asyncio.to_thread(_verify_identical, keep, keep_path, list(zip(targets, paths, strict=True)))
+        deleted: list[str] = []
+        freed = 0
+        changed: dict[tuple[str, str], None] = {}
+        items = []
+        try:
+            for rel in targets:
+                item = await asyncio.to_thread(self.trash.delete_media_path, rel)
+                deleted.append(rel)
+                freed += item.size
+                items.append(item.to_json())
+                changed[(item.site, item.model)] = None
+        finally:
+            for site, model in changed:
+                self.publish(library_changed(site, model))
+            if deleted:
+                self.cache.forget(deleted)
+                self._drop_from_results(deleted)
+                await self._save_results()
+                if self.cache.dirty:
+                    await asyncio.to_thread(self.cache.write, *self.cache.snapshot())
+        return {"deleted": deleted, "freed": freed, "items": items}
+
+    def _drop_from_results(self, deleted: list[str]) -> None:
+        if self.results is None:
+            return
+        gone = set(deleted)
+        groups = []
+        for group in self.results["groups"]:
+            paths = [p for p in group["files"] if p not in gone]
+            if len(paths) > 1:
+                groups.append(_group(group["hash"], group["size"], paths))
+        self.results = _results_document(
+            self.results["scan_id"], self.results["finished_at"], self.results["stats"], groups
+        )
+
+    # -- stats and clearing (for /api/cache_stats and /api/clear_cache) -------------------
+
+    async def cache_stats(self) -> dict[str, object]:
+        return {"hash_cache": {"entries": len(self.cache)}}
+
+    async def clear_cache(self) -> dict[str, str]:
+        await asyncio.to_thread(self.cache.clear)
+        return {"hash_cache": "cleared"}
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _collapse_links(entries: list[hashing.WalkEntry]) -> list[FileInfo]:
+    """One FileInfo per (device, inode): hard links and symlinks inside the root are one file.
+
+    The path kept is a real (non-symlink) one when there is one, else the first in order.
+    """
+    chosen: dict[tuple[int, int], hashing.WalkEntry] = {}
+    for entry in entries:
+        key = (entry[3], entry[4])
+        current = chosen.get(key)
+        if current is None or (current[5], current[0]) > (entry[5], entry[0]):
+            chosen[key] = entry
+    return [FileInfo(e[0], e[1], e[2], e[4]) for e in chosen.values()]
+
+
+def _candidate_groups(files: list[FileInfo]) -> list[tuple[int, list[FileInfo]]]:
+    """Same-size groups of two or more non-empty files, largest size first."""
+    by_size: dict[int, list[FileInfo]] = {}
+    for info in files:
+        if info.size > 0:
+            by_size.setdefault(info.size, []).append(info)
+    groups = [(size, members) for size, members in by_size.items() if len(members) > 1]
+    groups.sort(key=lambda g: g[0], reverse=True)
+    return groups
+
+
+def _batches(
+    groups: list[tuple[int, list[FileInfo], list[hashing.Member]]],
+) -> Iterator[list[tuple[int, list[FileInfo], list[hashing.Member]]]]:
+    """Whole groups packed into batches of about BATCH_BYTES or BATCH_FILES."""
+    batch: list[tuple[int, list[FileInfo], list[hashing.Member]]] = []
+    nbytes = nfiles = 0
+    for group in groups:
+        size, members, _known = group
+        if batch and (nbytes + size * len(members) > BATCH_BYTES or nfiles + len(members) > BATCH_FILES):
+            yield batch
+            batch, nbytes, nfiles = [], 0, 0
+        batch.append(group)
+        nbytes += size * len(members)
+        nfiles += len(members)
+    if batch:
+        yield batch
+
+
+def _group(digest: str, size: int, paths: list[str]) -> dict[str, Any]:
+    files = sorted(paths, key=natural_key)
+    return {"id": digest[:16], "hash": digest, "size": size, "wasted": size * (len(files) - 1), "files": files}
+
+
+def _results_document(
+    scan_id: str, finished_at: float, stats: dict[str, Any], groups: list[dict[str, Any]]
+) -> dict[str, Any]:
+    groups.sort(key=lambda g: (-g["wasted"], natural_key(g["files"][0])))
+    return {
+        "scan_id": scan_id,
+        "finished_at": finished_at,
+        "stats": stats,
+        "total_wasted": sum(g["wasted"] for g in groups),
+        "groups": groups,
+    }
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _verify_identical(keep: str, keep_path: Path, others: list[tuple[str, Path]]) -> None:
+    """Raise 409 unless every other file is a distinct file with exactly the bytes of `keep`."""
+    keep_info = keep_path.stat()
+    for rel, path in others:
+        info = path.stat()
+        if (info.st_dev, info.st_ino) == (keep_info.st_dev, keep_info.st_ino):
+            raise Conflict(
+                f"{rel!r} is the same file as {keep!r} (a link); deleting it would remove every copy.",
+                code="same_file",
+            )
+        if info.st_size != keep_info.st_size or not _same_bytes(keep_path, path):
+            raise Conflict(
+                f"{rel!r} no longer has the same bytes as {keep!r}; nothing was deleted. Scan again.",
+                code="not_identical",
+            )
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    with open(a, "rb", buffering=0) as fa, open(b, "rb", buffering=0) as fb:
+        while True:
+            chunk_a = fa.read(COMPARE_CHUNK)
+            chunk_b = fb.read(COMPARE_CHUNK)
+            if chunk_a != chunk_b:
+                return False
+            if not chunk_a:
+                return True
