@@ -268,4 +268,3 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
         return digest
 
     return [resolve_group(size, members, compute) for size, members in groups], work
-

@@ -127,6 +127,8 @@ class ScanService:
         self.workers = workers or default_workers()
         self.clock = clock
         self.progress_interval_s = progress_interval_s
+        self.batch_bytes = BATCH_BYTES
+        self.batch_files = BATCH_FILES
         self.progress = Progress()
         self.results: dict[str, Any] | None = None
         self._pool: Executor | None = None
@@ -352,7 +354,7 @@ class ScanService:
             settled_bytes += size * len(members)
             settled_hits += hits
         self._update_hash_progress(settled_files, settled_bytes, settled_hits)
-        batches = iter(_batches(pending))
+        batches = iter(_batches(pending, self.batch_bytes, self.batch_files))
         loop = asyncio.get_running_loop()
         in_flight: dict[asyncio.Future[Any], list[tuple[int, list[FileInfo], list[hashing.Member]]]] = {}
         cancelled = False
@@ -429,9 +431,7 @@ class ScanService:
         by_hash: dict[tuple[int, str], list[str]] = {}
         for path, key in tally.hashes.items():
             by_hash.setdefault(key, []).append(path)
-        groups = [
-            _group(digest, size, paths) for (size, digest), paths in by_hash.items() if len(paths) > 1
-        ]
+        groups = [_group(digest, size, paths) for (size, digest), paths in by_hash.items() if len(paths) > 1]
         cache_hits = tally.needed - tally.computed
         stats = {
             "files": len(files),
@@ -554,13 +554,15 @@ def _candidate_groups(files: list[FileInfo]) -> list[tuple[int, list[FileInfo]]]
 
 def _batches(
     groups: list[tuple[int, list[FileInfo], list[hashing.Member]]],
+    max_bytes: int,
+    max_files: int,
 ) -> Iterator[list[tuple[int, list[FileInfo], list[hashing.Member]]]]:
-    """Whole groups packed into batches of about BATCH_BYTES or BATCH_FILES."""
+    """Whole groups packed into batches of about `max_bytes` or `max_files`."""
     batch: list[tuple[int, list[FileInfo], list[hashing.Member]]] = []
     nbytes = nfiles = 0
     for group in groups:
         size, members, _known = group
-        if batch and (nbytes + size * len(members) > BATCH_BYTES or nfiles + len(members) > BATCH_FILES):
+        if batch and (nbytes + size * len(members) > max_bytes or nfiles + len(members) > max_files):
             yield batch
             batch, nbytes, nfiles = [], 0, 0
         batch.append(group)
