@@ -21,7 +21,7 @@ from ..scan.hub import Hub
 from ..scan.service import ScanService
 from .responses import send_json
 
-MAX_DELETE_PATHS = 10_000
+MAX_DELETE_PATHS = 500
 
 
 async def start_scan(request: web.Request) -> web.Response:
@@ -71,9 +71,13 @@ async def delete_duplicates(request: web.Request) -> web.Response:
     return send_json(request, result)
 
 
-async def websocket(request: web.Request) -> web.WebSocketResponse:
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """The live event socket; a plain GET (no WebSocket handshake) gets the `hello` snapshot."""
     Query(request.rel_url.raw_query_string).reject_unknown(())
-    return await request.app[keys.HUB].handle(request)
+    hub = request.app[keys.HUB]
+    if not hub.is_handshake(request):
+        return send_json(request, hub.hello())
+    return await hub.handle(request)
 
 
 async def _close_sockets(app: web.Application) -> None:

@@ -107,12 +107,17 @@ class Hub:
 
     # -- one connection -------------------------------------------------------------
 
+    def hello(self) -> dict[str, Any]:
+        return {"type": "hello", "scan": self.snapshot()}
+
+    def is_handshake(self, request: web.Request) -> bool:
+        return bool(web.WebSocketResponse().can_prepare(request))
+
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=self.heartbeat_s, max_msg_size=64 * 1024)
         await ws.prepare(request)
         client = _Client(ws, request)
-        hello = {"type": "hello", "scan": self.snapshot()}
-        client.pending.append(orjson.dumps(hello).decode())
+        client.pending.append(orjson.dumps(self.hello()).decode())
         client.wake.set()
         self._clients.add(client)
         sender = asyncio.create_task(self._send_loop(client))
