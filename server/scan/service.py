@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -246,13 +247,21 @@ class ScanService:
         log.info("scan %s started", scan_id)
         tally = _Tally()
         try:
-            files = await self._walk()
-            groups = _candidate_groups(files)
+            walk = await self._walk()
+            walked = self.clock()
+            groups = walk.groups
             await self._hash(groups, tally)
+            hashed = self.clock()
             self._check_cancel()
             duration = self.clock() - started
-            self.results = self._build_results(scan_id, files, tally, duration)
-            await self._save_results()
+            self.results = self._build_results(scan_id, walk, tally, duration)
+            log.info(
+                "scan %s: walk %.3fs, hashing %.3fs, results %.3fs",
+                scan_id,
+                walked - started,
+                hashed - walked,
+                self.clock() - hashed,
+            )
             self.progress.running = False
             self.progress.phase = "done"
             self.progress.percent = 100.0
@@ -267,10 +276,11 @@ class ScanService:
                     "stats": self.results["stats"],
                 }
             )
+            await self._save_results()
             log.info(
                 "scan %s finished: %d files, %d groups, %d hashed bytes, %.2fs",
                 scan_id,
-                len(files),
+                walk.files,
                 len(self.results["groups"]),
                 tally.hashed_bytes,
                 duration,
@@ -301,7 +311,7 @@ class ScanService:
         self.progress.eta_s = None
         self._emit_progress(force=True)
 
-    async def _walk(self) -> list[FileInfo]:
+    async def _walk(self) -> WalkResult:
         assert self._pool is not None
         root = str(self.library.root)
         try:
@@ -327,7 +337,7 @@ class ScanService:
         self._check_cancel()
         # A drive unmounted during the walk would look like an empty library: fail instead.
         self.library.check_available()
-        return _collapse_links(entries)
+        return summarize_walk(entries)
 
     async def _hash(self, groups: list[tuple[int, list[FileInfo]]], tally: _Tally) -> None:
         assert self._pool is not None
@@ -427,15 +437,15 @@ class ScanService:
             self._last_cache_save = self.clock()
             await asyncio.to_thread(self.cache.write, *self.cache.snapshot())
 
-    def _build_results(self, scan_id: str, files: list[FileInfo], tally: _Tally, duration: float) -> dict[str, Any]:
+    def _build_results(self, scan_id: str, walk: WalkResult, tally: _Tally, duration: float) -> dict[str, Any]:
         by_hash: dict[tuple[int, str], list[str]] = {}
         for path, key in tally.hashes.items():
             by_hash.setdefault(key, []).append(path)
         groups = [_group(digest, size, paths) for (size, digest), paths in by_hash.items() if len(paths) > 1]
         cache_hits = tally.needed - tally.computed
         stats = {
-            "files": len(files),
-            "bytes": sum(f.size for f in files),
+            "files": walk.files,
+            "bytes": walk.bytes,
             "hashed_bytes": tally.hashed_bytes,
             "hashes": tally.needed,
             "cache_hits": cache_hits,
@@ -527,29 +537,44 @@ class ScanService:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _collapse_links(entries: list[hashing.WalkEntry]) -> list[FileInfo]:
-    """One FileInfo per (device, inode): hard links and symlinks inside the root are one file.
+@dataclass(slots=True)
+class WalkResult:
+    files: int  # media files found, hard links and symlinks to one file counted once
+    bytes: int
+    groups: list[tuple[int, list[FileInfo]]]  # same-size groups of 2+ non-empty files, largest first
 
-    The path kept is a real (non-symlink) one when there is one, else the first in order.
+
+def summarize_walk(entries: list[hashing.WalkEntry]) -> WalkResult:
+    """Group by size first (cheap), then collapse links only where sizes collide.
+
+    Two names of one file (hard link, or a symlink inside the root) always have the same
+    size, so they can only meet inside a same-size group; files of a unique size are done.
+    One (device, inode) keeps one path: a real one over a symlink, then the first in order.
     """
-    chosen: dict[tuple[int, int], hashing.WalkEntry] = {}
+    counts = Counter(entry[1] for entry in entries)
+    files = len(entries)
+    total = sum(size * count for size, count in counts.items())
+    by_size: dict[int, dict[tuple[int, int], hashing.WalkEntry]] = {}
     for entry in entries:
+        size = entry[1]
+        if counts[size] < 2:
+            continue
+        same_size = by_size.setdefault(size, {})
         key = (entry[3], entry[4])
-        current = chosen.get(key)
-        if current is None or (current[5], current[0]) > (entry[5], entry[0]):
-            chosen[key] = entry
-    return [FileInfo(e[0], e[1], e[2], e[4]) for e in chosen.values()]
-
-
-def _candidate_groups(files: list[FileInfo]) -> list[tuple[int, list[FileInfo]]]:
-    """Same-size groups of two or more non-empty files, largest size first."""
-    by_size: dict[int, list[FileInfo]] = {}
-    for info in files:
-        if info.size > 0:
-            by_size.setdefault(info.size, []).append(info)
-    groups = [(size, members) for size, members in by_size.items() if len(members) > 1]
-    groups.sort(key=lambda g: g[0], reverse=True)
-    return groups
+        current = same_size.get(key)
+        if current is not None:
+            files -= 1
+            total -= size
+            if (current[5], current[0]) <= (entry[5], entry[0]):
+                continue
+        same_size[key] = entry
+    groups = [
+        (size, [FileInfo(e[0], e[1], e[2], e[4]) for e in members.values()])
+        for size, members in by_size.items()
+        if size > 0 and len(members) > 1
+    ]
+    groups.sort(key=lambda group: group[0], reverse=True)
+    return WalkResult(files, total, groups)
 
 
 def _batches(
