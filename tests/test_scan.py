@@ -4,6 +4,8 @@ a time, cancellation, the hash cache, a missing library root."""
 from __future__ import annotations
 
 import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +237,21 @@ async def test_openapi_documents_the_scan_routes(client: TestClient[Any, Any]) -
     for route, method in (("/api/scan", "post"), ("/api/scan/cancel", "post"), ("/api/scan_progress", "get"),
                           ("/api/duplicates", "get"), ("/api/duplicates/delete", "post"), ("/ws", "get")):  # fmt: skip
         assert method in paths[route], route
+
+
+async def test_a_dead_worker_fails_the_scan_and_the_next_scan_restarts_the_pool(
+    library_root: Path, make_client: ClientFactory
+) -> None:
+    _write(library_root / "alpha" / "ana" / "dup.jpg", (library_root / "alpha" / "ana" / "img1.jpg").read_bytes())
+    client = await make_client()
+    service = client.app[keys.SCAN]
+    pool = service._pool
+    assert isinstance(pool, ProcessPoolExecutor)
+    victim = next(iter(pool._processes.values()))  # a real worker process, killed as the OOM killer would
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(10)
+    events = await run_scan(client)
+    assert events[-1]["type"] == "scan.failed"
+    assert "worker" in events[-1]["message"]
+    body = await scan_results(client)
+    assert [g["files"] for g in body["groups"]] == [["alpha/ana/dup.jpg", "alpha/ana/img1.jpg"]]

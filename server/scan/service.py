@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,7 @@ class ScanService:
         self.progress = Progress()
         self.results: dict[str, Any] | None = None
         self._pool: Executor | None = None
+        self._pool_broken = False
         self._cancel_event: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._cancel_requested = False
@@ -149,15 +151,22 @@ class ScanService:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["server.scan.hashing"])
         self._cancel_event = context.Event()
-        self._pool = ProcessPoolExecutor(
+        await self._start_pool()
+        log.info("scan: %d hash workers ready, %d cached hashes", self.workers, entries)
+
+    async def _start_pool(self) -> None:
+        """A fresh pool of warmed workers (also after a worker died and broke the old one)."""
+        context = multiprocessing.get_context("forkserver")
+        pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=context,
             initializer=hashing.init_worker,
             initargs=(self._cancel_event,),
         )
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._pool, hashing.warm_up, i) for i in range(self.workers)))
-        log.info("scan: %d hash workers ready, %d cached hashes", self.workers, entries)
+        await asyncio.gather(*(loop.run_in_executor(pool, hashing.warm_up, i) for i in range(self.workers)))
+        self._pool = pool
+        self._pool_broken = False
 
     async def close(self) -> None:
         """Stop a running scan, save what the hash cache learnt, shut the workers down."""
@@ -247,6 +256,12 @@ class ScanService:
         log.info("scan %s started", scan_id)
         tally = _Tally()
         try:
+            if self._pool_broken:
+                old, self._pool = self._pool, None
+                if old is not None:
+                    old.shutdown(wait=False, cancel_futures=True)
+                log.warning("scan: restarting the hash workers (one of them died)")
+                await self._start_pool()
             walk = await self._walk()
             walked = self.clock()
             groups = walk.groups
@@ -297,6 +312,12 @@ class ScanService:
         except asyncio.CancelledError:
             self._end_progress("cancelled")
             raise
+        except BrokenProcessPool:
+            self._pool_broken = True
+            self._end_progress("failed")
+            message = "A hash worker process died; the workers restart with the next scan."
+            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": message})
+            log.error("scan %s failed: a hash worker process died", scan_id)
         except Exception:
             log.exception("scan %s failed", scan_id)
             self._end_progress("failed")
@@ -400,6 +421,8 @@ class ScanService:
                 self._update_hash_progress(files, nbytes, hits)
             cancelled = cancelled or self._cancel_requested
             await self._maybe_save_cache()
+        if isinstance(failure, BrokenProcessPool):
+            raise failure
         if failure is not None:
             log.error("scan: a hash worker failed: %r", failure)
             raise ScanFailedError("A hash worker failed; the scan stopped.")
