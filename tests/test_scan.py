@@ -162,6 +162,7 @@ async def test_rescan_uses_the_hash_cache(tmp_path: Path, make_client: ClientFac
     assert second["groups"] == first["groups"]
 
     # A new app on the same cache dir reads the persisted cache (and the last results).
+    await client.app[keys.SCAN].wait()  # both are written by the scan task after scan.finished
     again = await make_client(models_dir=root)
     assert (await (await again.get("/api/duplicates")).json())["groups"] == first["groups"]
     third = await scan_results(again)
@@ -175,6 +176,15 @@ async def test_rescan_uses_the_hash_cache(tmp_path: Path, make_client: ClientFac
     fourth = await scan_results(again)
     assert 0 < fourth["stats"]["hashed_bytes"] < first["stats"]["hashed_bytes"]
     assert 0.5 < fourth["stats"]["cache_hit_rate"] < 1.0
+
+    # A file removed from the library leaves the cache with the next finished scan.
+    entries = len(again.app[keys.SCAN].cache)
+    gone = next(path for g in first["groups"] for path in g["files"] if (root / path).stat().st_nlink == 1)
+    (root / gone).unlink()
+    await scan_results(again)
+    assert again.app[keys.SCAN].cache.lookup(gone, 0, 0, 0) is None
+    assert gone not in again.app[keys.SCAN].cache._entries
+    assert len(again.app[keys.SCAN].cache) < entries
 
     cleared = await (await again.post("/api/clear_cache")).json()
     assert cleared["hash_cache"] == "cleared"

@@ -71,6 +71,12 @@ class HashCache:
             if self._entries.pop(path, None) is not None:
                 self._generation += 1
 
+    def retain(self, paths: set[str]) -> int:
+        """Drop entries for paths a complete walk no longer found; returns how many."""
+        gone = [path for path in self._entries if path not in paths]
+        self.forget(gone)
+        return len(gone)
+
     def clear(self) -> None:
         """Forget everything, in memory and on disk."""
         self._entries.clear()

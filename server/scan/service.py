@@ -41,7 +41,7 @@ log = logging.getLogger("archive_catalog")
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
 BATCH_BYTES = 64 * 1024 * 1024
 BATCH_FILES = 2048
-WALK_CHUNKS_PER_WORKER = 4
+WALK_CHUNKS_PER_WORKER = 2  # with 2 batches per worker in flight, like the hashing
 CACHE_SAVE_INTERVAL_S = 30.0
 RESULTS_FILE = "duplicates.json"
 COMPARE_CHUNK = 1024 * 1024
@@ -270,6 +270,7 @@ class ScanService:
             self._check_cancel()
             duration = self.clock() - started
             self.results = self._build_results(scan_id, walk, tally, duration)
+            self.cache.retain(walk.paths)  # files gone from the library leave the cache too
             log.info(
                 "scan %s: walk %.3fs, hashing %.3fs, results %.3fs",
                 scan_id,
@@ -565,6 +566,7 @@ class WalkResult:
     files: int  # media files found, hard links and symlinks to one file counted once
     bytes: int
     groups: list[tuple[int, list[FileInfo]]]  # same-size groups of 2+ non-empty files, largest first
+    paths: set[str]  # every path walked
 
 
 def summarize_walk(entries: list[hashing.WalkEntry]) -> WalkResult:
@@ -597,7 +599,7 @@ def summarize_walk(entries: list[hashing.WalkEntry]) -> WalkResult:
         if size > 0 and len(members) > 1
     ]
     groups.sort(key=lambda group: group[0], reverse=True)
-    return WalkResult(files, total, groups)
+    return WalkResult(files, total, groups, {entry[0] for entry in entries})
 
 
 def _batches(
