@@ -178,39 +178,47 @@ def _read_buffer() -> bytearray:
     return _buffer
 
 
-def hash_whole(path: str, dir_fd: int | None = None) -> tuple[str, int]:
-    """BLAKE3 of the whole file with 1 MiB reads; returns (hex digest, bytes read)."""
+def hash_fd(fd: int) -> tuple[str, int]:
+    """BLAKE3 of a whole open file with 1 MiB reads; returns (hex digest, bytes read)."""
     buffer = _read_buffer()
     view = memoryview(buffer)
     hasher = blake3.blake3()
     done = 0
     since_check = 0
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
-    try:
-        while True:
-            count = os.readv(fd, [buffer])
-            if not count:
-                break
-            hasher.update(view[:count])
-            done += count
-            since_check += count
-            if since_check >= CANCEL_CHECK_BYTES:
-                _check_cancel()
-                since_check = 0
-    finally:
-        os.close(fd)
+    while True:
+        count = os.preadv(fd, [buffer], done)
+        if not count:
+            break
+        hasher.update(view[:count])
+        done += count
+        since_check += count
+        if since_check >= CANCEL_CHECK_BYTES:
+            _check_cancel()
+            since_check = 0
     return hasher.hexdigest(FULL_DIGEST), done
 
 
-def hash_edges(path: str, size: int, dir_fd: int | None = None) -> tuple[str, int]:
-    """BLAKE3 of the first and last EDGE bytes (the file is larger than 2 * EDGE)."""
+def edges_fd(fd: int, size: int) -> tuple[str, int]:
+    """BLAKE3 of the first and last EDGE bytes of an open file larger than 2 * EDGE."""
+    head = os.pread(fd, EDGE, 0)
+    tail = os.pread(fd, EDGE, size - EDGE)
+    return blake3.blake3(head + tail).hexdigest(PARTIAL_DIGEST), len(head) + len(tail)
+
+
+def hash_whole(path: str, dir_fd: int | None = None) -> tuple[str, int]:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
-        head = os.pread(fd, EDGE, 0)
-        tail = os.pread(fd, EDGE, size - EDGE)
+        return hash_fd(fd)
     finally:
         os.close(fd)
-    return blake3.blake3(head + tail).hexdigest(PARTIAL_DIGEST), len(head) + len(tail)
+
+
+def hash_edges(path: str, size: int, dir_fd: int | None = None) -> tuple[str, int]:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        return edges_fd(fd, size)
+    finally:
+        os.close(fd)
 
 
 @dataclass(slots=True)
@@ -222,9 +230,12 @@ class Work:
 
 
 Hasher = Callable[[str, str, int], str | None]  # (kind "partial"|"full", path, size) -> hex or None
+Prefetch = Callable[[list[str], int], None]  # (paths about to be read whole, size)
 
 
-def resolve_group(size: int, members: Sequence[Member], compute: Hasher | None) -> list[Outcome]:
+def resolve_group(
+    size: int, members: Sequence[Member], compute: Hasher | None, prefetch: Prefetch | None = None
+) -> list[Outcome]:
     """Decide the hashes a same-size group needs and return them per member.
 
     Files up to SMALL_FILE are keyed by their full hash straight away; larger ones by the
@@ -243,6 +254,8 @@ def resolve_group(size: int, members: Sequence[Member], compute: Hasher | None) 
     if all(full is not None for _path, _partial, full in members):
         return [(partial, full) for _path, partial, full in members]
     if size <= SMALL_FILE:
+        if prefetch is not None:
+            prefetch([path for path, _partial, full in members if full is None], size)
         for index, (path, _partial, full) in enumerate(members):
             outcomes[index] = (None, need("full", path, full))
         return outcomes
@@ -255,31 +268,88 @@ def resolve_group(size: int, members: Sequence[Member], compute: Hasher | None) 
     for indexes in by_partial.values():
         if len(indexes) < 2:
             continue
+        if prefetch is not None:
+            prefetch([members[i][0] for i in indexes if members[i][2] is None], size)
         for index in indexes:
             path, _partial, full = members[index]
             outcomes[index] = (outcomes[index][0], need("full", path, full))
     return outcomes
 
 
+class _OpenFiles:
+    """The files of one group, opened once for both the head+tail and the full hash.
+
+    Only small groups keep their files open (a group can hold thousands of same-size files).
+    """
+
+    KEEP_OPEN_UP_TO = 64
+
+    def __init__(self, root_fd: int) -> None:
+        self.root_fd = root_fd
+        self.keep = False
+        self.open: dict[str, int] = {}
+
+    def start_group(self, members: int) -> None:
+        self.close_all()
+        self.keep = members <= self.KEEP_OPEN_UP_TO
+
+    def get(self, relative: str) -> int:
+        fd = self.open.get(relative)
+        if fd is None:
+            fd = os.open(relative, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.root_fd)
+            if self.keep:
+                self.open[relative] = fd
+        return fd
+
+    def release(self, relative: str, fd: int) -> None:
+        if not self.keep:
+            os.close(fd)
+
+    def close_all(self) -> None:
+        for fd in self.open.values():
+            os.close(fd)
+        self.open.clear()
+
+
 def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tuple[list[list[Outcome]], Work]:
-    """Worker task: settle a batch of same-size groups, computing only the missing hashes."""
+    """Worker task: settle a batch of same-size groups, computing only the missing hashes.
+
+    Before whole files are read, the kernel is asked to read them ahead (WILLNEED), so on a
+    cold cache the disk sees every file of a colliding set at once, not one after another.
+    """
     work = Work()
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # short lookups: relative opens
+    files = _OpenFiles(root_fd)
 
     def compute(kind: str, relative: str, size: int) -> str | None:
         _check_cancel()
         try:
-            if kind == "full":
-                digest, count = hash_whole(relative, root_fd)
-            else:
-                digest, count = hash_edges(relative, size, root_fd)
+            fd = files.get(relative)
+            try:
+                digest, count = hash_fd(fd) if kind == "full" else edges_fd(fd, size)
+            finally:
+                files.release(relative, fd)
         except OSError:
             return None
         work.computed += 1
         work.bytes_read += count
         return digest
 
+    def prefetch(paths: list[str], size: int) -> None:
+        if len(paths) < 2 or not files.keep:
+            return
+        for relative in paths:
+            try:
+                os.posix_fadvise(files.get(relative), 0, size, os.POSIX_FADV_WILLNEED)
+            except OSError:
+                continue
+
+    outcomes = []
     try:
-        return [resolve_group(size, members, compute) for size, members in groups], work
+        for size, members in groups:
+            files.start_group(len(members))
+            outcomes.append(resolve_group(size, members, compute, prefetch))
+        return outcomes, work
     finally:
+        files.close_all()
         os.close(root_fd)
