@@ -214,7 +214,7 @@ async def test_missing_root_answers_503_and_clears_nothing(
     service = client.app[keys.SCAN]
     async with client.ws_connect("/ws") as ws:
         await ws.receive_json()
-        service.start()
+        await service.start()
         library_root.rename(moved)
         event = {"type": ""}
         while event["type"] not in ("scan.finished", "scan.failed", "scan.cancelled"):

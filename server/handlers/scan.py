@@ -8,6 +8,7 @@ and clearer, the hub's event-bus subscription and the GOING_AWAY close on shutdo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from .. import keys
+from ..cluster import ClusterLock
 from ..errors import BadRequest
 from ..params import Query
 from ..scan.hub import Hub
@@ -26,7 +28,7 @@ MAX_DELETE_PATHS = 500
 
 async def start_scan(request: web.Request) -> web.Response:
     Query(request.rel_url.raw_query_string).reject_unknown(())
-    scan_id = request.app[keys.SCAN].start()
+    scan_id = await request.app[keys.SCAN].start()
     response = send_json(request, {"status": "started", "scan_id": scan_id})
     response.set_status(202)
     return response
@@ -40,12 +42,14 @@ async def cancel_scan(request: web.Request) -> web.Response:
 
 async def scan_progress(request: web.Request) -> web.Response:
     Query(request.rel_url.raw_query_string).reject_unknown(())
-    return send_json(request, request.app[keys.SCAN].progress.to_json())
+    return send_json(request, request.app[keys.SCAN].snapshot())
 
 
 async def duplicates(request: web.Request) -> web.Response:
     Query(request.rel_url.raw_query_string).reject_unknown(())
-    return send_json(request, request.app[keys.SCAN].duplicates())
+    service = request.app[keys.SCAN]
+    await asyncio.to_thread(service.refresh_results)
+    return send_json(request, service.duplicates())
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -87,6 +91,8 @@ async def _close_sockets(app: web.Application) -> None:
 async def scan_context(app: web.Application) -> AsyncIterator[None]:
     """The worker pool and persisted scan state, opened at start and closed at shutdown."""
     service = app[keys.SCAN]
+    if keys.REDIS_LINK in app:  # instances sharing Redis share one scan at a time
+        service.lock = ClusterLock(app[keys.REDIS_LINK], f"scan:{service.library_id}", ttl_s=15.0)
     await service.open()
     yield
     await service.close()
@@ -96,7 +102,8 @@ def setup(app: web.Application) -> None:
     config = app[keys.CONFIG]
     events = app[keys.EVENTS]
     service = ScanService(app[keys.LIBRARY], app[keys.TRASH], config.cache_dir, events.publish)
-    hub = Hub(lambda: service.progress.to_json())
+    hub = Hub(service.snapshot)
+    events.subscribe(service.on_event)
     events.subscribe(hub.on_event)
     app[keys.SCAN] = service
     app[keys.HUB] = hub

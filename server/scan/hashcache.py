@@ -44,6 +44,7 @@ class HashCache:
         self._save_lock = threading.Lock()
         self._generation = 0  # bumped on every change; a save records what it wrote
         self._saved_generation = 0
+        self._file_mtime_ns = 0  # of the file as we last read or wrote it
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -110,6 +111,7 @@ class HashCache:
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(temp, self.path)
+                self._file_mtime_ns = os.stat(self.path).st_mtime_ns
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
@@ -120,12 +122,22 @@ class HashCache:
         """Snapshot and write in one blocking call (tests, shutdown)."""
         self.write(*self.snapshot())
 
+    def reload_if_changed(self) -> None:
+        """Instances sharing a cache dir: take the file another one wrote since (it knows more)."""
+        try:
+            mtime_ns = os.stat(self.path).st_mtime_ns
+        except OSError:
+            return
+        if mtime_ns != self._file_mtime_ns and not self.dirty:
+            self.load()
+
     def load(self) -> int:
         """Read the cache file (blocking); a missing or unreadable file leaves it empty."""
         for stray in self.path.parent.glob(f".{FILE_NAME}.*.tmp"):
             with contextlib.suppress(OSError):
                 stray.unlink()
         try:
+            self._file_mtime_ns = os.stat(self.path).st_mtime_ns
             document = orjson.loads(self.path.read_bytes())
             if document.get("version") != FORMAT_VERSION:
                 raise ValueError("unknown hash cache version")

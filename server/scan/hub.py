@@ -68,7 +68,7 @@ class Hub:
         """Event bus subscriber: forward scan and library events to every client."""
         kind = str(event.get("type", ""))
         if kind.startswith(FORWARDED_PREFIXES):
-            self.broadcast(event)
+            self.broadcast({k: v for k, v in event.items() if k != "origin"} if "origin" in event else event)
 
     def broadcast(self, event: dict[str, Any]) -> None:
         if not self._clients:

@@ -25,10 +25,12 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import blake3
 import orjson
 
+from ..cluster import RedisUnavailable
 from ..errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from ..events import Event, library_changed
 from ..library import Library, natural_key
@@ -47,6 +49,18 @@ RESULTS_FILE = "duplicates.json"
 COMPARE_CHUNK = 1024 * 1024
 
 Publish = Callable[[Event], None]
+CANCEL_REQUEST = "cluster.scan_cancel"  # asks the instance running the scan to cancel it
+REMOTE_STALE_S = 30.0  # a remote scan silent this long is no longer shown as running
+
+
+class ScanLock(Protocol):
+    """The cluster-wide scan lock (server.cluster.ClusterLock), when instances share Redis."""
+
+    ttl_ms: int
+
+    async def acquire(self) -> bool: ...
+    async def renew(self) -> bool: ...
+    async def release(self) -> None: ...
 
 
 def default_workers() -> int:
@@ -135,6 +149,11 @@ class ScanService:
         self.results: dict[str, Any] | None = None
         self._pool: Executor | None = None
         self._pool_broken = False
+        self.lock: ScanLock | None = None
+        self.library_id = blake3.blake3(str(library.root).encode()).hexdigest(8)
+        self._remote: dict[str, Any] | None = None  # progress of a scan on another instance
+        self._remote_seen = 0.0
+        self._results_mtime_ns = 0
         self._cancel_event: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._cancel_requested = False
@@ -187,17 +206,27 @@ class ScanService:
     def running(self) -> bool:
         return self.progress.running
 
-    def start(self) -> str:
-        """Start a scan; 409 if one runs, 503 if the library root is missing."""
-        if self.running:
+    async def start(self) -> str:
+        """Start a scan; 409 if one runs (here or on another instance), 503 if the root is missing."""
+        if self.running or self._remote_running():
             raise Conflict("A duplicate scan is already running.", code="scan_running")
         if self._pool is None:
             raise ServiceUnavailable("The hash workers are not running.", code="scan_unavailable")
         self.library.check_available()
         scan_id = secrets.token_hex(8)
+        previous = self.progress
+        self.progress = Progress(running=True, scan_id=scan_id, phase="walking", started_at=time.time())
+        if self.lock is not None:
+            try:
+                acquired = await self.lock.acquire()
+            except RedisUnavailable:
+                acquired = True
+                log.warning("scan: Redis is down; only this instance is kept from scanning twice")
+            if not acquired:
+                self.progress = previous
+                raise Conflict("A duplicate scan is already running on another instance.", code="scan_running")
         self._cancel_requested = False
         self._cancel_event.clear()
-        self.progress = Progress(running=True, scan_id=scan_id, phase="walking", started_at=time.time())
         self._last_emit = float("-inf")
         task = asyncio.create_task(self._run(scan_id), name=f"scan-{scan_id}")
         self._tasks.add(task)
@@ -205,9 +234,41 @@ class ScanService:
         return scan_id
 
     def cancel(self) -> None:
-        if not self.running:
+        if self.running:
+            self._request_cancel()
+        elif self._remote_running():
+            self.publish({"type": CANCEL_REQUEST, "library": self.library_id})
+        else:
             raise Conflict("No duplicate scan is running.", code="scan_not_running")
-        self._request_cancel()
+
+    # -- other instances (events relayed over Redis carry an "origin") --------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The scan_progress body: this instance's scan, or one running on another instance."""
+        if not self.running and self._remote_running():
+            assert self._remote is not None
+            return dict(self._remote)
+        return self.progress.to_json()
+
+    def _remote_running(self) -> bool:
+        return self._remote is not None and self.clock() - self._remote_seen < REMOTE_STALE_S
+
+    def on_event(self, event: Event) -> None:
+        """Event bus subscriber: mirror other instances' scans, obey relayed cancel requests."""
+        if "origin" not in event or event.get("library") != self.library_id:
+            return
+        kind = event.get("type")
+        if kind == CANCEL_REQUEST:
+            if self.running:
+                self._request_cancel()
+        elif kind == "scan.progress" and event.get("running"):
+            self._remote = {k: v for k, v in event.items() if k not in ("type", "origin", "library")}
+            self._remote_seen = self.clock()
+        elif kind == "scan.started":
+            self._remote = Progress(running=True, scan_id=event.get("scan_id"), phase="walking").to_json()
+            self._remote_seen = self.clock()
+        elif kind in ("scan.finished", "scan.failed", "scan.cancelled"):
+            self._remote = None
 
     def _request_cancel(self) -> None:
         self._cancel_requested = True
@@ -233,6 +294,7 @@ class ScanService:
         self._last_emit = now
         body = self.progress.to_json()
         body["type"] = "scan.progress"
+        body["library"] = self.library_id
         self.publish(body)
 
     def _update_hash_progress(self, files: int, nbytes: int, hits: int) -> None:
@@ -251,11 +313,35 @@ class ScanService:
     # -- the scan -------------------------------------------------------------------
 
     async def _run(self, scan_id: str) -> None:
+        """The scan, holding the cluster lock (renewed while it runs) when there is one."""
+        renewer = asyncio.create_task(self._renew_lock()) if self.lock is not None else None
+        try:
+            await self._scan(scan_id)
+        finally:
+            if renewer is not None:
+                renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewer
+            if self.lock is not None:
+                await self.lock.release()
+
+    async def _renew_lock(self) -> None:
+        assert self.lock is not None
+        while True:
+            await asyncio.sleep(self.lock.ttl_ms / 3000)
+            try:
+                if not await self.lock.renew():
+                    log.warning("scan: lost the cluster scan lock (expired while Redis was away?)")
+            except RedisUnavailable:
+                continue
+
+    async def _scan(self, scan_id: str) -> None:
         started = self.clock()
-        self.publish({"type": "scan.started", "scan_id": scan_id, "total": 0})
+        self.publish({"type": "scan.started", "scan_id": scan_id, "total": 0, "library": self.library_id})
         log.info("scan %s started", scan_id)
         tally = _Tally()
         try:
+            await asyncio.to_thread(self.cache.reload_if_changed)
             if self._pool_broken:
                 old, self._pool = self._pool, None
                 if old is not None:
@@ -290,6 +376,7 @@ class ScanService:
                     "groups": len(self.results["groups"]),
                     "total_wasted": self.results["total_wasted"],
                     "stats": self.results["stats"],
+                    "library": self.library_id,
                 }
             )
             await self._save_results()
@@ -303,12 +390,12 @@ class ScanService:
             )
         except ScanCancelledError:
             self._end_progress("cancelled")
-            self.publish({"type": "scan.cancelled", "scan_id": scan_id})
+            self.publish({"type": "scan.cancelled", "scan_id": scan_id, "library": self.library_id})
             log.info("scan %s cancelled", scan_id)
         except (ScanFailedError, ServiceUnavailable) as exc:
             message = exc.message if isinstance(exc, ServiceUnavailable) else str(exc)
             self._end_progress("failed")
-            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": message})
+            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": message, "library": self.library_id})
             log.warning("scan %s failed: %s", scan_id, message)
         except asyncio.CancelledError:
             self._end_progress("cancelled")
@@ -317,12 +404,13 @@ class ScanService:
             self._pool_broken = True
             self._end_progress("failed")
             message = "A hash worker process died; the workers restart with the next scan."
-            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": message})
+            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": message, "library": self.library_id})
             log.error("scan %s failed: a hash worker process died", scan_id)
         except Exception:
             log.exception("scan %s failed", scan_id)
             self._end_progress("failed")
-            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": "The scan hit an unexpected error."})
+            message = "The scan hit an unexpected error."
+            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": message, "library": self.library_id})
         finally:
             if self.cache.dirty:
                 await asyncio.to_thread(self.cache.write, *self.cache.snapshot())
@@ -482,6 +570,7 @@ class ScanService:
 
     def _load_results(self) -> dict[str, Any] | None:
         try:
+            self._results_mtime_ns = self.results_path.stat().st_mtime_ns
             document: dict[str, Any] = orjson.loads(self.results_path.read_bytes())
         except FileNotFoundError:
             return None
@@ -495,6 +584,19 @@ class ScanService:
             return
         data = orjson.dumps(self.results)
         await asyncio.to_thread(_write_atomically, self.results_path, data)
+        with contextlib.suppress(OSError):
+            self._results_mtime_ns = self.results_path.stat().st_mtime_ns
+
+    def refresh_results(self) -> None:
+        """Read the results file again if another instance (sharing the cache dir) rewrote it."""
+        try:
+            mtime_ns = self.results_path.stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime_ns != self._results_mtime_ns and not self.running:
+            loaded = self._load_results()
+            if loaded is not None:
+                self.results = loaded
 
     def duplicates(self) -> dict[str, Any]:
         if self.results is None:

@@ -1,0 +1,105 @@
+"""Two instances sharing Redis, the library and the cache dir act as one scanner: one scan at a
+time across both, progress and results visible on both, a cancel from either."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server import keys
+
+from .conftest import ClientFactory
+from .redis_support import SHARED_URL, require_redis
+from .scan_support import TERMINAL
+
+pytestmark = pytest.mark.redis
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.02)
+
+
+def _slow_library(root: Path, groups: int = 400) -> None:
+    """Many small same-size pairs: with one group per batch the scan takes many round trips."""
+    for i in range(groups):
+        data = os.urandom(1000 + i)
+        for copy in ("a", "b"):
+            path = root / "s" / f"m{i % 9}" / f"{copy}{i}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+
+async def _redis_up(client: Any) -> bool:
+    return bool((await (await client.get("/healthz")).json())["redis"] == "ok")
+
+
+async def test_one_scan_across_instances_and_results_on_both(tmp_path: Path, make_client: ClientFactory) -> None:
+    require_redis()
+    root = tmp_path / "shared-library"
+    _slow_library(root)
+    first = await make_client(models_dir=root, redis_url=SHARED_URL)
+    second = await make_client(models_dir=root, redis_url=SHARED_URL)
+    for client in (first, second):
+        await _eventually(lambda c=client: _redis_up(c))
+        client.app[keys.SCAN].batch_files = 2  # one group per batch: a scan long enough to overlap
+    async with second.ws_connect("/ws") as ws:
+        await ws.receive_json(timeout=10)
+        assert (await first.post("/api/scan")).status == 202
+        refused = await second.post("/api/scan")
+        assert refused.status == 409
+        assert (await refused.json())["error"] == "scan_running"
+        seen = []
+        while not seen or seen[-1]["type"] not in TERMINAL:
+            seen.append(await ws.receive_json(timeout=30))  # the first instance's events, relayed
+    assert seen[-1]["type"] == "scan.finished" and seen[-1]["groups"] == 400
+    await first.app[keys.SCAN].wait()
+    on_first = await (await first.get("/api/duplicates")).json()
+    on_second = await (await second.get("/api/duplicates")).json()
+    assert on_second == on_first and len(on_second["groups"]) == 400
+    # The lock was released: the other instance may scan now, and reuses the shared hash cache.
+    assert (await second.post("/api/scan")).status == 202
+    await second.app[keys.SCAN].wait()
+    again = await (await second.get("/api/duplicates")).json()
+    assert again["stats"]["cache_hit_rate"] == 1.0
+
+
+async def test_cancel_from_the_other_instance(tmp_path: Path, make_client: ClientFactory) -> None:
+    require_redis()
+    root = tmp_path / "shared-library"
+    _slow_library(root, groups=1500)
+    first = await make_client(models_dir=root, redis_url=SHARED_URL)
+    second = await make_client(models_dir=root, redis_url=SHARED_URL)
+    for client in (first, second):
+        await _eventually(lambda c=client: _redis_up(c))
+    first.app[keys.SCAN].batch_files = 2
+    async with first.ws_connect("/ws") as ws:
+        await ws.receive_json(timeout=10)
+        assert (await first.post("/api/scan")).status == 202
+
+        async def second_sees_it() -> bool:
+            body = await (await second.get("/api/scan_progress")).json()
+            return bool(body["running"])
+
+        await _eventually(second_sees_it)
+        cancelled = await second.post("/api/scan/cancel")
+        assert cancelled.status == 200
+        kinds = []
+        while not kinds or kinds[-1] not in TERMINAL:
+            kinds.append((await ws.receive_json(timeout=30))["type"])
+    assert kinds[-1] == "scan.cancelled"
+    await first.app[keys.SCAN].wait()
+
+    async def second_sees_the_end() -> bool:
+        return not (await (await second.get("/api/scan_progress")).json())["running"]
+
+    await _eventually(second_sees_the_end)
+    assert (await second.post("/api/scan/cancel")).status == 409
