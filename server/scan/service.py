@@ -6,7 +6,9 @@ library in the workers, groups files by size in the event loop thread (cheap), s
 the hash cache what it can and sends the remaining same-size groups to the workers in
 batches, never more than two per worker in flight. Events (`scan.started`, throttled
 `scan.progress`, `scan.finished` / `scan.failed` / `scan.cancelled`, and `library.changed`
-after a duplicate delete) go to the event bus, which the WebSocket hub fans out.
+after a duplicate delete) go to the event bus, which the WebSocket hub fans out (and the
+Redis relay, when instances share Redis; then a `ScanLock` keeps one scan per library across
+them, and other instances' scan events are mirrored into `snapshot()`).
 Pure domain code: no aiohttp.
 """
 
