@@ -93,16 +93,18 @@ class HashCache:
 
     # -- persistence -----------------------------------------------------------------
 
-    def snapshot(self) -> tuple[int, bytes]:
-        """Encode the current entries (cheap; call on the event loop, write in a thread)."""
-        rows = {path: [e.size, e.mtime_ns, e.inode, e.partial, e.full] for path, e in self._entries.items()}
-        return self._generation, orjson.dumps({"version": FORMAT_VERSION, "entries": rows})
+    def snapshot(self) -> tuple[int, dict[str, Entry]]:
+        """A consistent copy of the entries (a shallow copy: entries are immutable), taken on the
+        event loop; `write` encodes and stores it in a thread."""
+        return self._generation, dict(self._entries)
 
-    def write(self, generation: int, data: bytes) -> None:
-        """Atomically replace the cache file with an encoded snapshot (blocking; use a thread)."""
+    def write(self, generation: int, entries: dict[str, Entry]) -> None:
+        """Atomically replace the cache file with a snapshot (blocking; use a thread)."""
         with self._save_lock:
             if generation < self._saved_generation:
                 return  # a newer snapshot is already on disk
+            rows = {path: [e.size, e.mtime_ns, e.inode, e.partial, e.full] for path, e in entries.items()}
+            data = orjson.dumps({"version": FORMAT_VERSION, "entries": rows})
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temp = self.path.with_name(f".{FILE_NAME}.{secrets.token_hex(4)}.tmp")
             try:

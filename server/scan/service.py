@@ -357,7 +357,7 @@ class ScanService:
             hashed = self.clock()
             self._check_cancel()
             duration = self.clock() - started
-            self.results = self._build_results(scan_id, walk, tally, duration)
+            self.results = await asyncio.to_thread(self._build_results, scan_id, walk, tally, duration)
             self.cache.retain(walk.paths)  # files gone from the library leave the cache too
             log.info(
                 "scan %s: walk %.3fs, hashing %.3fs, results %.3fs",
@@ -449,7 +449,7 @@ class ScanService:
         self._check_cancel()
         # A drive unmounted during the walk would look like an empty library: fail instead.
         self.library.check_available()
-        return summarize_walk(entries)
+        return await asyncio.to_thread(summarize_walk, entries)  # big libraries: off the loop
 
     async def _hash(self, groups: list[tuple[int, list[FileInfo]]], tally: _Tally) -> None:
         assert self._pool is not None
@@ -464,7 +464,9 @@ class ScanService:
         root = str(self.library.root)
         pending: list[tuple[int, list[FileInfo], list[hashing.Member]]] = []
         settled_files = settled_bytes = settled_hits = 0
-        for size, members in groups:
+        for count, (size, members) in enumerate(groups):
+            if count % 2000 == 1999:
+                await asyncio.sleep(0)  # a library of millions: let requests through meanwhile
             known = self._known_hashes(members)
             try:
                 outcomes = hashing.resolve_group(size, known, None)
