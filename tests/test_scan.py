@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from server import keys
 
@@ -265,3 +266,17 @@ async def test_a_dead_worker_fails_the_scan_and_the_next_scan_restarts_the_pool(
     assert "worker" in events[-1]["message"]
     body = await scan_results(client)
     assert [g["files"] for g in body["groups"]] == [["alpha/ana/dup.jpg", "alpha/ana/img1.jpg"]]
+
+
+async def test_scan_figures_in_metrics(client: TestClient[Any, Any]) -> None:
+    await scan_results(client)
+    text = await (await client.get("/metrics")).text()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("archive_catalog_scans_total", (("outcome", "finished"),))] == 1
+    assert samples[("archive_catalog_hash_cache_entries", ())] == len(client.app[keys.SCAN].cache)
+    assert samples[("archive_catalog_scan_hashed_bytes_total", ())] > 0
+    assert ("archive_catalog_ws_clients", ()) in samples

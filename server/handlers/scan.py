@@ -110,6 +110,16 @@ def setup(app: web.Application) -> None:
     app[keys.STATS_PROVIDERS].append(service.cache_stats)
     app[keys.CLEARERS].append(service.clear_cache)
     app.on_shutdown.append(_close_sockets)
+    metrics = app[keys.METRICS]
+    metrics.gauge_from("hash_cache_entries", "Files in the duplicate scan's hash cache", (),
+                       lambda: [({}, float(len(service.cache)))])  # fmt: skip
+    metrics.counter_from("scans", "Duplicate scans ended on this instance, by outcome", ("outcome",),
+                         lambda: [({"outcome": k}, float(v)) for k, v in service.outcomes.items()])  # fmt: skip
+    metrics.counter_from("scan_hashed_bytes", "Bytes read by the hash workers", (),
+                         lambda: [({}, float(service.hashed_bytes_total))])  # fmt: skip
+    metrics.gauge_from("ws_clients", "Open /ws connections", (), lambda: [({}, float(hub.client_count))])
+    metrics.counter_from("ws_dropped_clients", "WebSocket clients dropped for falling behind", (),
+                         lambda: [({}, float(hub.dropped_total))])  # fmt: skip
     app.router.add_post("/api/scan", start_scan)
     app.router.add_post("/api/scan/cancel", cancel_scan)
     app.router.add_get("/api/scan_progress", scan_progress)

@@ -156,6 +156,8 @@ class ScanService:
         self._remote: dict[str, Any] | None = None  # progress of a scan on another instance
         self._remote_seen = 0.0
         self._results_mtime_ns = 0
+        self.outcomes = {"finished": 0, "cancelled": 0, "failed": 0}  # scans ended here, for /metrics
+        self.hashed_bytes_total = 0
         self._cancel_event: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._cancel_requested = False
@@ -366,6 +368,7 @@ class ScanService:
                 hashed - walked,
                 self.clock() - hashed,
             )
+            self.outcomes["finished"] += 1
             self.progress.running = False
             self.progress.phase = "done"
             self.progress.percent = 100.0
@@ -418,6 +421,7 @@ class ScanService:
                 await asyncio.to_thread(self.cache.write, *self.cache.snapshot())
 
     def _end_progress(self, phase: str) -> None:
+        self.outcomes[phase] += 1
         self.progress.running = False
         self.progress.phase = phase
         self.progress.eta_s = None
@@ -504,6 +508,7 @@ class ScanService:
                     failure = exc
                     continue
                 tally.hashed_bytes += work.bytes_read
+                self.hashed_bytes_total += work.bytes_read
                 hits = 0
                 for (size, members, _known), outcomes in zip(batch, outcome_lists, strict=True):
                     hits += self._record(size, members, outcomes, tally, computed=None)
