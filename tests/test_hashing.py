@@ -124,3 +124,35 @@ def test_cancel_flag_stops_a_large_file(tmp_path: Path, monkeypatch: pytest.Monk
         hashing.hash_whole(str(path))
     with pytest.raises(hashing.ScanCancelled):
         hashing.hash_groups(str(tmp_path), [(10, [("big.mp4", None, None), ("other.mp4", None, None)])])
+
+
+def test_colliding_files_are_hashed_once_and_compared(tmp_path: Path) -> None:
+    size = 3 * hashing.READ_SIZE + 10
+    base = os.urandom(size)
+    mid = bytearray(base)
+    mid[size // 2] ^= 1
+    late = bytearray(base)
+    late[size - hashing.EDGE - 1] ^= 1  # outside the head+tail blocks, in the last read block
+    files = {"a.mp4": base, "b.mp4": base, "mid.mp4": bytes(mid), "c.mp4": base, "late.mp4": bytes(late)}
+    for name, data in files.items():
+        _write(tmp_path / name, data)
+    outcomes, work = hashing.hash_groups(str(tmp_path), [(size, [(name, None, None) for name in files])])
+    full = {name: outcome[1] for name, outcome in zip(files, outcomes[0], strict=True)}
+    assert full["a.mp4"] == full["b.mp4"] == full["c.mp4"] == blake3.blake3(base).hexdigest()
+    assert full["mid.mp4"] == blake3.blake3(bytes(mid)).hexdigest()
+    assert full["late.mp4"] == blake3.blake3(bytes(late)).hexdigest()
+    assert work.computed == 5 + 5  # five head+tail hashes, five full digests
+
+
+def test_hash_together_equal_means_same_bytes_and_same_end(tmp_path: Path) -> None:
+    data = os.urandom(100_000)
+    paths = [_write(tmp_path / "a", data), _write(tmp_path / "b", data), _write(tmp_path / "c", data + b"x")]
+    fds = [os.open(path, os.O_RDONLY) for path in paths]
+    try:
+        digest, equal, count = hashing.hash_together(fds, 100_000)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert digest == blake3.blake3(data).hexdigest()
+    assert equal == [True, True, False]  # same first 100,000 bytes, but longer
+    assert count == 3 * 100_000 + 1  # c was read in one block, with its extra byte

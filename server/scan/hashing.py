@@ -36,6 +36,7 @@ SMALL_FILE = 64 * 1024  # at or below this size a file is hashed whole in the fi
 MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 READ_SIZE = 1024 * 1024  # full-hash read size (>= 1 MiB)
 CANCEL_CHECK_BYTES = 16 * READ_SIZE
+LOCKSTEP_FILES = 16  # files compared in step with one hashed file
 PARTIAL_DIGEST = 16
 FULL_DIGEST = 32
 
@@ -171,6 +172,16 @@ def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
 # -- hashing ------------------------------------------------------------------------------
 
 
+_lockstep: list[bytearray] = []
+
+
+def _lockstep_buffers(count: int) -> list[bytearray]:
+    """One reused READ_SIZE buffer per file compared in step (allocated once per worker)."""
+    while len(_lockstep) < count:
+        _lockstep.append(bytearray(READ_SIZE))
+    return _lockstep[:count]
+
+
 def _read_buffer() -> bytearray:
     global _buffer
     if _buffer is None:
@@ -196,6 +207,44 @@ def hash_fd(fd: int) -> tuple[str, int]:
             _check_cancel()
             since_check = 0
     return hasher.hexdigest(FULL_DIGEST), done
+
+
+def hash_together(fds: Sequence[int], size: int) -> tuple[str, list[bool], int]:
+    """BLAKE3 of the first file while the others are compared with it block by block.
+
+    Returns (digest of the first, per file whether it is byte-for-byte the first, bytes read).
+    A file equal to the first has its digest by definition, so a colliding set costs one hash
+    and plain compares (memcmp) for the rest; a file that differs drops out at its first
+    differing block and is hashed on its own by the caller; an equal file must also end where
+    the first ends. `size` is the size the walk saw (files may have changed since).
+    """
+    buffers = _lockstep_buffers(len(fds))
+    views = [memoryview(buffer) for buffer in buffers]
+    hasher = blake3.blake3()
+    equal = [True] * len(fds)
+    done = offset = since_check = 0
+    while True:
+        count = os.preadv(fds[0], [buffers[0]], offset)
+        if not count:
+            break
+        first = views[0][:count]
+        hasher.update(first)
+        done += count
+        for index in range(1, len(fds)):
+            if equal[index]:
+                other_count = os.preadv(fds[index], [buffers[index]], offset)
+                done += other_count
+                # startswith compares with memcmp and copies nothing (memoryview == does not)
+                equal[index] = other_count == count and buffers[index].startswith(first)
+        offset += count
+        since_check += count * len(fds)
+        if since_check >= CANCEL_CHECK_BYTES:
+            _check_cancel()
+            since_check = 0
+    for index in range(1, len(fds)):
+        if equal[index] and os.pread(fds[index], 1, offset):
+            equal[index] = False  # longer than the first
+    return hasher.hexdigest(FULL_DIGEST), equal, done
 
 
 def edges_fd(fd: int, size: int) -> tuple[str, int]:
@@ -231,10 +280,15 @@ class Work:
 
 Hasher = Callable[[str, str, int], str | None]  # (kind "partial"|"full", path, size) -> hex or None
 Prefetch = Callable[[list[str], int], None]  # (paths about to be read whole, size)
+ManyHasher = Callable[[list[str], int], list[str | None]]  # full hashes of files likely equal
 
 
 def resolve_group(
-    size: int, members: Sequence[Member], compute: Hasher | None, prefetch: Prefetch | None = None
+    size: int,
+    members: Sequence[Member],
+    compute: Hasher | None,
+    prefetch: Prefetch | None = None,
+    compute_many: ManyHasher | None = None,
 ) -> list[Outcome]:
     """Decide the hashes a same-size group needs and return them per member.
 
@@ -268,11 +322,17 @@ def resolve_group(
     for indexes in by_partial.values():
         if len(indexes) < 2:
             continue
+        unknown = [i for i in indexes if members[i][2] is None]
         if prefetch is not None:
-            prefetch([members[i][0] for i in indexes if members[i][2] is None], size)
+            prefetch([members[i][0] for i in unknown], size)
+        if compute_many is not None and len(unknown) > 1:
+            digests = compute_many([members[i][0] for i in unknown], size)
+            for index, digest in zip(unknown, digests, strict=True):
+                outcomes[index] = (outcomes[index][0], digest)
         for index in indexes:
             path, _partial, full = members[index]
-            outcomes[index] = (outcomes[index][0], need("full", path, full))
+            if outcomes[index][1] is None and (full is not None or compute_many is None or len(unknown) < 2):
+                outcomes[index] = (outcomes[index][0], need("full", path, full))
     return outcomes
 
 
@@ -335,6 +395,38 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
         work.bytes_read += count
         return digest
 
+    def compute_many(paths: list[str], size: int) -> list[str | None]:
+        """Files sharing size and head+tail are most likely equal: hash one, compare the rest."""
+        digests: list[str | None] = [None] * len(paths)
+        for start in range(0, len(paths), LOCKSTEP_FILES):
+            chunk = list(range(start, min(start + LOCKSTEP_FILES, len(paths))))
+            _check_cancel()
+            opened: list[tuple[int, int]] = []  # (index, fd)
+            try:
+                for index in chunk:
+                    try:
+                        opened.append((index, files.get(paths[index])))
+                    except OSError:
+                        continue
+                if not opened:
+                    continue
+                try:
+                    digest, equal, count = hash_together([fd for _index, fd in opened], size)
+                except OSError:
+                    continue
+                work.bytes_read += count
+                for (index, _fd), same in zip(opened, equal, strict=True):
+                    if same:
+                        digests[index] = digest
+                        work.computed += 1
+            finally:
+                for index, fd in opened:
+                    files.release(paths[index], fd)
+            for index in chunk:
+                if digests[index] is None:
+                    digests[index] = compute("full", paths[index], size)  # differs: its own hash
+        return digests
+
     def prefetch(paths: list[str], size: int) -> None:
         if len(paths) < 2 or not files.keep:
             return
@@ -348,7 +440,7 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
     try:
         for size, members in groups:
             files.start_group(len(members))
-            outcomes.append(resolve_group(size, members, compute, prefetch))
+            outcomes.append(resolve_group(size, members, compute, prefetch, compute_many))
         return outcomes, work
     finally:
         files.close_all()
