@@ -78,6 +78,9 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
         return {"redis": link.state}
 
     app[keys.HEALTH_CHECKS].append(redis_health)
+    app[keys.METRICS].gauge_from(
+        "redis_up", "1 while Redis answers, 0 while it is down", (), lambda: [({}, float(link.up))]
+    )
     yield
     relay.close()
     for task in tasks:

@@ -89,8 +89,10 @@ async def test_redis_outage_degrades_then_recovers(make_client: ClientFactory, t
         assert time.monotonic() - started < 5, "a request waited on the dead Redis"
         assert (await client.delete("/api/file?site=alpha&model=bruno&path=a.jpg")).status == 200
 
+        assert "archive_catalog_redis_up 0.0" in await (await client.get("/metrics")).text()
         redis_server.start()  # same port
         await _eventually(lambda: _healthy(client))
+        assert "archive_catalog_redis_up 1.0" in await (await client.get("/metrics")).text()
 
 
 async def test_unreachable_redis_at_start_is_down_not_fatal(make_client: ClientFactory) -> None:
