@@ -183,3 +183,28 @@ async def test_a_file_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_
     os.symlink(secret, victim)  # the swap happened between resolve() and open()
     with pytest.raises(NotFound):
         _open_regular(str(victim))
+
+
+async def test_a_file_opened_for_a_cancelled_request_is_closed() -> None:
+    import asyncio
+    import threading
+
+    from server.handlers.responses import open_off_loop
+
+    release, closed = threading.Event(), threading.Event()
+
+    class Handle:
+        def close(self) -> None:
+            closed.set()
+
+    def slow_open() -> tuple[Handle, int]:
+        release.wait(10)
+        return Handle(), 0
+
+    task = asyncio.create_task(open_off_loop(slow_open))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()
+    assert await asyncio.to_thread(closed.wait, 10), "the late-opened file was never closed"

@@ -31,7 +31,7 @@ from ..conditional import matches_weak
 from ..downloads import FORMATS, Download, DownloadService, Sink, auto_threshold_mb
 from ..errors import Conflict
 from ..params import Query
-from .responses import send_file
+from .responses import open_off_loop, send_file
 
 log = logging.getLogger("archive_catalog")
 
@@ -71,7 +71,7 @@ class ResponseSink:
 
     async def sendfile(self, path: str, offset: int, count: int) -> None:
         loop = asyncio.get_running_loop()
-        handle = await loop.run_in_executor(None, _open_exactly, path, offset + count)
+        handle = await open_off_loop(_open_exactly, path, offset + count)
         try:
             transport = self._request.transport
             if transport is None or transport.is_closing():

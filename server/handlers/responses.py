@@ -14,9 +14,9 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -90,6 +90,29 @@ def _open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
     return os.fdopen(fd, "rb", buffering=0), info
 
 
+Opened = TypeVar("Opened")
+
+
+async def open_off_loop(opener: Callable[..., Opened], *args: Any) -> Opened:
+    """Run a blocking `open` in a thread; if the request is cancelled meanwhile, the file the
+    thread still opens is closed when it arrives (no descriptor is left to the GC)."""
+    opening = asyncio.get_running_loop().run_in_executor(None, opener, *args)
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_late_result)
+        raise
+
+
+def _close_late_result(opening: asyncio.Future[Any]) -> None:
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    result = opening.result()
+    for item in result if isinstance(result, tuple) else (result,):
+        if hasattr(item, "close"):
+            item.close()
+
+
 async def send_file(
     request: web.Request,
     path: str,
@@ -103,8 +126,7 @@ async def send_file(
     `etag` replaces the file's own (inode/mtime/size) tag when the caller has a stronger
     identity for the content, e.g. a cached archive named by a hash of what it holds.
     """
-    loop = asyncio.get_running_loop()
-    handle, info = await loop.run_in_executor(None, _open_regular, path)
+    handle, info = await open_off_loop(_open_regular, path)
     try:
         return await _send_open_file(request, handle, info, content_type, cache_control, extra_headers, etag)
     finally:
