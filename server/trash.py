@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from .atomic import write_atomically
 from .errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from .library import Library, media_kind
 from .sizes import folder_size
@@ -43,15 +44,6 @@ class TrashItem:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(temp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
 
 
 class Trash:
@@ -92,7 +84,7 @@ class Trash:
         item_dir = self.library.root / site / TRASH_DIR / item.id
         try:
             item_dir.mkdir(parents=True)
-            _write_atomically(item_dir / "meta.json", orjson.dumps(item.to_json()))
+            write_atomically(item_dir / "meta.json", orjson.dumps(item.to_json()))
             os.rename(source, item_dir / "data")
         except OSError as exc:
             shutil.rmtree(item_dir, ignore_errors=True)

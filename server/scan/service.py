@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import blake3
 import orjson
 
+from ..atomic import write_atomically
 from ..cluster import RedisUnavailable
 from ..errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from ..events import Event, library_changed
@@ -592,7 +593,7 @@ class ScanService:
         if self.results is None:
             return
         data = orjson.dumps(self.results)
-        await asyncio.to_thread(_write_atomically, self.results_path, data)
+        await asyncio.to_thread(write_atomically, self.results_path, data)
         with contextlib.suppress(OSError):
             self._results_mtime_ns = self.results_path.stat().st_mtime_ns
 
@@ -749,21 +750,6 @@ def _results_document(
         "total_wasted": sum(g["wasted"] for g in groups),
         "groups": groups,
     }
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 def _verify_identical(keep: str, keep_path: Path, others: list[tuple[str, Path]]) -> None:
