@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import threading
@@ -425,8 +426,12 @@ class DownloadService:
         spool = self.store.new_temp()
         try:
             return await asyncio.to_thread(_pdf_plan, selection, fmt, spool)
-        except BaseException:
+        except BaseException as exc:
             discard(spool)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ServiceUnavailable(
+                    "The cache folder's disk is full: the PDF cannot be prepared; try again later.", code="disk_full"
+                ) from None
             raise
 
     async def buffered(self, download: Download, fmt: str) -> bytearray:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from blake3 import blake3
 
+from ..orphans import exit_with
+
 log = logging.getLogger("archive_catalog")
 
 MIN_WIDTH = 64
@@ -47,9 +49,11 @@ EVICTION_GRACE_S = 10.0
 # -- worker side (runs in the pool's processes; top-level and picklable) -----------------
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the server, which shuts the pool down in order."""
+def _ignore_sigint(server_pid: int | None = None) -> None:
+    """Workers leave Ctrl-C to the server, which shuts the pool down in order, and end with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if server_pid is not None:
+        exit_with(server_pid)
 
 
 def _fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
@@ -198,7 +202,9 @@ def thumbnail_key(source: Source, width: int) -> str:
 
 def new_pool(workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_sigint)
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_ignore_sigint, initargs=(os.getpid(),)
+    )
 
 
 def default_workers() -> int:

@@ -30,6 +30,7 @@ from typing import Protocol
 import blake3
 
 from ..library import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from ..orphans import exit_with
 
 EDGE = 4096  # head and tail block for the first split
 SMALL_FILE = 64 * 1024  # at or below this size a file is hashed whole in the first pass
@@ -64,11 +65,17 @@ _cancel: CancelFlag | None = None
 _buffer: bytearray | None = None
 
 
-def init_worker(cancel: CancelFlag | None) -> None:
-    """Pool initializer: workers ignore Ctrl-C (the server handles it) and share the cancel flag."""
+def init_worker(cancel: CancelFlag | None, server_pid: int | None = None) -> None:
+    """Pool initializer: workers ignore Ctrl-C (the server handles it) and share the cancel flag.
+
+    With `server_pid`, a worker exits on its own once the server is gone (a SIGKILLed server
+    cannot shut its pool down, and orphaned workers would hold its files and output open).
+    """
     global _cancel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _cancel = cancel
+    if server_pid is not None:
+        exit_with(server_pid)
 
 
 def warm_up(_: int = 0) -> int:

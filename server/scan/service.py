@@ -185,7 +185,7 @@ class ScanService:
             max_workers=self.workers,
             mp_context=context,
             initializer=hashing.init_worker,
-            initargs=(self._cancel_event,),
+            initargs=(self._cancel_event, os.getpid()),
         )
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(pool, hashing.warm_up, i) for i in range(self.workers)))
@@ -359,6 +359,7 @@ class ScanService:
             await self._hash(groups, tally)
             hashed = self.clock()
             self._check_cancel()
+            self.library.check_available()  # files that vanished with their drive are not "gone"
             duration = self.clock() - started
             self.results = await asyncio.to_thread(self._build_results, scan_id, walk, tally, duration)
             self.cache.retain(walk.paths)  # files gone from the library leave the cache too
@@ -523,6 +524,7 @@ class ScanService:
         if isinstance(failure, BrokenProcessPool):
             raise failure
         if failure is not None:
+            self.library.check_available()  # the drive went away: say so, not "a worker failed"
             log.error("scan: a hash worker failed: %r", failure)
             raise ScanFailedError("A hash worker failed; the scan stopped.")
         if cancelled:
