@@ -9,6 +9,7 @@ and clearer, the hub's event-bus subscription and the GOING_AWAY close on shutdo
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -52,10 +53,20 @@ async def duplicates(request: web.Request) -> web.Response:
     return send_json(request, service.duplicates())
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise BadRequest("A JSON object in the body names a key twice.", code="invalid_json")
+    return found
+
+
 async def _json_body(request: web.Request) -> Any:
+    """The body as JSON; a key given twice is refused (which one would count is ambiguous)."""
+    raw = await request.read()
     try:
-        return orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
+        orjson.loads(raw)  # strict UTF-8 and syntax first
+        return json.loads(raw, object_pairs_hook=_unique_keys)
+    except (orjson.JSONDecodeError, RecursionError):
         raise BadRequest("The body must be JSON.", code="invalid_json") from None
 
 
