@@ -7,8 +7,12 @@ Each stops by itself: every wait has a hard bound, and the assertions are about 
 from __future__ import annotations
 
 import asyncio
+import io
+import random
 import socket
+import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -89,3 +93,58 @@ async def test_slow_header_senders_do_not_exhaust_the_server(server: ServerProce
     finally:
         for sock in dribblers:
             sock.close()
+
+
+def _big_download_library(library: Path) -> None:
+    rng = random.Random(9)
+    for model in ("streamed", "cached"):
+        for index in range(4):
+            write(library / "site" / model / f"{index}.jpg", rng.randbytes(6 * 1024 * 1024))
+    for index in range(20):
+        make_model(library, "site", f"small-{index}", ["1.jpg", "2.jpg"], seed=index)
+    age_folders(library)
+
+
+def _stalled_reader(port: int, path: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return sock
+
+
+async def test_slow_readers_of_large_downloads_do_not_starve_the_catalog(tmp_path: Path) -> None:
+    """50 stalled readers of a streamed archive and 50 of a cached one (24 MB each); the
+    catalog keeps answering, memory stays bounded, and the slots come back afterwards."""
+    library = tmp_path / "library"
+    _big_download_library(library)
+    with running_server(library, tmp_path / "cache", "--threshold-mb", "1", "--download-max-builds", "64") as server:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            async with session.get(f"{server.url}/api/download?site=site&model=cached") as response:
+                assert response.status == 200
+                assert len(await response.read()) > 24_000_000
+            rss_before = rss_kib(server.pid)
+            readers: list[socket.socket] = []
+            try:
+                for index in range(100):
+                    model = "cached" if index % 2 else "streamed"
+                    readers.append(_stalled_reader(server.port, f"/api/download?site=site&model={model}"))
+                heads = [sock.recv(1024) for sock in readers]  # every one of them was answered
+                assert all(head.startswith(b"HTTP/1.1 200 ") for head in heads)
+                assert sum(b"X-Cache: HIT" in head for head in heads) >= 50
+                for index in range(40):
+                    async with session.get(f"{server.url}/api/model?site=site&model=small-{index % 20}") as response:
+                        assert response.status == 200
+                        assert len((await response.json())["images"]) == 2
+                    async with session.get(f"{server.url}/healthz") as response:
+                        assert response.status == 200
+                growth_mib = (rss_kib(server.pid) - rss_before) / 1024
+                assert growth_mib < 128, f"server memory grew {growth_mib:.0f} MiB with 100 stalled downloads"
+            finally:
+                for sock in readers:
+                    sock.close()
+            # the stalled streams ended when their clients left: a full download works again
+            async with session.get(f"{server.url}/api/download?site=site&model=streamed") as response:
+                assert response.status == 200
+                with zipfile.ZipFile(io.BytesIO(await response.read())) as archive:
+                    assert archive.testzip() is None
+                    assert len(archive.namelist()) == 4
