@@ -142,6 +142,57 @@ def test_kill_during_a_streamed_download_never_serves_a_partial_archive(tmp_path
     assert "Traceback" not in output, output
 
 
+def test_kills_at_random_moments_of_many_downloads_leave_only_whole_indexed_archives(tmp_path: Path) -> None:
+    """Many downloads (streamed and buffered) at once, the server killed at a random moment,
+    three times: every archive left in the cache is indexed, whole and valid; nothing else is."""
+    library, cache = tmp_path / "library", tmp_path / "cache"
+    expected = {f"big{i}": _big_model(library, "site", f"big{i}", files=3, size=3 * MIB, seed=10 + i) for i in range(4)}
+    for i in range(4):
+        expected[f"small{i}"] = _big_model(library, "site", f"small{i}", files=3, size=4096, seed=20 + i)
+    age_folders(library)
+    rng = random.Random(17)
+
+    async def download_all(server: ServerProcess, kill_after: float) -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+            async with session.post(f"{server.url}/api/clear_cache") as response:
+                assert response.status == 200  # each round builds (and caches) everything again
+
+            async def one(model: str) -> None:
+                try:
+                    async with session.get(f"{server.url}/api/download?site=site&model={model}") as response:
+                        await response.read()
+                except aiohttp.ClientError:
+                    pass  # killed mid-answer
+
+            tasks = [asyncio.create_task(one(model)) for model in expected for _ in range(2)]
+            await _eventually(lambda: any(n.startswith("tmp-") for n in _downloads_folder(cache)))
+            await asyncio.sleep(kill_after)  # from then on, at a random moment of the work
+            _kill(server)
+            await asyncio.gather(*tasks)
+
+    for _ in range(3):
+        server = start_server(library, cache, "--threshold-mb", "2")
+        asyncio.run(download_all(server, rng.uniform(0.0, 0.06)))
+
+    server = start_server(library, cache, "--threshold-mb", "2")
+    try:
+        left = _downloads_folder(cache)
+        archives = [name for name in left if name.endswith(".zip")]
+        assert [name for name in left if name.startswith("tmp-")] == []
+        stats = get_json(f"{server.url}/api/cache_stats")["download_cache"]
+        assert isinstance(stats, dict) and stats["entries"] == len(archives)  # every file indexed, and only those
+        for name in archives:
+            with zipfile.ZipFile(cache / "downloads" / name) as archive:
+                assert archive.testzip() is None
+        for model, contents in expected.items():
+            status, data = _fetch(f"{server.url}/api/download?site=site&model={model}")
+            assert status == 200
+            _check_zip(data, tmp_path, contents)
+    finally:
+        output = stop_server(server)
+    assert "Traceback" not in output, output
+
+
 # -- 2. SIGKILL while the hash cache is written -----------------------------------------------
 
 
@@ -174,17 +225,21 @@ def test_kill_during_scans_leaves_a_loadable_hash_cache(tmp_path: Path) -> None:
     pairs = 120
     _dup_library(library, pairs, 96 * 1024)
     rng = random.Random(3)
+    killed_running = 0
     for round_ in range(4):  # kill at a different moment of a scan (and of its cache save) each time
         server = start_server(library, cache)
         request = urllib.request.Request(f"{server.url}/api/scan", method="POST", data=b"")
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 202
         time.sleep(rng.uniform(0.0, 0.4) if round_ else 0.0)
+        killed_running += bool(get_json(f"{server.url}/api/scan_progress")["running"])
         _kill(server)
         hashcache = cache / "hashcache.json"
         if hashcache.exists():  # whatever a kill left is a whole document
             document = orjson.loads(hashcache.read_bytes())
             assert document["version"] == 1
+
+    assert killed_running >= 1  # at least one kill hit a scan at work
 
     server = start_server(library, cache)
     try:
@@ -195,6 +250,8 @@ def test_kill_during_scans_leaves_a_loadable_hash_cache(tmp_path: Path) -> None:
         assert isinstance(stats["hash_cache"], dict) and stats["hash_cache"]["entries"] == 2 * pairs
         again = _scan_to_end(server)  # the cache saved at the end of the first scan answers now
         assert len(again["groups"]) == pairs
+        assert results["stats"]["files"] == again["stats"]["files"] == 2 * pairs
+        assert again["stats"]["hashed_bytes"] == 0 and again["stats"]["cache_hit_rate"] == 1.0
         assert not list(cache.glob(".hashcache.json.*.tmp"))
     finally:
         output = stop_server(server)
@@ -269,7 +326,6 @@ def test_kill_during_deletes_loses_nothing_and_the_trash_list_matches(tmp_path: 
             assert item["original"] not in in_place
             assert before[item["original"]] == trashed[item["id"]]
         # nothing lost: every file is in place or in the trash, exactly once
-        assert sorted(in_place.values()) + sorted(trashed.values()) != []
         assert sorted([*in_place.values(), *trashed.values()]) == sorted(before.values())
         assert set(in_place) | {item["original"] for item in items} == set(everything)
 
@@ -393,6 +449,10 @@ async def test_library_unmounted_during_a_scan_fails_cleanly_and_keeps_the_cache
     assert cached > 0
     saved = (client.app[keys.CONFIG].cache_dir / "hashcache.json").read_bytes()
 
+    for index in range(20):  # new files the cache does not know: the workers must read them
+        data = rng.randbytes(512 * 1024)
+        write(library_root / "gamma" / "z" / f"{index}.jpg", data)
+        write(library_root / "gamma" / "w" / f"{index}.jpg", data)
     moved = library_root.with_name("unmounted")
 
     def unmount(event: dict[str, Any]) -> None:
@@ -425,7 +485,7 @@ async def test_library_unmounted_during_a_scan_fails_cleanly_and_keeps_the_cache
     progress = await (await client.get("/api/scan_progress")).json()
     assert progress["phase"] == "done"
     assert progress["cache_hits"] >= 120
-    assert (await (await client.get("/api/duplicates")).json())["groups"] == first["groups"]
+    assert len((await (await client.get("/api/duplicates")).json())["groups"]) == 80
 
 
 # -- 6. Redis killed and restarted during downloads and scans ----------------------------------
