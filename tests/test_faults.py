@@ -9,6 +9,7 @@ assertions are about state (what is served, listed, kept), never about speed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import io
@@ -422,6 +423,51 @@ async def test_disk_full_for_a_pdf_spool_is_a_clean_json_error(
     assert set(body) >= {"error", "message"}
     assert "Traceback" not in body["message"] and str(client.app[keys.CONFIG].cache_dir) not in body["message"]
     await _cache_is_clean(client)
+
+
+async def test_a_real_full_disk_under_the_download_cache(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path
+) -> None:
+    """The cache dir on a 4 MiB tmpfs (needs root; skipped where mounting is refused — the
+    injected-ENOSPC tests above still run): real ENOSPC from the kernel, same promises."""
+    small = tmp_path / "small-disk"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        contents = _big_model(library_root, "alpha", "big", files=3, size=2 * MIB, seed=4)  # 6 MB > 4 MiB
+        client = await make_client(cache_dir=small / "cache", threshold_mb=1)
+        try:
+            response = await client.get("/api/download?site=alpha&model=big")
+            assert response.status == 200
+            assert response.headers["X-Download-Strategy"] == "stream"
+            _check_zip(await response.read(), tmp_path, contents)
+            await _cache_is_clean(client)
+
+            # now fill the disk to the last byte
+            with contextlib.suppress(OSError), open(small / "filler", "wb", buffering=0) as filler:
+                while True:
+                    filler.write(b"\0" * 65536)
+            response = await client.get("/api/download?site=alpha&model=bruno")
+            assert response.status == 200
+            assert response.headers["X-Download-Strategy"] == "buffer"
+            with zipfile.ZipFile(io.BytesIO(await response.read())) as archive:
+                assert archive.testzip() is None
+            await _cache_is_clean(client)
+
+            response = await client.get("/api/download?site=alpha&model=ana&format=pdf")
+            if response.status == 200:  # no spool needed: a whole PDF
+                data = await response.read()
+                assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+            else:
+                assert response.status == 503
+                assert (await response.json())["error"] == "disk_full"
+            await _cache_is_clean(client)
+        finally:
+            await client.close()
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=True)
 
 
 # -- 5. the library root vanishes during a scan ---------------------------------------------
