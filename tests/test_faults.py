@@ -305,14 +305,20 @@ def test_kill_during_deletes_loses_nothing_and_the_trash_list_matches(tmp_path: 
                     pass  # killed mid-request
 
             tasks = [asyncio.create_task(delete(p)) for p in paths]
+            trash = library / "site" / ".trash"
+            await _eventually(lambda: trash.is_dir() and any(trash.iterdir()))  # the moves have begun
             await asyncio.sleep(kill_after)
             _kill(server)
             await asyncio.gather(*tasks)
 
-    for round_ in range(3):
+    cut_short = 0
+    for _ in range(3):
         server = start_server(library, cache)
         in_place, _ = _library_state(library)
-        asyncio.run(delete_many(server, sorted(in_place), rng.uniform(0.005, 0.08) * (round_ + 1)))
+        asyncio.run(delete_many(server, sorted(in_place), rng.uniform(0.0, 0.02)))
+        still, _ = _library_state(library)
+        cut_short += 0 < len(still) < len(in_place)  # the kill fell among the deletes
+    assert cut_short >= 1
 
     server = start_server(library, cache)
     try:
@@ -564,14 +570,25 @@ async def test_redis_killed_and_restarted_during_downloads_and_scans(
             await client.app[keys.SCAN].wait()
             assert (await (await client.get("/api/scan_progress")).json())["phase"] == "done"
 
+        async def killed_during(action: Callable[[], None]) -> None:
+            """A round with Redis killed (or started) while its first download is under way."""
+            work = asyncio.create_task(one_round())
+            await asyncio.sleep(0.01)
+            action()
+            async with asyncio.timeout(60):
+                await work
+
         await one_round()
-        redis_server.kill()
+        await client.post("/api/clear_cache")
+        await killed_during(redis_server.kill)
         await _eventually(lambda: _is(redis_state(), "down"))
         await one_round()
-        await one_round()
-        redis_server.start()
+        await client.post("/api/clear_cache")
+        await killed_during(redis_server.start)  # same port
         await _eventually(lambda: _is(redis_state(), "ok"))
         await one_round()
+        stats = await (await client.get("/api/cache_stats")).json()
+        assert stats["download_cache"]["index"] == "redis"
 
 
 async def _is(value: Any, expected: str) -> bool:
