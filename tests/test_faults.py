@@ -348,6 +348,19 @@ def test_kill_during_deletes_loses_nothing_and_the_trash_list_matches(tmp_path: 
     assert "Traceback" not in output, output
 
 
+async def test_the_server_removes_interrupted_trash_items_at_start(
+    make_client: ClientFactory, library_root: Path
+) -> None:
+    """What a kill between writing an item's metadata and moving its data leaves behind."""
+    interrupted = library_root / "alpha" / ".trash" / "0123456789ab-89abcdef"
+    interrupted.mkdir(parents=True)
+    (interrupted / "meta.json").write_text("{}")
+    (interrupted / ".meta.json.0a1b2c3d.tmp").write_text("{")
+    client = await make_client()
+    assert not interrupted.exists()
+    assert (await (await client.get("/api/trash")).json())["items"] == []
+
+
 # -- 4. disk full while writing the download cache --------------------------------------------
 
 

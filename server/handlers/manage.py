@@ -7,7 +7,6 @@ instance, once events are relayed) and reaches WebSocket clients.
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from aiohttp import web
 
@@ -16,8 +15,6 @@ from ..events import library_changed
 from ..params import Query
 from ..trash import TrashItem
 from .responses import send_json
-
-log = logging.getLogger("archive_catalog")
 
 
 def _announce(request: web.Request, item: TrashItem) -> None:
@@ -62,15 +59,7 @@ async def empty_trash(request: web.Request) -> web.Response:
     return send_json(request, {"status": "emptied", "freed": freed})
 
 
-async def _recover_trash(app: web.Application) -> None:
-    """At start: remove item folders a killed move or restore left without data."""
-    removed = await asyncio.to_thread(app[keys.TRASH].recover)
-    if removed:
-        log.info("Trash: removed %d interrupted item(s)", removed)
-
-
 def setup(app: web.Application) -> None:
-    app.on_startup.append(_recover_trash)
     app.router.add_delete("/api/model", delete_model)
     app.router.add_delete("/api/file", delete_file)
     app.router.add_get("/api/trash", list_trash)
