@@ -114,7 +114,7 @@ def test_kill_during_a_streamed_download_never_serves_a_partial_archive(tmp_path
     age_folders(library)
     server = start_server(library, cache, "--threshold-mb", "1")
     try:
-        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.sendall(b"GET /api/download?site=site&model=big HTTP/1.1\r\nHost: x\r\n\r\n")
         head = sock.recv(65536)
