@@ -8,7 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from server.scan.hashcache import FILE_NAME, HashCache
+import orjson
+
+from server.scan.hashcache import FILE_NAME, FORMAT_VERSION, HashCache
+from server.scan.hashing import HASH_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,3 +105,20 @@ def entry_round(cache: HashCache) -> int:
     rounds = {entry.mtime_ns for entry in cache._entries.values()}
     assert len(rounds) == 1, "a loaded cache mixes two saves"
     return rounds.pop()
+
+
+def test_a_cache_of_another_format_or_hash_is_discarded_whole(tmp_path: Path) -> None:
+    # Version 1 held BLAKE3 hashes: mixing them with XXH3-128 ones would split true duplicates.
+    path = tmp_path / FILE_NAME
+    path.write_bytes(b'{"version": 1, "entries": {"s/m/a.jpg": [1, 2, 3, null, "' + b"f" * 64 + b'"]}}')
+    cache = HashCache(tmp_path)
+    assert cache.load() == 0
+    assert cache.lookup("s/m/a.jpg", 1, 2, 3) is None
+    path.write_bytes(b'{"version": 2, "hash": "blake3", "entries": {"s/m/a.jpg": [1, 2, 3, null, "ab"]}}')
+    assert HashCache(tmp_path).load() == 0
+    # What it writes names its format and hash, and loads back.
+    cache.store("s/m/a.jpg", 1, 2, 3, None, "e" * 32)
+    cache.save()
+    document = orjson.loads(path.read_bytes())
+    assert (document["version"], document["hash"]) == (FORMAT_VERSION, HASH_NAME)
+    assert HashCache(tmp_path).load() == 1

@@ -5,7 +5,9 @@ mtime (ns) and inode are unchanged. It holds the head+tail hash and the full has
 which may be missing. The file on disk is replaced atomically (temp file, fsync, rename), so
 a kill at any moment leaves either the previous or the new cache, never a broken one; a file
 that cannot be read (or a stray temp file from a killed write) is ignored, and the scan simply
-hashes again. Pure domain code: no aiohttp.
+hashes again. The file names its format version and hash function; a cache written with
+another (an older version, BLAKE3 hashes) is discarded whole, never mixed with new hashes.
+Pure domain code: no aiohttp.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from pathlib import Path
 
 import orjson
 
+from .hashing import HASH_NAME
+
 log = logging.getLogger("archive_catalog")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: BLAKE3 hashes; 2: XXH3-128 (HASH_NAME), named in the file too
 FILE_NAME = "hashcache.json"
 
 
@@ -104,7 +108,7 @@ class HashCache:
             if generation < self._saved_generation:
                 return  # a newer snapshot is already on disk
             rows = {path: [e.size, e.mtime_ns, e.inode, e.partial, e.full] for path, e in entries.items()}
-            data = orjson.dumps({"version": FORMAT_VERSION, "entries": rows})
+            data = orjson.dumps({"version": FORMAT_VERSION, "hash": HASH_NAME, "entries": rows})
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temp = self.path.with_name(f".{FILE_NAME}.{secrets.token_hex(4)}.tmp")
             try:
@@ -141,8 +145,15 @@ class HashCache:
         try:
             self._file_mtime_ns = os.stat(self.path).st_mtime_ns
             document = orjson.loads(self.path.read_bytes())
-            if document.get("version") != FORMAT_VERSION:
-                raise ValueError("unknown hash cache version")
+            if document.get("version") != FORMAT_VERSION or document.get("hash") != HASH_NAME:
+                log.info(
+                    "hash cache has format %r (%r hashes), not %d (%s); starting empty",
+                    document.get("version"),
+                    document.get("hash", "blake3"),
+                    FORMAT_VERSION,
+                    HASH_NAME,
+                )
+                return 0
             entries = {
                 str(path): Entry(int(row[0]), int(row[1]), int(row[2]), row[3], row[4])
                 for path, row in document["entries"].items()

@@ -7,7 +7,7 @@ Stages (the fclones / jdupes / rmlint recipe):
 1. `walk_folders` lists media files with one `os.scandir` per folder (hidden names, the trash
    and symlinks leaving the root are skipped) and returns (path, size, mtime, device, inode).
 2. The service groups them by size, drops unique sizes, collapses hard links and empty files.
-3. `hash_groups` takes whole same-size groups: a BLAKE3 of a small head and tail block splits
+3. `hash_groups` takes whole same-size groups: an XXH3-128 of a small head and tail block splits
    them (small files are hashed whole at once), and only what still collides is hashed fully,
    with 1 MiB reads into one reused buffer. Hashes already known (from the hash cache) are
    passed in and never recomputed. `resolve_group` is the one place that decides, per group,
@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import blake3
+import xxhash
 
 from ..library import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from ..orphans import exit_with
@@ -38,8 +38,12 @@ MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 READ_SIZE = 1024 * 1024  # full-hash read size (>= 1 MiB)
 CANCEL_CHECK_BYTES = 16 * READ_SIZE
 LOCKSTEP_FILES = 16  # files compared in step with one hashed file
-PARTIAL_DIGEST = 16
-FULL_DIGEST = 32
+# Content hashes are XXH3-128 (32 hex digits): at ~14 GB/s a core it costs a fraction of reading
+# the page cache (BLAKE3, ~4.8 GB/s, was half the hashing time). It only has to tell apart
+# files of one size, and a delete compares the bytes again before it moves anything.
+HASH_NAME = "xxh3-128"
+_new_hasher = xxhash.xxh3_128
+_hexdigest_of = xxhash.xxh3_128_hexdigest
 
 # (path relative to the root, size, mtime_ns, device, inode, is_symlink)
 WalkEntry = tuple[str, int, int, int, int, bool]
@@ -197,10 +201,10 @@ def _read_buffer() -> bytearray:
 
 
 def hash_fd(fd: int) -> tuple[str, int]:
-    """BLAKE3 of a whole open file with 1 MiB reads; returns (hex digest, bytes read)."""
+    """XXH3-128 of a whole open file with 1 MiB reads; returns (hex digest, bytes read)."""
     buffer = _read_buffer()
     view = memoryview(buffer)
-    hasher = blake3.blake3()
+    hasher = _new_hasher()
     done = 0
     since_check = 0
     while True:
@@ -213,11 +217,11 @@ def hash_fd(fd: int) -> tuple[str, int]:
         if since_check >= CANCEL_CHECK_BYTES:
             _check_cancel()
             since_check = 0
-    return hasher.hexdigest(FULL_DIGEST), done
+    return hasher.hexdigest(), done
 
 
 def hash_together(fds: Sequence[int], size: int) -> tuple[str, list[bool], int]:
-    """BLAKE3 of the first file while the others are compared with it block by block.
+    """XXH3-128 of the first file while the others are compared with it block by block.
 
     Returns (digest of the first, per file whether it is byte-for-byte the first, bytes read).
     A file equal to the first has its digest by definition, so a colliding set costs one hash
@@ -227,7 +231,7 @@ def hash_together(fds: Sequence[int], size: int) -> tuple[str, list[bool], int]:
     """
     buffers = _lockstep_buffers(len(fds))
     views = [memoryview(buffer) for buffer in buffers]
-    hasher = blake3.blake3()
+    hasher = _new_hasher()
     equal = [True] * len(fds)
     done = offset = since_check = 0
     while True:
@@ -251,14 +255,14 @@ def hash_together(fds: Sequence[int], size: int) -> tuple[str, list[bool], int]:
     for index in range(1, len(fds)):
         if equal[index] and os.pread(fds[index], 1, offset):
             equal[index] = False  # longer than the first
-    return hasher.hexdigest(FULL_DIGEST), equal, done
+    return hasher.hexdigest(), equal, done
 
 
 def edges_fd(fd: int, size: int) -> tuple[str, int]:
-    """BLAKE3 of the first and last EDGE bytes of an open file larger than 2 * EDGE."""
+    """XXH3-128 of the first and last EDGE bytes of an open file larger than 2 * EDGE."""
     head = os.pread(fd, EDGE, 0)
     tail = os.pread(fd, EDGE, size - EDGE)
-    return blake3.blake3(head + tail).hexdigest(PARTIAL_DIGEST), len(head) + len(tail)
+    return _hexdigest_of(head + tail), len(head) + len(tail)
 
 
 def hash_whole(path: str, dir_fd: int | None = None) -> tuple[str, int]:
