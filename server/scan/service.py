@@ -165,6 +165,7 @@ class ScanService:
         self._last_emit = float("-inf")
         self._hash_started = 0.0
         self._last_cache_save = 0.0
+        self._natural_keys: dict[str, NaturalKey] = {}  # of the last results' paths (rescans reuse them)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -563,9 +564,18 @@ class ScanService:
 
     def _build_results(self, scan_id: str, walk: WalkResult, tally: _Tally, duration: float) -> dict[str, Any]:
         by_hash: dict[tuple[int, str], list[str]] = {}
-        for path, key in tally.hashes.items():
-            by_hash.setdefault(key, []).append(path)
-        groups = [_group(digest, size, paths) for (size, digest), paths in by_hash.items() if len(paths) > 1]
+        for path, size_hash in tally.hashes.items():
+            by_hash.setdefault(size_hash, []).append(path)
+        old_keys = self._natural_keys
+        keys: dict[str, NaturalKey] = {}
+        for paths in by_hash.values():
+            if len(paths) > 1:
+                for path in paths:
+                    known = old_keys.get(path)
+                    if known is not None:
+                        keys[path] = known
+        groups = [_group(digest, size, paths, keys) for (size, digest), paths in by_hash.items() if len(paths) > 1]
+        self._natural_keys = keys  # only the paths of this scan's groups are kept
         cache_hits = tally.needed - tally.computed
         stats = {
             "files": walk.files,
@@ -736,15 +746,31 @@ def _batches(
         yield batch
 
 
-def _group(digest: str, size: int, paths: list[str]) -> dict[str, Any]:
-    files = sorted(paths, key=natural_key)
-    return {"id": digest[:16], "hash": digest, "size": size, "wasted": size * (len(files) - 1), "files": files}
+NaturalKey = list[int | str]
+
+
+def _group(
+    digest: str, size: int, paths: list[str], keys: dict[str, NaturalKey] | None = None
+) -> tuple[NaturalKey, dict[str, Any]]:
+    """A duplicate group (files in natural order) and the natural key of its first file.
+
+    `keys` memoizes natural keys by path (a rescan finds the same groups: no key is recomputed).
+    """
+    if keys is None:
+        keys = {}
+    for path in paths:
+        if path not in keys:
+            keys[path] = natural_key(path)
+    files = sorted(paths, key=keys.__getitem__)
+    group = {"id": digest[:16], "hash": digest, "size": size, "wasted": size * (len(files) - 1), "files": files}
+    return keys[files[0]], group
 
 
 def _results_document(
-    scan_id: str, finished_at: float, stats: dict[str, Any], groups: list[dict[str, Any]]
+    scan_id: str, finished_at: float, stats: dict[str, Any], keyed: list[tuple[NaturalKey, dict[str, Any]]]
 ) -> dict[str, Any]:
-    groups.sort(key=lambda g: (-g["wasted"], natural_key(g["files"][0])))
+    keyed.sort(key=lambda item: (-item[1]["wasted"], item[0]))
+    groups = [group for _key, group in keyed]
     return {
         "scan_id": scan_id,
         "finished_at": finished_at,
