@@ -269,6 +269,17 @@ def hash_together(fds: Sequence[int], size: int) -> tuple[str, list[bool], int]:
     return hasher.hexdigest(), equal, done
 
 
+_probe = bytearray(1)
+
+
+def _cached(fd: int, offset: int) -> bool:
+    """Whether the byte at `offset` is in the page cache (a read that never waits for the disk)."""
+    try:
+        return os.preadv(fd, [_probe], offset, os.RWF_NOWAIT) >= 0
+    except OSError:  # EAGAIN: not cached (or no RWF_NOWAIT here); a real error shows when read
+        return False
+
+
 def edges_fd(fd: int, size: int) -> tuple[str, int]:
     """XXH3-128 of the first and last EDGE bytes of an open file larger than 2 * EDGE."""
     head = os.pread(fd, EDGE, 0)
@@ -311,6 +322,7 @@ def resolve_group(
     compute: Hasher | None,
     prefetch: Prefetch | None = None,
     compute_many: ManyHasher | None = None,
+    prefetch_edges: Prefetch | None = None,
 ) -> list[Outcome]:
     """Decide the hashes a same-size group needs and return them per member.
 
@@ -335,6 +347,8 @@ def resolve_group(
         for index, (path, _partial, full) in enumerate(members):
             outcomes[index] = (None, need("full", path, full))
         return outcomes
+    if prefetch_edges is not None:
+        prefetch_edges([path for path, partial, _full in members if partial is None], size)
     by_partial: dict[str, list[int]] = {}
     for index, (path, partial, _full) in enumerate(members):
         digest = need("partial", path, partial)
@@ -449,8 +463,15 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
                     digests[index] = compute("full", paths[index], size)  # differs: its own hash
         return digests
 
+    def first_cached(paths: list[str], offset: int) -> bool:
+        try:
+            return _cached(files.get(paths[0]), offset)
+        except OSError:
+            return True  # unreadable: nothing to prefetch for (it fails when hashed)
+
     def prefetch(paths: list[str], size: int) -> None:
-        if len(paths) < 2 or not files.keep:
+        # Only when the data is not in the page cache already (then the advice is wasted work).
+        if len(paths) < 2 or not files.keep or first_cached(paths, (size // 2) & ~4095):
             return
         for relative in paths:
             try:
@@ -458,11 +479,23 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
             except OSError:
                 continue
 
+    def prefetch_edges(paths: list[str], size: int) -> None:
+        """Cold cache: ask for every head and tail block of the group at once (one disk queue)."""
+        if len(paths) < 2 or not files.keep or first_cached(paths, 0):
+            return
+        for relative in paths:
+            try:
+                fd = files.get(relative)
+                os.posix_fadvise(fd, 0, EDGE, os.POSIX_FADV_WILLNEED)
+                os.posix_fadvise(fd, size - EDGE, EDGE, os.POSIX_FADV_WILLNEED)
+            except OSError:
+                continue
+
     outcomes = []
     try:
         for size, members in groups:
             files.start_group(len(members))
-            outcomes.append(resolve_group(size, members, compute, prefetch, compute_many))
+            outcomes.append(resolve_group(size, members, compute, prefetch, compute_many, prefetch_edges))
         return outcomes, work
     finally:
         files.close_all()
