@@ -14,7 +14,8 @@ interleaved, best of each:
 - the groups both report, compared by inode (hard links are one file), and against the truth.
 
 Our server runs on both cores (its workers hash in parallel; jdupes is single-threaded), the
-harness listens on the WebSocket. `python -m benchmarks.bench_scan [--rounds N]`.
+harness listens on the WebSocket. `python -m benchmarks.bench_scan [--rounds N]`;
+`BENCH_CHECKOUT=/path/to/worktree` measures that checkout's server (a before/after).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 import aiohttp
 
 from .common import (
+    CHECKOUT,
     DATA_DIR,
     PYTHON,
     BenchmarkError,
@@ -154,7 +156,7 @@ def run_jdupes(root: Path) -> tuple[float, float, list[list[str]]]:
 def start_ours(root: Path, cache_dir: Path) -> Process:
     port = free_port()
     argv = [PYTHON, "-m", "server", "--models-dir", str(root), "--port", str(port), "--cache-dir", str(cache_dir)]
-    return start_process("archive-catalog", argv, port=port, ready_path="/healthz", cpu=BOTH_CORES)
+    return start_process("archive-catalog", argv, port=port, ready_path="/healthz", cpu=BOTH_CORES, cwd=CHECKOUT)
 
 
 async def timed_scan(base_url: str, clear_cache: bool) -> tuple[float, dict[str, Any]]:
@@ -268,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         f"first scan hashed {stats.get('hashed_bytes', 0) / 1e9:.2f} GB of {stats.get('bytes', 0) / 1e9:.2f} GB",
         f"ours on cores {BOTH_CORES} (2 hash workers), jdupes single-threaded; best of {args.rounds} rounds;"
         " cold = posix_fadvise DONTNEED on every file first",
+        f"ours from {CHECKOUT} (BENCH_CHECKOUT)",
     ]
     print_table("duplicate scan (lower is better)", rows, notes)
     return 0 if same and per_20k <= 0.15 and all(row.met for row in rows) else 1
