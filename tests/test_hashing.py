@@ -6,8 +6,8 @@ import os
 import threading
 from pathlib import Path
 
-import blake3
 import pytest
+import xxhash
 
 from server.scan import hashing
 
@@ -18,11 +18,11 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def test_hash_whole_is_blake3_of_the_file(tmp_path: Path) -> None:
+def test_hash_whole_is_xxh3_128_of_the_file(tmp_path: Path) -> None:
     data = os.urandom(3 * hashing.READ_SIZE + 123)
     path = _write(tmp_path / "f.mp4", data)
     digest, count = hashing.hash_whole(str(path))
-    assert digest == blake3.blake3(data).hexdigest()
+    assert digest == xxhash.xxh3_128_hexdigest(data)
     assert count == len(data)
 
 
@@ -30,7 +30,7 @@ def test_hash_edges_reads_only_head_and_tail(tmp_path: Path) -> None:
     data = os.urandom(200_000)
     path = _write(tmp_path / "f.jpg", data)
     digest, count = hashing.hash_edges(str(path), len(data))
-    expected = blake3.blake3(data[: hashing.EDGE] + data[-hashing.EDGE :]).hexdigest(hashing.PARTIAL_DIGEST)
+    expected = xxhash.xxh3_128_hexdigest(data[: hashing.EDGE] + data[-hashing.EDGE :])
     assert digest == expected
     assert count == 2 * hashing.EDGE
     changed = bytearray(data)
@@ -79,7 +79,7 @@ def test_small_files_are_keyed_by_their_full_hash(tmp_path: Path) -> None:
     outcomes, work = hashing.hash_groups(str(tmp_path), [(1000, [("x.png", None, None), ("y.png", None, None)])])
     (first, second) = outcomes[0]
     assert first[0] is None and second[0] is None
-    assert first[1] == blake3.blake3(b"x" * 1000).hexdigest()
+    assert first[1] == xxhash.xxh3_128_hexdigest(b"x" * 1000)
     assert first[1] != second[1]
     assert work.computed == 2 and work.bytes_read == 2000
 
@@ -138,9 +138,9 @@ def test_colliding_files_are_hashed_once_and_compared(tmp_path: Path) -> None:
         _write(tmp_path / name, data)
     outcomes, work = hashing.hash_groups(str(tmp_path), [(size, [(name, None, None) for name in files])])
     full = {name: outcome[1] for name, outcome in zip(files, outcomes[0], strict=True)}
-    assert full["a.mp4"] == full["b.mp4"] == full["c.mp4"] == blake3.blake3(base).hexdigest()
-    assert full["mid.mp4"] == blake3.blake3(bytes(mid)).hexdigest()
-    assert full["late.mp4"] == blake3.blake3(bytes(late)).hexdigest()
+    assert full["a.mp4"] == full["b.mp4"] == full["c.mp4"] == xxhash.xxh3_128_hexdigest(base)
+    assert full["mid.mp4"] == xxhash.xxh3_128_hexdigest(bytes(mid))
+    assert full["late.mp4"] == xxhash.xxh3_128_hexdigest(bytes(late))
     assert work.computed == 5 + 5  # five head+tail hashes, five full digests
 
 
@@ -153,6 +153,45 @@ def test_hash_together_equal_means_same_bytes_and_same_end(tmp_path: Path) -> No
     finally:
         for fd in fds:
             os.close(fd)
-    assert digest == blake3.blake3(data).hexdigest()
+    assert digest == xxhash.xxh3_128_hexdigest(data)
     assert equal == [True, True, False]  # same first 100,000 bytes, but longer
     assert count == 3 * 100_000 + 1  # c was read in one block, with its extra byte
+
+
+def _evict(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # dirty pages cannot be dropped
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def test_cold_page_cache_takes_the_prefetch_path_and_finds_the_same_groups(tmp_path: Path) -> None:
+    size = 2 * hashing.READ_SIZE + 123
+    base = os.urandom(size)
+    decoy = bytearray(base)
+    decoy[size // 2] ^= 1
+    files = {"a.mp4": base, "b.mp4": base, "decoy.mp4": bytes(decoy), "c.mp4": base}
+    for name, data in files.items():
+        _write(tmp_path / name, data)
+    small = {"s1.jpg": b"y" * 5000, "s2.jpg": b"y" * 5000, "s3.jpg": b"y" * 4999 + b"z"}
+    for name, data in small.items():
+        _write(tmp_path / name, data)
+    groups = [(size, [(name, None, None) for name in files]), (5000, [(name, None, None) for name in small])]
+    warm, _ = hashing.hash_groups(str(tmp_path), groups)
+    for name in [*files, *small]:
+        _evict(tmp_path / name)
+    fd = os.open(tmp_path / "a.mp4", os.O_RDONLY)
+    try:
+        os.pread(fd, 1, 0)
+        assert hashing._cached(fd, 0)  # what was just read is in the page cache
+    finally:
+        os.close(fd)
+    _evict(tmp_path / "a.mp4")
+    cold, work = hashing.hash_groups(str(tmp_path), groups)
+    assert cold == warm  # the same hashes whether the data came from the disk or the cache
+    full = [outcome[1] for outcome in cold[0]]
+    assert full[0] == full[1] == full[3] == xxhash.xxh3_128_hexdigest(base) != full[2]
+    assert [outcome[1] for outcome in cold[1]] == [xxhash.xxh3_128_hexdigest(data) for data in small.values()]
+    assert work.bytes_read >= 4 * size  # every member of the colliding set read whole
