@@ -31,6 +31,7 @@ import pytest
 
 from server import downloads as download_module
 from server import keys
+from server.scan.hashcache import FORMAT_VERSION as HASH_CACHE_VERSION
 
 from .conftest import ClientFactory
 from .helpers import age_folders, write
@@ -238,7 +239,7 @@ def test_kill_during_scans_leaves_a_loadable_hash_cache(tmp_path: Path) -> None:
         hashcache = cache / "hashcache.json"
         if hashcache.exists():  # whatever a kill left is a whole document
             document = orjson.loads(hashcache.read_bytes())
-            assert document["version"] == 1
+            assert document["version"] == HASH_CACHE_VERSION
 
     assert killed_running >= 1  # at least one kill hit a scan at work
 
