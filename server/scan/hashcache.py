@@ -15,13 +15,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from ..atomic import write_atomically
 from .hashing import HASH_NAME
 
 log = logging.getLogger("archive_catalog")
@@ -109,19 +109,8 @@ class HashCache:
                 return  # a newer snapshot is already on disk
             rows = {path: [e.size, e.mtime_ns, e.inode, e.partial, e.full] for path, e in entries.items()}
             data = orjson.dumps({"version": FORMAT_VERSION, "hash": HASH_NAME, "entries": rows})
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp = self.path.with_name(f".{FILE_NAME}.{secrets.token_hex(4)}.tmp")
-            try:
-                with open(temp, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, self.path)
-                self._file_mtime_ns = os.stat(self.path).st_mtime_ns
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
+            write_atomically(self.path, data)  # temp files are named .{FILE_NAME}.*.tmp, as load() expects
+            self._file_mtime_ns = os.stat(self.path).st_mtime_ns
             self._saved_generation = generation
 
     def save(self) -> None:
