@@ -20,6 +20,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -333,17 +334,7 @@ class DownloadStore:
 
         With a shared cache folder, `min_age_s` spares files other instances are writing now.
         """
-        removed = 0
-        now = time.time()
-        with os.scandir(self.folder) as entries:
-            for item in entries:
-                if not (item.name.startswith(TEMP_PREFIX) and item.name.endswith(TEMP_SUFFIX)):
-                    continue
-                with contextlib.suppress(OSError):
-                    if now - item.stat().st_mtime >= min_age_s:
-                        discard(Path(item.path))
-                        removed += 1
-        return removed
+        return self._discard_where(lambda name: name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX), min_age_s)
 
     async def remove_orphans(self, min_age_s: float = 0.0) -> int:
         """Delete archive files no index entry names (a crash between rename and index, an
@@ -352,11 +343,15 @@ class DownloadStore:
         return await asyncio.to_thread(self._remove_unknown, known, min_age_s)
 
     def _remove_unknown(self, known: set[str], min_age_s: float) -> int:
+        return self._discard_where(lambda name: name not in known and bool(ARCHIVE_NAME.fullmatch(name)), min_age_s)
+
+    def _discard_where(self, doomed: Callable[[str], bool], min_age_s: float) -> int:
+        """Delete the files of the cache folder whose name is `doomed` and that are old enough."""
         removed = 0
         now = time.time()
         with os.scandir(self.folder) as entries:
             for item in entries:
-                if item.name in known or not ARCHIVE_NAME.fullmatch(item.name):
+                if not doomed(item.name):
                     continue
                 with contextlib.suppress(OSError):
                     if now - item.stat().st_mtime >= min_age_s:
