@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 
@@ -64,3 +67,15 @@ def age_folders(root: Path) -> None:
         for name in dirs:
             os.utime(os.path.join(folder, name), (OLD_MTIME, OLD_MTIME))
     os.utime(root, (OLD_MTIME, OLD_MTIME))
+
+
+def make_video(target: Path, seconds: int, *encoder: str) -> Path:
+    """A real video made by ffmpeg from its test pattern; ffmpeg missing fails under CI=true."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("ffmpeg is missing under CI=true")
+        pytest.skip("ffmpeg is not installed")
+    source = f"testsrc=size=160x120:rate=10:duration={seconds}"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", source, *encoder, str(target)], check=True)
+    return target

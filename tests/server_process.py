@@ -27,6 +27,18 @@ def get_json(url: str, timeout: float = 5) -> dict[str, object]:
         return body
 
 
+def distinct_instances(base_url: str, wanted: int = 2, within: float = 60) -> set[object]:
+    """Poll /healthz over fresh connections until `wanted` different instances have answered."""
+    instances: set[object] = set()
+    deadline = time.monotonic() + within
+    while len(instances) < wanted and time.monotonic() < deadline:
+        try:
+            instances.add(get_json(f"{base_url}/healthz")["instance"])
+        except OSError:
+            time.sleep(0.1)
+    return instances
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:

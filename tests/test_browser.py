@@ -15,7 +15,6 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -32,7 +31,7 @@ from server.app import create_app
 from server.config import Config
 from server.demo import ensure_demo_library
 
-from .helpers import jpeg_bytes, write
+from .helpers import jpeg_bytes, make_video, write
 
 playwright_api = pytest.importorskip("playwright.async_api")
 axe_module = pytest.importorskip("axe_playwright_python.async_playwright")
@@ -321,17 +320,7 @@ async def test_infinite_scroll_loads_pages_as_needed(open_page: SessionFactory, 
 
 
 async def test_video_player_seeks_with_range(open_page: SessionFactory, library_root: Path) -> None:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        if CI:
-            pytest.fail("ffmpeg is missing under CI=true")
-        pytest.skip("ffmpeg is not installed")
-    target = library_root / "alpha" / "Carla" / "movie.webm"
-    subprocess.run(
-        [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=4",
-         "-c:v", "libvpx-vp9", "-b:v", "200k", str(target)],
-        check=True,
-    )  # fmt: skip
+    make_video(library_root / "alpha" / "Carla" / "movie.webm", 4, "-c:v", "libvpx-vp9", "-b:v", "200k")
     session = await open_page()
     page = session.page
     statuses: list[tuple[int, str | None]] = []

@@ -6,14 +6,13 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from .redis_support import SHARED_URL, free_port, require_redis
-from .server_process import ROOT, get_json, start_server, stop_server
+from .server_process import ROOT, distinct_instances, get_json, start_server, stop_server
 
 
 def _nginx() -> str:
@@ -41,13 +40,7 @@ def test_two_instances_behind_nginx(library_root: Path, tmp_path: Path) -> None:
     servers = [start_server(library_root, tmp_path / "cache", "--redis-url", SHARED_URL, port=port) for port in ports]
     proxy = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"])
     try:
-        instances: set[object] = set()
-        deadline = time.monotonic() + 60
-        while len(instances) < 2 and time.monotonic() < deadline:
-            try:
-                instances.add(get_json(f"http://127.0.0.1:{front}/healthz")["instance"])
-            except OSError:
-                time.sleep(0.1)
+        instances = distinct_instances(f"http://127.0.0.1:{front}")
         assert len(instances) == 2, "nginx did not reach both instances"
         assert get_json(f"http://127.0.0.1:{front}/healthz")["redis"] == "ok"
         request = urllib.request.Request(

@@ -6,9 +6,7 @@ import asyncio
 import concurrent.futures
 import io
 import os
-import shutil
 import signal
-import subprocess
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,7 +21,7 @@ from server import keys
 from server.cache.thumbnails import ThumbnailCache, new_pool
 
 from .conftest import ClientFactory
-from .helpers import jpeg_bytes, write
+from .helpers import jpeg_bytes, make_video, write
 from .test_http_lint import _lint
 
 CI = os.environ.get("CI") == "true"
@@ -216,18 +214,7 @@ async def test_video_without_ffmpeg_is_a_placeholder(
 
 @pytest.fixture
 def real_video(library_root: Path) -> Path:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        if CI:
-            pytest.fail("ffmpeg is missing under CI=true")
-        pytest.skip("ffmpeg is not installed")
-    target = library_root / "alpha" / "ana" / "real.mp4"
-    subprocess.run(
-        [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=2",
-         "-pix_fmt", "yuv420p", str(target)],
-        check=True,
-    )  # fmt: skip
-    return target
+    return make_video(library_root / "alpha" / "ana" / "real.mp4", 2, "-pix_fmt", "yuv420p")
 
 
 async def test_video_with_ffmpeg_is_a_frame(client: TestClient[Any, Any], real_video: Path) -> None:

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from .redis_support import SHARED_URL, require_redis
-from .server_process import get_json, start_server, stop_server
+from .server_process import distinct_instances, get_json, start_server, stop_server
 
 
 def test_two_workers_share_one_port(library_root: Path, tmp_path: Path) -> None:
     require_redis()
     server = start_server(library_root, tmp_path / "cache", "--workers", "2", "--redis-url", SHARED_URL)
     try:
-        instances: set[object] = set()
-        deadline = time.monotonic() + 60
-        while len(instances) < 2 and time.monotonic() < deadline:
-            try:
-                instances.add(get_json(f"{server.url}/healthz")["instance"])
-            except OSError:
-                time.sleep(0.1)
+        instances = distinct_instances(server.url)
         assert len(instances) == 2, "connections were not spread over two worker processes"
         sites = get_json(f"{server.url}/api/sites")["sites"]
         assert [s["name"] for s in sites] == ["alpha", "beta"]  # type: ignore[attr-defined]
