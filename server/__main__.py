@@ -8,11 +8,11 @@ import logging
 import os
 import sys
 
-from .cluster import redact
-from .config import Config, ConfigError, load_config
-from .demo import ensure_demo_library
-from .sizes import folder_size, human_bytes
-from .workers import run_workers, serve
+from server.config import Config, ConfigError, load_config
+from server.demo import ensure_demo_library
+from server.infra.cluster import redact
+from server.infra.sizes import folder_size, human_bytes
+from server.serve import run_workers, serve
 
 log = logging.getLogger("archive_catalog")
 

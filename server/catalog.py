@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from .cache.freshness import ROOT_KEY, FolderWatcher
-from .cache.ttl import TTLCache
-from .errors import ServiceUnavailable
-from .library import FolderListing, Library, MediaFile, ModelSummary, SiteListing
-from .representation import Rendered, render
+from server.cache.freshness import ROOT_KEY, FolderWatcher
+from server.cache.ttl import TTLCache
+from server.errors import ServiceUnavailable
+from server.infra.representation import Rendered, render
+from server.library import FolderListing, Library, MediaFile, ModelSummary, SiteListing
 
 MODEL_SORTS = ("name", "files", "bytes", "mtime")
 SITES_KEY = "\x00sites"

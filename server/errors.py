@@ -1,7 +1,7 @@
 """The exception hierarchy that domain code raises (no aiohttp here).
 
 Each error carries its HTTP status, a stable machine code and a sentence for people;
-`server.middleware` turns them into the contract's JSON error shape.
+`server.web.middleware` turns them into the contract's JSON error shape.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BadRequest, NotFound, ServiceUnavailable
+from server.errors import BadRequest, NotFound, ServiceUnavailable
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".bmp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".webm", ".mov", ".mkv", ".m4v", ".avi"})
@@ -394,8 +394,3 @@ def _summarize_media(name: str, media: list[Scanned]) -> ModelSummary:
         mtime=max([item[3] for item in media]),
         cover=cover,
     )
-
-
-def iter_media(listing: FolderListing) -> Iterable[MediaFile]:
-    yield from listing.images
-    yield from listing.videos

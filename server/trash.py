@@ -22,10 +22,10 @@ from typing import Any
 
 import orjson
 
-from .atomic import write_atomically
-from .errors import BadRequest, Conflict, NotFound, ServiceUnavailable
-from .library import Library, media_kind
-from .sizes import folder_size
+from server.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from server.infra.atomic import write_atomically
+from server.infra.sizes import folder_size
+from server.library import Library, media_kind
 
 TRASH_DIR = ".trash"
 _ID = re.compile(r"^[0-9a-f]{12}-[0-9a-f]{8}$")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from server import keys
-from server.cluster import ClusterLock, RedisLink, RedisUnavailable, redact
-from server.events import Event, library_changed
+from server.infra.cluster import ClusterLock, RedisLink, RedisUnavailable, redact
+from server.infra.events import Event, LibraryChanged
 
 from .conftest import ClientFactory
 from .redis_support import SHARED_URL, private_redis, require_redis
@@ -41,13 +41,14 @@ async def test_events_reach_the_other_instance(make_client: ClientFactory) -> No
     await _eventually(lambda: _healthy(second))
     await asyncio.sleep(0.2)  # let both subscriptions settle
 
-    first.server.app[keys.EVENTS].publish(library_changed("alpha", "ana"))
+    first.server.app[keys.EVENTS].publish(LibraryChanged(site="alpha", model="ana"))
 
     async def arrived() -> bool:
-        return any(e.get("type") == "library.changed" and e.get("model") == "ana" for e in received)
+        return any(isinstance(e, LibraryChanged) and e.model == "ana" and e.origin is not None for e in received)
 
     await _eventually(arrived)
-    assert next(e for e in received if e["type"] == "library.changed")["site"] == "alpha"
+    arrived_event = next(e for e in received if isinstance(e, LibraryChanged))
+    assert arrived_event.site == "alpha"
 
 
 async def test_a_delete_on_one_instance_invalidates_the_other(make_client: ClientFactory, library_root: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.conditional import (
+from server.web.conditional import (
     ByteRange,
     Outcome,
     RangeNotSatisfiable,

@@ -11,8 +11,8 @@ from PIL import Image
 
 from server.config import ConfigError, load_config
 from server.demo import ensure_demo_library
+from server.infra.sizes import human_bytes
 from server.library import Library
-from server.sizes import human_bytes
 
 
 def test_defaults_without_library_mean_demo(tmp_path: Path) -> None:

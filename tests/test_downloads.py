@@ -25,7 +25,7 @@ from server import keys
 from server.app import create_app
 from server.cache.downloads import CacheEntry
 from server.config import Config, ConfigError, load_config
-from server.downloads import DownloadService, auto_threshold_mb
+from server.downloads.service import DownloadService, auto_threshold_mb
 from server.errors import Conflict
 
 from .conftest import ClientFactory

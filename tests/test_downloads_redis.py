@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+import server.app
 from server import keys
 from server.cache.downloads import CacheEntry, RedisIndex
-from server.cluster import RedisLink, RedisUnavailable
-from server.handlers import downloads as download_handlers
+from server.infra.cluster import RedisLink, RedisUnavailable
 
 from .conftest import ClientFactory
 from .redis_support import private_redis, require_redis
@@ -30,7 +30,7 @@ async def prefix(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
     """A key prefix of this test's own, used by the app too; every key under it deleted after."""
     require_redis()
     value = f"test-archive-catalog:{secrets.token_hex(6)}"
-    monkeypatch.setattr(download_handlers, "REDIS_PREFIX", value)
+    monkeypatch.setattr(server.app, "REDIS_DOWNLOADS_PREFIX", value)
     yield value
     client = Redis.from_url(REDIS_URL)
     try:

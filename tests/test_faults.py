@@ -29,8 +29,9 @@ import aiohttp
 import orjson
 import pytest
 
-from server import downloads as download_module
 from server import keys
+from server.downloads import service as download_module
+from server.infra.events import Event
 from server.scan.hashcache import FORMAT_VERSION as HASH_CACHE_VERSION
 
 from .conftest import ClientFactory
@@ -505,7 +506,7 @@ async def test_library_unmounted_during_a_scan_fails_cleanly_and_keeps_the_cache
     client = await make_client()
     service = client.app[keys.SCAN]
     events: list[dict[str, Any]] = []
-    client.app[keys.EVENTS].subscribe(events.append)
+    client.app[keys.EVENTS].subscribe(lambda event: events.append(event.to_json()))
 
     assert (await client.post("/api/scan")).status == 202
     await service.wait()
@@ -521,7 +522,8 @@ async def test_library_unmounted_during_a_scan_fails_cleanly_and_keeps_the_cache
         write(library_root / "gamma" / "w" / f"{index}.jpg", data)
     moved = library_root.with_name("unmounted")
 
-    def unmount(event: dict[str, Any]) -> None:
+    def unmount(published: Event) -> None:
+        event = published.to_json()
         if library_root.exists() and (
             event["type"] == moment or (event["type"] == "scan.progress" and event.get("phase") == moment)
         ):

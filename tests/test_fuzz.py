@@ -12,7 +12,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from server.openapi import load_document
+from server.web.openapi import load_document
 
 from .helpers import make_library
 from .server_process import running_server

@@ -176,7 +176,7 @@ async def test_symlinks_out_of_the_root_are_not_served(client: Client, library_r
 
 async def test_a_file_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_path: Path) -> None:
     from server.errors import NotFound
-    from server.handlers.responses import _open_regular
+    from server.web.files import _open_regular
 
     secret = write(tmp_path / "secret.jpg", b"secret")
     victim = tmp_path / "photo.jpg"
@@ -189,7 +189,7 @@ async def test_a_file_opened_for_a_cancelled_request_is_closed() -> None:
     import asyncio
     import threading
 
-    from server.handlers.responses import open_off_loop
+    from server.web.files import open_off_loop
 
     release, closed = threading.Event(), threading.Event()
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from server.openapi import load_document
+from server.web.openapi import load_document
 
 
 def _registered(client: TestClient[Any, Any]) -> set[tuple[str, str]]:

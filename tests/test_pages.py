@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from server.assets import STATIC, load_assets
+from server.web.assets import STATIC, load_assets
 
 from .test_http_lint import _lint
 

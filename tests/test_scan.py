@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from server import keys
+from server.infra.events import ScanProgress
 
 from .conftest import ClientFactory
 from .scan_support import inode_groups, make_duptree, make_library_tree, run_scan, scan_results
@@ -135,12 +136,13 @@ async def test_cancel_during_hashing_keeps_what_the_cache_learnt(tmp_path: Path,
     service.batch_files = 2  # one group per batch, so the cancel lands between batches
     learnt: list[int] = []
 
-    def cancel_after_first_batch(event: dict[str, Any]) -> None:
-        if event["type"] == "scan.progress" and event["phase"] == "hashing" and event["checked"] and not learnt:
+    def cancel_after_first_batch(event: ScanProgress) -> None:
+        progress = event.progress
+        if progress["phase"] == "hashing" and progress["checked"] and not learnt:
             learnt.append(len(service.cache))
             service.cancel()
 
-    client.app[keys.EVENTS].subscribe(cancel_after_first_batch)
+    client.app[keys.EVENTS].subscribe(cancel_after_first_batch, ScanProgress)
     service.progress_interval_s = 0.0
     events = await run_scan(client)
     assert events[-1]["type"] == "scan.cancelled"
@@ -256,7 +258,7 @@ async def test_a_dead_worker_fails_the_scan_and_the_next_scan_restarts_the_pool(
     _write(library_root / "alpha" / "ana" / "dup.jpg", (library_root / "alpha" / "ana" / "img1.jpg").read_bytes())
     client = await make_client()
     service = client.app[keys.SCAN]
-    pool = service._pool
+    pool = service.pool.executor
     assert isinstance(pool, ProcessPoolExecutor)
     victim = next(iter(pool._processes.values()))  # a real worker process, killed as the OOM killer would
     os.kill(victim.pid, signal.SIGKILL)

@@ -18,7 +18,8 @@ from PIL import Image
 from yarl import URL
 
 from server import keys
-from server.cache.thumbnails import ThumbnailCache, new_pool
+from server.cache.thumbnails import ThumbnailCache, warm_up
+from server.infra.pools import WorkerPool
 
 from .conftest import ClientFactory
 from .helpers import jpeg_bytes, make_video, write
@@ -230,10 +231,11 @@ async def test_video_with_ffmpeg_is_a_frame(client: TestClient[Any, Any], real_v
 
 @pytest.fixture
 async def small_cache(tmp_path: Path) -> AsyncIterator[ThumbnailCache]:
-    pool = new_pool(2)
+    pool = WorkerPool("thumbnails", 2, warm=warm_up)
+    await pool.start()
     cache = ThumbnailCache(tmp_path / "thumbs", pool, max_bytes=12_000, max_concurrent=2, eviction_grace_s=0)
     yield cache
-    await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+    await pool.close()
 
 
 async def test_cache_is_bounded_and_work_is_capped(small_cache: ThumbnailCache, tmp_path: Path) -> None:
@@ -255,13 +257,14 @@ async def test_width_outside_range_is_refused_by_the_cache(small_cache: Thumbnai
         await small_cache.get(source, False, 2000)
 
 
-def test_pool_uses_forkserver() -> None:
-    pool = new_pool(1)
+async def test_pool_uses_forkserver() -> None:
+    pool = WorkerPool("thumbnails", 1, warm=warm_up)
+    await pool.start()
     try:
-        context = pool._mp_context  # type: ignore[attr-defined]
+        context = pool.executor._mp_context  # type: ignore[attr-defined]
         assert context.get_start_method() == "forkserver"
     finally:
-        pool.shutdown()
+        await pool.close()
 
 
 class GatedExecutor(concurrent.futures.ThreadPoolExecutor):
@@ -281,7 +284,9 @@ class GatedExecutor(concurrent.futures.ThreadPoolExecutor):
 
 async def test_abandoned_requests_do_not_make_thumbnails(tmp_path: Path) -> None:
     """A grid scrolled past: requests cancelled while queued never reach a worker."""
-    pool = GatedExecutor()  # the first job holds the only slot until the gate opens
+    gated = GatedExecutor()  # the first job holds the only slot until the gate opens
+    pool = WorkerPool("thumbnails", 1)
+    pool.executor = gated
     cache = ThumbnailCache(tmp_path / "thumbs", pool, max_concurrent=1)
     try:
         sources = [write(tmp_path / "src" / f"{i}.jpg", jpeg_bytes(i, size=(600, 400))) for i in range(12)]
@@ -294,7 +299,7 @@ async def test_abandoned_requests_do_not_make_thumbnails(tmp_path: Path) -> None
         for task in queued:
             task.cancel()
         await asyncio.gather(*queued, return_exceptions=True)
-        pool.gate.set()
+        gated.gate.set()
         first = await first_task
         await asyncio.sleep(0.1)
         figures = cache.stats()
@@ -306,7 +311,7 @@ async def test_abandoned_requests_do_not_make_thumbnails(tmp_path: Path) -> None
         again = await cache.get(sources[5], False, 128)  # asked again later: made then
         assert again.is_file()
     finally:
-        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        await pool.close()
 
 
 async def test_cache_buster_is_accepted_and_validated(client: TestClient[Any, Any]) -> None:
@@ -329,8 +334,8 @@ async def test_a_big_grid_queues_without_starving_other_requests(
     app = client.server.app
     assert app is not None
     cache = app[keys.THUMBNAILS]
-    real_pool, gated = cache.executor, GatedExecutor()
-    cache.executor = gated  # every job waits at the gate, so the queue is observable
+    real_pool, gated = cache.pool.executor, GatedExecutor()
+    cache.pool.executor = gated  # every job waits at the gate, so the queue is observable
     try:
         requests = [asyncio.create_task(client.get(f"/thumb/alpha/grid/g{i:03d}.jpg")) for i in range(GRID)]
         while cache.stats()["in_flight"] < GRID:
@@ -346,7 +351,7 @@ async def test_a_big_grid_queues_without_starving_other_requests(
         assert cache.stats()["generated"] == GRID
     finally:
         gated.gate.set()
-        cache.executor = real_pool
+        cache.pool.executor = real_pool
         gated.shutdown(wait=True)
 
 
@@ -356,13 +361,13 @@ async def test_a_killed_worker_is_replaced(client: TestClient[Any, Any]) -> None
     app = client.server.app
     assert app is not None
     cache = app[keys.THUMBNAILS]
-    pool = cache.executor
+    pool = cache.pool.executor
     assert isinstance(pool, concurrent.futures.ProcessPoolExecutor)
     for pid in list(pool._processes):  # type: ignore[attr-defined]
         os.kill(pid, signal.SIGKILL)
     responses = [await client.get(f"/thumb/alpha/ana/{name}") for name in ("img2.jpg", "img10.jpg", "IMG3.PNG")]
     assert [r.status for r in responses] == [200, 200, 200]
-    assert cache.executor is not pool
+    assert cache.pool.executor is not pool
     assert cache.stats()["pool_restarts"] == 1
 
 

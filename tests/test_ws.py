@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from server import keys
 from server.app import create_app
 from server.config import Config
+from server.infra.events import LibraryChanged
 
 from .conftest import ClientFactory
 from .scan_support import run_scan
@@ -124,12 +125,12 @@ async def test_a_stalled_client_does_not_block_others_and_is_dropped(client: Tes
             # one never reads, so its socket buffers fill and then its queue, and it is dropped.
             while hub.dropped_total == 0:
                 assert sent < 2000, "the stalled client was never dropped"
-                events.publish({"type": "library.changed", "site": f"s{sent}", "model": padding})
+                events.publish(LibraryChanged(site=f"s{sent}", model=padding))
                 received = await ws.receive_json(timeout=10)
                 assert received["site"] == f"s{sent}"
                 sent += 1
             assert hub.client_count == 1
-            events.publish({"type": "library.changed", "site": "after", "model": None})
+            events.publish(LibraryChanged(site="after", model=None))
             assert (await ws.receive_json(timeout=10))["site"] == "after"
     finally:
         stalled.close()

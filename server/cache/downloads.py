@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import orjson
 from redis.asyncio import Redis
 
-from ..cluster import RedisLink
+from server.infra.cluster import RedisLink
 
 log = logging.getLogger("archive_catalog")
 
@@ -94,6 +94,7 @@ class DownloadIndex(Protocol):
     async def least_recent(self, limit: int) -> list[CacheEntry]: ...
     async def totals(self) -> tuple[int, int]: ...
     async def all_entries(self) -> list[CacheEntry]: ...
+    async def open(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -103,9 +104,16 @@ class LocalIndex:
     name = "local"
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._connect)
+
+    def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(
@@ -116,6 +124,8 @@ class LocalIndex:
 
     def _run(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         with self._lock:
+            if self._db is None:
+                raise RuntimeError("the download index is not open")
             return self._db.execute(sql, args).fetchall()
 
     async def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
@@ -159,7 +169,9 @@ class LocalIndex:
 
     async def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 class RedisIndex:
@@ -226,6 +238,9 @@ class RedisIndex:
         pairs = await self._link.run(lambda c: c.zrange(self._lru, 0, -1, withscores=True))
         return await self._with_last_hits(pairs)
 
+    async def open(self) -> None:
+        """The Redis client belongs to the app's `RedisLink`, opened by the cluster context."""
+
     async def close(self) -> None:
         """The Redis client belongs to the app's `RedisLink`."""
 
@@ -244,6 +259,18 @@ class DownloadStore:
 
     def path_of(self, entry: CacheEntry) -> Path:
         return self.folder / entry.file
+
+    async def open(self, stale_temp_age_s: float) -> int:
+        """Open the index and remove leftovers: temp files of interrupted builds and archives no
+        index entry names (only those older than `stale_temp_age_s`, which other instances
+        sharing the folder may still be writing). Returns how many files were removed."""
+        await self.index.open()
+        removed = await asyncio.to_thread(self.remove_leftover_temps, stale_temp_age_s)
+        try:
+            removed += await self.remove_orphans(stale_temp_age_s)
+        except Exception as exc:  # the index is unreachable (Redis down): try again at the next start
+            log.warning("Download cache: orphan check skipped (%s)", exc)
+        return removed
 
     async def lookup(self, key: str) -> Path | None:
         """The cached archive's path (its last hit recorded), or None; counts hits and misses."""

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("archive_catalog")
@@ -34,7 +33,6 @@ class FolderWatcher:
         self._total = 0
         self._folders: dict[str, dict[str, int]] = {ROOT_KEY: {}}
         self._last_sweep_s = 0.0
-        self.on_change: list[Callable[[str], None]] = []
 
     # -- hot path ---------------------------------------------------------------------
 
@@ -58,8 +56,6 @@ class FolderWatcher:
     def bump(self, site: str) -> None:
         self._generations[site] = self._generations.get(site, 0) + 1
         self._total += 1
-        for callback in self.on_change:
-            callback(site)
 
     # -- sweeping ---------------------------------------------------------------------
 

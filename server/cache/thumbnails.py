@@ -16,21 +16,18 @@ import asyncio
 import contextlib
 import io
 import logging
-import multiprocessing
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from blake3 import blake3
 
-from ..orphans import exit_with
+from server.infra.pools import WorkerPool
 
 log = logging.getLogger("archive_catalog")
 
@@ -47,13 +44,6 @@ EVICTION_GRACE_S = 10.0
 
 
 # -- worker side (runs in the pool's processes; top-level and picklable) -----------------
-
-
-def _ignore_sigint(server_pid: int | None = None) -> None:
-    """Workers leave Ctrl-C to the server, which shuts the pool down in order, and end with it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if server_pid is not None:
-        exit_with(server_pid)
 
 
 def _fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
@@ -164,7 +154,7 @@ def render_thumbnail(source: str, destination: str, width: int, video: bool, ffm
     return how
 
 
-def _warm() -> int:
+def warm_up(_: int = 0) -> int:
     from PIL import Image  # noqa: F401  (import once per worker, before the first request)
 
     return os.getpid()
@@ -200,22 +190,6 @@ def thumbnail_key(source: Source, width: int) -> str:
     return blake3(text.encode("utf-8", "surrogateescape")).hexdigest()[:40]
 
 
-def new_pool(workers: int) -> ProcessPoolExecutor:
-    context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_ignore_sigint, initargs=(os.getpid(),)
-    )
-
-
-def default_workers() -> int:
-    """One worker per core this process may run on (taskset/cgroups respected), at most 4."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count() or 1
-    return max(1, min(4, usable))
-
-
 @dataclass(slots=True)
 class _Job:
     """One thumbnail being made: who waits for it, and whether a worker has it yet."""
@@ -232,27 +206,24 @@ class _Entry:
 
 
 class ThumbnailCache:
-    """Thumbnails on disk under `folder`, at most `max_bytes`, made by `executor`."""
+    """Thumbnails on disk under `folder`, at most `max_bytes`, made in `pool`."""
 
     def __init__(
         self,
         folder: Path,
-        executor: Executor | None = None,
+        pool: WorkerPool,
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_concurrent: int = 4,
         ffmpeg: str | None = None,
         eviction_grace_s: float = EVICTION_GRACE_S,
-        pool_factory: Callable[[], Executor] | None = None,
     ) -> None:
         self.folder = folder
-        self.executor = executor
+        self.pool = pool
         self.max_bytes = max_bytes
         self.max_concurrent = max_concurrent
         self.ffmpeg = ffmpeg
         self.eviction_grace_s = eviction_grace_s
-        self.pool_factory = pool_factory
-        self.pool_restarts = 0
         self._semaphore = asyncio.Semaphore(max_concurrent)
         self._jobs: dict[str, _Job] = {}
         self._entries: dict[str, _Entry] = {}
@@ -381,26 +352,16 @@ class ThumbnailCache:
         """Run the work in the pool; a pool broken by a dying worker is replaced, once per job."""
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
-            executor = self.executor
-            if executor is None:
-                raise RuntimeError("the thumbnail worker pool is not running")
+            executor = self.pool.executor
             try:
                 return await loop.run_in_executor(
                     executor, render_thumbnail, source.path, str(destination), width, source.video, self.ffmpeg
                 )
             except BrokenExecutor:
-                self._replace_pool(executor)
+                self.pool.replace(executor)
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
-
-    def _replace_pool(self, broken: Executor) -> None:
-        if self.executor is not broken or self.pool_factory is None:
-            return  # another job already replaced it, or there is nothing to replace it with
-        log.warning("thumbnail worker died (killed or crashed): starting a new worker pool")
-        self.executor = self.pool_factory()
-        self.pool_restarts += 1
-        broken.shutdown(wait=False, cancel_futures=True)
 
     # -- stats and clearing ---------------------------------------------------------------
 
@@ -415,7 +376,7 @@ class ThumbnailCache:
             "placeholders": self.placeholders,
             "evictions": self.evictions,
             "abandoned": self.abandoned,
-            "pool_restarts": self.pool_restarts,
+            "pool_restarts": self.pool.restarts,
             "in_flight": len(self._jobs),
             "max_concurrent": self.max_concurrent,
             "video_frames": "ffmpeg" if self.ffmpeg else "placeholder",
@@ -447,9 +408,3 @@ class ThumbnailCache:
 
 def find_ffmpeg() -> str | None:
     return shutil.which("ffmpeg")
-
-
-async def warm_pool(executor: Executor, workers: int) -> None:
-    """Start the workers before the first request, so it does not pay for the imports."""
-    loop = asyncio.get_running_loop()
-    await asyncio.gather(*(loop.run_in_executor(executor, _warm) for _ in range(workers)))

@@ -11,10 +11,10 @@ from functools import lru_cache
 
 from aiohttp import web
 
-from .. import keys
-from ..catalog import MODEL_SORTS, ModelQuery, ModelsQuery
-from ..params import Query
-from .responses import send_json, send_rendered
+from server import keys
+from server.catalog import MODEL_SORTS, ModelQuery, ModelsQuery
+from server.web.params import Query
+from server.web.responses import send_json, send_rendered
 
 MAX_MODELS_PAGE = 500
 MAX_MEDIA_LIMIT = 5000
@@ -80,11 +80,3 @@ async def clear_cache(request: web.Request) -> web.Response:
         body.update(await clearer())
     body["message"] = "Cleared: " + ", ".join(k for k, v in body.items() if v == "cleared" and k != "status") + "."
     return send_json(request, body)
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get("/api/sites", sites)
-    app.router.add_get("/api/models", models)
-    app.router.add_get("/api/model", model)
-    app.router.add_get("/api/cache_stats", cache_stats)
-    app.router.add_post("/api/clear_cache", clear_cache)

@@ -10,15 +10,15 @@ import asyncio
 
 from aiohttp import web
 
-from .. import keys
-from ..events import library_changed
-from ..params import Query
-from ..trash import TrashItem
-from .responses import send_json
+from server import keys
+from server.infra.events import LibraryChanged
+from server.trash import TrashItem
+from server.web.params import Query
+from server.web.responses import send_json
 
 
 def _announce(request: web.Request, item: TrashItem) -> None:
-    request.app[keys.EVENTS].publish(library_changed(item.site, item.model))
+    request.app[keys.EVENTS].publish(LibraryChanged(site=item.site, model=item.model))
 
 
 async def delete_model(request: web.Request) -> web.Response:
@@ -57,11 +57,3 @@ async def empty_trash(request: web.Request) -> web.Response:
     Query(request.rel_url.raw_query_string).reject_unknown(())
     freed = await asyncio.to_thread(request.app[keys.TRASH].empty)
     return send_json(request, {"status": "emptied", "freed": freed})
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_delete("/api/model", delete_model)
-    app.router.add_delete("/api/file", delete_file)
-    app.router.add_get("/api/trash", list_trash)
-    app.router.add_post("/api/trash/restore", restore)
-    app.router.add_delete("/api/trash", empty_trash)

@@ -6,9 +6,9 @@ import asyncio
 
 from aiohttp import web
 
-from .. import keys
-from ..library import content_type
-from .responses import send_file
+from server import keys
+from server.library import content_type
+from server.web.files import send_file
 
 PUBLIC_MEDIA = "public, max-age=86400"
 # Behind a token, shared caches must not keep what only token holders may see.
@@ -24,7 +24,3 @@ async def media(request: web.Request) -> web.StreamResponse:
     library = request.app[keys.LIBRARY]
     path = await asyncio.to_thread(library.media_path, relative)
     return await send_file(request, str(path), content_type(path.name), media_cache_control(request.app))
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get("/media/{path:.+}", media)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .. import keys
-from ..access import COOKIE_NAME
-from ..errors import Unauthorized
-from ..openapi import load_document
-from ..params import Query
-from ..representation import render
-from .responses import send_json, send_rendered
+from server import keys
+from server.errors import Unauthorized
+from server.web.access import COOKIE_NAME
+from server.web.params import Query
+from server.web.responses import send_json, send_rendered
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -42,11 +40,3 @@ async def login(request: web.Request) -> web.Response:
     )
     response.headers["Cache-Control"] = "no-store"
     raise response
-
-
-def setup(app: web.Application) -> None:
-    app[keys.OPENAPI_DOCUMENT] = render(load_document())
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/api/openapi.json", openapi)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/login", login)

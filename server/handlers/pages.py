@@ -14,15 +14,13 @@ from __future__ import annotations
 import hashlib
 
 import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
-from .. import keys
-from ..assets import TEMPLATES, load_assets
-from ..conditional import matches_weak
-from ..errors import NotFound
-from ..params import Query
-from .responses import send_file
+from server import keys
+from server.errors import NotFound
+from server.web.conditional import matches_weak
+from server.web.files import send_file
+from server.web.params import Query
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -69,14 +67,3 @@ async def static(request: web.Request) -> web.StreamResponse:
     current = query.text("v", max_length=64) == asset.digest
     extra = {"X-Content-Type-Options": "nosniff"}
     return await send_file(request, asset.path, asset.content_type, IMMUTABLE if current else REVALIDATE, extra)
-
-
-def setup(app: web.Application) -> None:
-    aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=jinja2.select_autoescape(("html",)),
-    )
-    app[keys.STATIC_ASSETS] = load_assets()
-    app.router.add_get("/", index)
-    app.router.add_get("/static/{path:.+}", static)

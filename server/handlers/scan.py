@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .. import keys
-from ..cluster import ClusterLock
-from ..errors import BadRequest
-from ..params import Query
-from ..scan.hub import Hub
-from ..scan.service import ScanService
-from .responses import send_json
+from server import keys
+from server.errors import BadRequest
+from server.web.params import Query
+from server.web.responses import send_json
 
 MAX_DELETE_PATHS = 500
 
@@ -93,47 +89,3 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not hub.is_handshake(request):
         return send_json(request, hub.hello())
     return await hub.handle(request)
-
-
-async def _close_sockets(app: web.Application) -> None:
-    await app[keys.HUB].close_all()
-
-
-async def scan_context(app: web.Application) -> AsyncIterator[None]:
-    """The worker pool and persisted scan state, opened at start and closed at shutdown."""
-    service = app[keys.SCAN]
-    if keys.REDIS_LINK in app:  # instances sharing Redis share one scan at a time
-        service.lock = ClusterLock(app[keys.REDIS_LINK], f"scan:{service.library_id}", ttl_s=15.0)
-    await service.open()
-    yield
-    await service.close()
-
-
-def setup(app: web.Application) -> None:
-    config = app[keys.CONFIG]
-    events = app[keys.EVENTS]
-    service = ScanService(app[keys.LIBRARY], app[keys.TRASH], config.cache_dir, events.publish)
-    hub = Hub(service.snapshot)
-    events.subscribe(service.on_event)
-    events.subscribe(hub.on_event)
-    app[keys.SCAN] = service
-    app[keys.HUB] = hub
-    app[keys.STATS_PROVIDERS].append(service.cache_stats)
-    app[keys.CLEARERS].append(service.clear_cache)
-    app.on_shutdown.append(_close_sockets)
-    metrics = app[keys.METRICS]
-    metrics.gauge_from("hash_cache_entries", "Files in the duplicate scan's hash cache", (),
-                       lambda: [({}, float(len(service.cache)))])  # fmt: skip
-    metrics.counter_from("scans", "Duplicate scans ended on this instance, by outcome", ("outcome",),
-                         lambda: [({"outcome": k}, float(v)) for k, v in service.outcomes.items()])  # fmt: skip
-    metrics.counter_from("scan_hashed_bytes", "Bytes read by the hash workers", (),
-                         lambda: [({}, float(service.hashed_bytes_total))])  # fmt: skip
-    metrics.gauge_from("ws_clients", "Open /ws connections", (), lambda: [({}, float(hub.client_count))])
-    metrics.counter_from("ws_dropped_clients", "WebSocket clients dropped for falling behind", (),
-                         lambda: [({}, float(hub.dropped_total))])  # fmt: skip
-    app.router.add_post("/api/scan", start_scan)
-    app.router.add_post("/api/scan/cancel", cancel_scan)
-    app.router.add_get("/api/scan_progress", scan_progress)
-    app.router.add_get("/api/duplicates", duplicates)
-    app.router.add_post("/api/duplicates/delete", delete_duplicates)
-    app.router.add_get("/ws", websocket)

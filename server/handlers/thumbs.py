@@ -9,30 +9,22 @@ a cleanup context; the cache reports to `/api/cache_stats` and is emptied by `/a
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .. import keys
-from ..cache.thumbnails import (
+from server import keys
+from server.cache.thumbnails import (
     CONTENT_TYPE,
     DEFAULT_WIDTH,
     MAX_WIDTH,
     MIN_WIDTH,
-    ThumbnailCache,
-    default_workers,
-    find_ffmpeg,
-    new_pool,
-    warm_pool,
 )
-from ..errors import NotFound
-from ..library import media_kind
-from ..params import Query
-from .media import media_cache_control
-from .responses import send_file
+from server.errors import NotFound
+from server.handlers.media import media_cache_control
+from server.library import media_kind
+from server.web.files import send_file
+from server.web.params import Query
 
 log = logging.getLogger("archive_catalog")
 
@@ -56,41 +48,3 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
                 raise
             cache.drop(path)  # cleared or evicted between lookup and open: make it again
     raise AssertionError("unreachable")
-
-
-async def thumbnail_context(app: web.Application) -> AsyncIterator[None]:
-    """The worker pool (forkserver) for the app's lifetime; workers start in the background."""
-    cache = app[keys.THUMBNAILS]
-    workers = default_workers()
-    cache.pool_factory = functools.partial(new_pool, workers)
-    cache.executor = cache.pool_factory()
-    await asyncio.to_thread(cache.load_index)
-    warming = asyncio.create_task(warm_pool(cache.executor, workers))
-    try:
-        yield
-    finally:
-        warming.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await warming
-        pool, cache.executor, cache.pool_factory = cache.executor, None, None
-        if pool is not None:
-            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
-
-
-def setup(app: web.Application) -> None:
-    """The route, the cache (stats and clearing hooks); `thumbnail_context` runs its pool."""
-    cache = ThumbnailCache(
-        app[keys.CONFIG].cache_dir / "thumbnails", max_concurrent=default_workers() * 2, ffmpeg=find_ffmpeg()
-    )
-    app[keys.THUMBNAILS] = cache
-
-    async def stats() -> dict[str, object]:
-        return {"thumbnail_cache": cache.stats()}
-
-    async def clear() -> dict[str, str]:
-        await cache.clear()
-        return {"thumbnail_cache": "cleared"}
-
-    app[keys.STATS_PROVIDERS].append(stats)
-    app[keys.CLEARERS].append(clear)
-    app.router.add_get("/thumb/{path:.+}", thumbnail)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import orjson
 
-from ..atomic import write_atomically
-from .hashing import HASH_NAME
+from server.infra.atomic import write_atomically
+from server.scan.hashing import HASH_NAME
 
 log = logging.getLogger("archive_catalog")
 

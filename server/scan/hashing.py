@@ -21,7 +21,6 @@ every few MiB inside a large file.
 from __future__ import annotations
 
 import os
-import signal
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,8 +28,7 @@ from typing import Protocol
 
 import xxhash
 
-from ..library import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from ..orphans import exit_with
+from server.library import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 EDGE = 4096  # head and tail block for the first split
 SMALL_FILE = 64 * 1024  # at or below this size a file is hashed whole in the first pass
@@ -69,22 +67,10 @@ _cancel: CancelFlag | None = None
 _buffer: bytearray | None = None
 
 
-def init_worker(cancel: CancelFlag | None, server_pid: int | None = None) -> None:
-    """Pool initializer: workers ignore Ctrl-C (the server handles it) and share the cancel flag.
-
-    With `server_pid`, a worker exits on its own once the server is gone (a SIGKILLed server
-    cannot shut its pool down, and orphaned workers would hold its files and output open).
-    """
+def init_worker(cancel: CancelFlag | None) -> None:
+    """Pool set-up (after `server.infra.pools.init_worker`): share the scan's cancel flag."""
     global _cancel
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _cancel = cancel
-    if server_pid is not None:
-        exit_with(server_pid)
-
-
-def warm_up(_: int = 0) -> int:
-    """A no-op task used to start every worker process before the first scan."""
-    return os.getpid()
 
 
 def _check_cancel() -> None:

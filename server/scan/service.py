@@ -17,29 +17,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import os
 import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from multiprocessing.synchronize import Event as CancelEvent
 from pathlib import Path
 from typing import Any, Protocol
 
 import blake3
 import orjson
 
-from ..atomic import write_atomically
-from ..cluster import RedisUnavailable
-from ..errors import BadRequest, Conflict, NotFound, ServiceUnavailable
-from ..events import Event, library_changed
-from ..library import Library, natural_key
-from ..trash import Trash
-from . import hashing
-from .hashcache import HashCache
+from server.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from server.infra.atomic import write_atomically
+from server.infra.cluster import RedisUnavailable
+from server.infra.events import (
+    Event,
+    LibraryChanged,
+    ScanCancelled,
+    ScanCancelRequest,
+    ScanEvent,
+    ScanFailed,
+    ScanFinished,
+    ScanProgress,
+    ScanStarted,
+)
+from server.infra.pools import WorkerPool
+from server.library import Library, natural_key
+from server.scan import hashing
+from server.scan.hashcache import HashCache
+from server.trash import Trash
 
 log = logging.getLogger("archive_catalog")
 
@@ -52,22 +61,17 @@ RESULTS_FILE = "duplicates.json"
 COMPARE_CHUNK = 1024 * 1024
 
 Publish = Callable[[Event], None]
-CANCEL_REQUEST = "cluster.scan_cancel"  # asks the instance running the scan to cancel it
 REMOTE_STALE_S = 30.0  # a remote scan silent this long is no longer shown as running
 
 
 class ScanLock(Protocol):
-    """The cluster-wide scan lock (server.cluster.ClusterLock), when instances share Redis."""
+    """The cluster-wide scan lock (server.infra.cluster.ClusterLock), when instances share Redis."""
 
     ttl_ms: int
 
     async def acquire(self) -> bool: ...
     async def renew(self) -> bool: ...
     async def release(self) -> None: ...
-
-
-def default_workers() -> int:
-    return max(2, min(os.cpu_count() or 2, 8))
 
 
 @dataclass(slots=True)
@@ -133,8 +137,10 @@ class ScanService:
         trash: Trash,
         cache_dir: Path,
         publish: Publish,
+        pool: WorkerPool,
+        cancel_flag: CancelEvent,
         *,
-        workers: int | None = None,
+        lock: ScanLock | None = None,
         clock: Callable[[], float] = time.monotonic,
         progress_interval_s: float = PROGRESS_INTERVAL_S,
     ) -> None:
@@ -143,23 +149,23 @@ class ScanService:
         self.cache = HashCache(cache_dir)
         self.results_path = cache_dir / RESULTS_FILE
         self.publish = publish
-        self.workers = workers or default_workers()
+        self.pool = pool
+        self.workers = pool.workers
         self.clock = clock
         self.progress_interval_s = progress_interval_s
         self.batch_bytes = BATCH_BYTES
         self.batch_files = BATCH_FILES
         self.progress = Progress()
         self.results: dict[str, Any] | None = None
-        self._pool: Executor | None = None
         self._pool_broken = False
-        self.lock: ScanLock | None = None
-        self.library_id = blake3.blake3(str(library.root).encode()).hexdigest(8)
+        self.lock = lock
+        self.library_id = self.library_id_of(library)
         self._remote: dict[str, Any] | None = None  # progress of a scan on another instance
         self._remote_seen = 0.0
         self._results_mtime_ns = 0
         self.outcomes = {"finished": 0, "cancelled": 0, "failed": 0}  # scans ended here, for /metrics
         self.hashed_bytes_total = 0
-        self._cancel_event: Any = None
+        self._cancel_event = cancel_flag
         self._tasks: set[asyncio.Task[None]] = set()
         self._cancel_requested = False
         self._last_emit = float("-inf")
@@ -167,31 +173,20 @@ class ScanService:
         self._last_cache_save = 0.0
         self._natural_keys: dict[str, NaturalKey] = {}  # of the last results' paths (rescans reuse them)
 
+    @staticmethod
+    def library_id_of(library: Library) -> str:
+        """The id instances sharing a library agree on (its scan lock and events carry it)."""
+        return blake3.blake3(str(library.root).encode()).hexdigest(8)
+
     # -- lifecycle ------------------------------------------------------------------
 
     async def open(self) -> None:
         """Load the hash cache and last results, start and warm the worker pool."""
         entries = await asyncio.to_thread(self.cache.load)
         self.results = await asyncio.to_thread(self._load_results)
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["server.scan.hashing"])
-        self._cancel_event = context.Event()
-        await self._start_pool()
-        log.info("scan: %d hash workers ready, %d cached hashes", self.workers, entries)
-
-    async def _start_pool(self) -> None:
-        """A fresh pool of warmed workers (also after a worker died and broke the old one)."""
-        context = multiprocessing.get_context("forkserver")
-        pool = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=context,
-            initializer=hashing.init_worker,
-            initargs=(self._cancel_event, os.getpid()),
-        )
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(pool, hashing.warm_up, i) for i in range(self.workers)))
-        self._pool = pool
+        await self.pool.start()
         self._pool_broken = False
+        log.info("scan: %d hash workers ready, %d cached hashes", self.workers, entries)
 
     async def close(self) -> None:
         """Stop a running scan, save what the hash cache learnt, shut the workers down."""
@@ -202,9 +197,7 @@ class ScanService:
                 await task
         if self.cache.dirty:
             await asyncio.to_thread(self.cache.save)
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+        await self.pool.close()
 
     # -- control ----------------------------------------------------------------------
 
@@ -216,7 +209,7 @@ class ScanService:
         """Start a scan; 409 if one runs (here or on another instance), 503 if the root is missing."""
         if self.running or self._remote_running():
             raise Conflict("A duplicate scan is already running.", code="scan_running")
-        if self._pool is None:
+        if not self.pool.running:
             raise ServiceUnavailable("The hash workers are not running.", code="scan_unavailable")
         self.library.check_available()
         scan_id = secrets.token_hex(8)
@@ -243,7 +236,7 @@ class ScanService:
         if self.running:
             self._request_cancel()
         elif self._remote_running():
-            self.publish({"type": CANCEL_REQUEST, "library": self.library_id})
+            self.publish(ScanCancelRequest(library=self.library_id))
         else:
             raise Conflict("No duplicate scan is running.", code="scan_not_running")
 
@@ -259,27 +252,26 @@ class ScanService:
     def _remote_running(self) -> bool:
         return self._remote is not None and self.clock() - self._remote_seen < REMOTE_STALE_S
 
-    def on_event(self, event: Event) -> None:
+    def on_remote_event(self, event: ScanEvent) -> None:
         """Event bus subscriber: mirror other instances' scans, obey relayed cancel requests."""
-        if "origin" not in event or event.get("library") != self.library_id:
+        if event.origin is None or event.library != self.library_id:
             return
-        kind = event.get("type")
-        if kind == CANCEL_REQUEST:
+        if isinstance(event, ScanCancelRequest):
             if self.running:
                 self._request_cancel()
-        elif kind == "scan.progress" and event.get("running"):
-            self._remote = {k: v for k, v in event.items() if k not in ("type", "origin", "library")}
+        elif isinstance(event, ScanProgress):
+            if event.progress.get("running"):
+                self._remote = dict(event.progress)
+                self._remote_seen = self.clock()
+        elif isinstance(event, ScanStarted):
+            self._remote = Progress(running=True, scan_id=event.scan_id, phase="walking").to_json()
             self._remote_seen = self.clock()
-        elif kind == "scan.started":
-            self._remote = Progress(running=True, scan_id=event.get("scan_id"), phase="walking").to_json()
-            self._remote_seen = self.clock()
-        elif kind in ("scan.finished", "scan.failed", "scan.cancelled"):
+        elif isinstance(event, ScanFinished | ScanFailed | ScanCancelled):
             self._remote = None
 
     def _request_cancel(self) -> None:
         self._cancel_requested = True
-        if self._cancel_event is not None:
-            self._cancel_event.set()
+        self._cancel_event.set()
 
     def _check_cancel(self) -> None:
         if self._cancel_requested:
@@ -298,10 +290,7 @@ class ScanService:
         if not force and now - self._last_emit < self.progress_interval_s:
             return
         self._last_emit = now
-        body = self.progress.to_json()
-        body["type"] = "scan.progress"
-        body["library"] = self.library_id
-        self.publish(body)
+        self.publish(ScanProgress(library=self.library_id, progress=self.progress.to_json()))
 
     def _update_hash_progress(self, files: int, nbytes: int, hits: int) -> None:
         p = self.progress
@@ -343,17 +332,14 @@ class ScanService:
 
     async def _scan(self, scan_id: str) -> None:
         started = self.clock()
-        self.publish({"type": "scan.started", "scan_id": scan_id, "total": 0, "library": self.library_id})
+        self.publish(ScanStarted(library=self.library_id, scan_id=scan_id))
         log.info("scan %s started", scan_id)
         tally = _Tally()
         try:
             await asyncio.to_thread(self.cache.reload_if_changed)
             if self._pool_broken:
-                old, self._pool = self._pool, None
-                if old is not None:
-                    old.shutdown(wait=False, cancel_futures=True)
-                log.warning("scan: restarting the hash workers (one of them died)")
-                await self._start_pool()
+                self.pool.replace(self.pool.executor)
+                self._pool_broken = False
             walk = await self._walk()
             walked = self.clock()
             groups = walk.groups
@@ -378,14 +364,13 @@ class ScanService:
             self.progress.eta_s = 0.0
             self._emit_progress(force=True)
             self.publish(
-                {
-                    "type": "scan.finished",
-                    "scan_id": scan_id,
-                    "groups": len(self.results["groups"]),
-                    "total_wasted": self.results["total_wasted"],
-                    "stats": self.results["stats"],
-                    "library": self.library_id,
-                }
+                ScanFinished(
+                    library=self.library_id,
+                    scan_id=scan_id,
+                    groups=len(self.results["groups"]),
+                    total_wasted=self.results["total_wasted"],
+                    stats=self.results["stats"],
+                )
             )
             await self._save_results()
             log.info(
@@ -398,12 +383,12 @@ class ScanService:
             )
         except ScanCancelledError:
             self._end_progress("cancelled")
-            self.publish({"type": "scan.cancelled", "scan_id": scan_id, "library": self.library_id})
+            self.publish(ScanCancelled(library=self.library_id, scan_id=scan_id))
             log.info("scan %s cancelled", scan_id)
         except (ScanFailedError, ServiceUnavailable) as exc:
             message = exc.message if isinstance(exc, ServiceUnavailable) else str(exc)
             self._end_progress("failed")
-            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": message, "library": self.library_id})
+            self.publish(ScanFailed(library=self.library_id, scan_id=scan_id, message=message))
             log.warning("scan %s failed: %s", scan_id, message)
         except asyncio.CancelledError:
             self._end_progress("cancelled")
@@ -412,13 +397,13 @@ class ScanService:
             self._pool_broken = True
             self._end_progress("failed")
             message = "A hash worker process died; the workers restart with the next scan."
-            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": message, "library": self.library_id})
+            self.publish(ScanFailed(library=self.library_id, scan_id=scan_id, message=message))
             log.error("scan %s failed: a hash worker process died", scan_id)
         except Exception:
             log.exception("scan %s failed", scan_id)
             self._end_progress("failed")
             message = "The scan hit an unexpected error."
-            self.publish({"type": "scan.failed", "scan_id": scan_id, "message": message, "library": self.library_id})
+            self.publish(ScanFailed(library=self.library_id, scan_id=scan_id, message=message))
         finally:
             if self.cache.dirty:
                 await asyncio.to_thread(self.cache.write, *self.cache.snapshot())
@@ -431,7 +416,6 @@ class ScanService:
         self._emit_progress(force=True)
 
     async def _walk(self) -> WalkResult:
-        assert self._pool is not None
         root = str(self.library.root)
         try:
             folders = await asyncio.to_thread(hashing.walk_roots, root)
@@ -442,7 +426,8 @@ class ScanService:
         chunk_count = max(1, min(len(folders), self.workers * WALK_CHUNKS_PER_WORKER))
         chunks = [folders[i::chunk_count] for i in range(chunk_count)]
         loop = asyncio.get_running_loop()
-        futures = [loop.run_in_executor(self._pool, hashing.walk_folders, root, chunk) for chunk in chunks if chunk]
+        executor = self.pool.executor
+        futures = [loop.run_in_executor(executor, hashing.walk_folders, root, chunk) for chunk in chunks if chunk]
         entries: list[hashing.WalkEntry] = []
         try:
             for future in asyncio.as_completed(futures):
@@ -459,7 +444,6 @@ class ScanService:
         return await asyncio.to_thread(summarize_walk, entries)  # big libraries: off the loop
 
     async def _hash(self, groups: list[tuple[int, list[FileInfo]]], tally: _Tally) -> None:
-        assert self._pool is not None
         p = self.progress
         p.phase = "hashing"
         p.checked = 0
@@ -496,7 +480,7 @@ class ScanService:
                 if batch is None:
                     break
                 payload = [(size, known) for size, _members, known in batch]
-                in_flight[loop.run_in_executor(self._pool, hashing.hash_groups, root, payload)] = batch
+                in_flight[loop.run_in_executor(self.pool.executor, hashing.hash_groups, root, payload)] = batch
             if not in_flight:
                 break
             done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -650,7 +634,7 @@ class ScanService:
                 changed[(item.site, item.model)] = None
         finally:
             for site, model in changed:
-                self.publish(library_changed(site, model))
+                self.publish(LibraryChanged(site=site, model=model))
             if deleted:
                 self.cache.forget(deleted)
                 self._drop_from_results(deleted)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 STATIC = TEMPLATES / "static"
 STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",

@@ -28,7 +28,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from .events import Event, EventBus
+from server.infra.events import Event, EventBus, from_json
 
 log = logging.getLogger("archive_catalog")
 T = TypeVar("T")
@@ -68,7 +68,6 @@ class RedisLink:
         )
         self.up = False
         self._announced: bool | None = None
-        self.on_state_change: list[Callable[[bool], None]] = []
 
     @property
     def state(self) -> str:
@@ -84,8 +83,6 @@ class RedisLink:
         else:
             log.warning("Redis at %s is unreachable; running on local behaviour until it is back", redact(self.url))
         self._announced = up
-        for callback in self.on_state_change:
-            callback(up)
 
     async def ping(self) -> bool:
         try:
@@ -126,9 +123,9 @@ class EventRelay:
         self._pending: set[asyncio.Task[Any]] = set()
 
     def _outgoing(self, event: Event) -> None:
-        if event.get("origin", self.link.instance_id) != self.link.instance_id or not self.link.up:
+        if event.origin is not None or not self.link.up:  # only this instance's own events go out
             return
-        payload = orjson.dumps({**event, "origin": self.link.instance_id})
+        payload = orjson.dumps({**event.to_json(), "origin": self.link.instance_id})
         task = asyncio.ensure_future(self._publish(payload))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -166,8 +163,13 @@ class EventRelay:
             event = orjson.loads(data)
         except orjson.JSONDecodeError:
             return
-        if isinstance(event, dict) and event.get("origin") != self.link.instance_id:
-            self.bus.publish(event)
+        if not isinstance(event, dict):
+            return
+        origin = event.get("origin")
+        if isinstance(origin, str) and origin != self.link.instance_id:
+            received = from_json(event, origin)
+            if received is not None:
+                self.bus.publish(received)
 
     def close(self) -> None:
         self._unsubscribe()

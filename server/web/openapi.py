@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-FRAGMENTS = Path(__file__).with_name("openapi")
+FRAGMENTS = Path(__file__).resolve().parents[1] / "openapi"
 
 
 def load_document() -> dict[str, Any]:

@@ -13,8 +13,8 @@ import signal
 
 from aiohttp import web
 
-from .app import create_app
-from .config import Config
+from server.app import create_app
+from server.config import Config
 
 log = logging.getLogger("archive_catalog")
 

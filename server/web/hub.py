@@ -21,9 +21,10 @@ from typing import Any
 import orjson
 from aiohttp import WSCloseCode, web
 
+from server.infra.events import Event
+
 log = logging.getLogger("archive_catalog")
 
-FORWARDED_PREFIXES = ("scan.", "library.changed")
 MAX_PENDING = 256
 STALL_TIMEOUT_S = 10.0
 HEARTBEAT_S = 30.0
@@ -56,7 +57,6 @@ class Hub:
         self.heartbeat_s = heartbeat_s
         self._clients: set[_Client] = set()
         self.dropped_total = 0
-        self.frames_encoded = 0
 
     @property
     def client_count(self) -> int:
@@ -64,17 +64,14 @@ class Hub:
 
     # -- broadcasting ---------------------------------------------------------------
 
-    def on_event(self, event: dict[str, Any]) -> None:
-        """Event bus subscriber: forward scan and library events to every client."""
-        kind = str(event.get("type", ""))
-        if kind.startswith(FORWARDED_PREFIXES):
-            self.broadcast({k: v for k, v in event.items() if k != "origin"} if "origin" in event else event)
+    def on_event(self, event: Event) -> None:
+        """Event bus subscriber (scan and library events): forward to every client."""
+        self.broadcast(event.to_json())
 
     def broadcast(self, event: dict[str, Any]) -> None:
         if not self._clients:
             return
         frame = orjson.dumps(event).decode()
-        self.frames_encoded += 1
         is_progress = event.get("type") == "scan.progress"
         for client in list(self._clients):
             self._enqueue(client, frame, is_progress)

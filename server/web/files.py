@@ -1,10 +1,11 @@
-"""Response builders shared by every handler: JSON bodies and files, validators included.
+"""The one file responder: exactly the bytes of a file, with sendfile, validators and ranges.
 
-`send_rendered` picks the gzip or identity bytes of a cached body (each with its own ETag,
-`Vary: Accept-Encoding`) and answers 304 from `If-None-Match`. `send_file` serves one file
-with sendfile, honouring conditional requests and a single byte range (206/416), with
-`Last-Modified` never in the future; unlike `web.FileResponse` it never serves a
-precompressed `.gz`/`.br` sibling in place of the file asked for.
+`send_file` serves media, thumbnails, static assets and cached archives: conditional requests
+in RFC 9110 order (304/412), one byte range (206/416), `If-Range`, HEAD, `Last-Modified` never
+in the future. Unlike `web.FileResponse` it never serves a precompressed `.gz`/`.br` sibling
+in place of the file asked for, and it opens with `O_NOFOLLOW`, so a file swapped for a symlink
+after the path check fails. `send_region` is the one sendfile loop (streamed archives use it
+too); `open_off_loop` opens in a thread without leaking a descriptor on cancellation.
 """
 
 from __future__ import annotations
@@ -15,62 +16,23 @@ import os
 import stat
 import time
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import Any, BinaryIO, TypeVar
 
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
 
-from ..conditional import (
+from server.errors import NotFound, PreconditionFailed
+from server.web.conditional import (
     Outcome,
     RangeNotSatisfiable,
-    accepts_gzip,
     evaluate,
     http_date,
     if_range_holds,
     last_modified_seconds,
-    matches_weak,
     parse_range,
 )
-from ..errors import NotFound, PreconditionFailed
-from ..representation import Rendered, render
 
 log = logging.getLogger("archive_catalog")
-REVALIDATE = "no-cache"
 SENDFILE_FALLBACK_CHUNK = 256 * 1024
-
-
-@lru_cache(maxsize=1024)
-def _rendered_headers(etag: str, cache_control: str, gzip: bool, not_modified: bool) -> CIMultiDictProxy[str]:
-    """The headers of a rendered body, built once per validator (aiohttp copies them per response)."""
-    headers: CIMultiDict[str] = CIMultiDict()
-    headers["Vary"] = "Accept-Encoding"
-    headers["Cache-Control"] = cache_control
-    if gzip and not not_modified:
-        headers["Content-Encoding"] = "gzip"
-    headers["ETag"] = etag
-    if not not_modified:
-        headers["Content-Type"] = "application/json"
-    return CIMultiDictProxy(headers)
-
-
-def send_rendered(request: web.Request, rendered: Rendered, cache_control: str = REVALIDATE) -> web.Response:
-    """A rendered JSON body: gzip when accepted and worth it, 304 when the client has it."""
-    request_headers = request.headers
-    accept = request_headers.get("Accept-Encoding")
-    gzip = rendered.gzip_body is not None and bool(accept) and accepts_gzip(accept)
-    etag = rendered.gzip_etag if gzip else rendered.etag
-    assert etag is not None
-    if_none_match = request_headers.get("If-None-Match")
-    if if_none_match is not None and matches_weak(if_none_match, etag):
-        return web.Response(status=304, headers=_rendered_headers(etag, cache_control, gzip, True))
-    body = rendered.gzip_body if gzip else rendered.body
-    return web.Response(body=body, headers=_rendered_headers(etag, cache_control, gzip, False))
-
-
-def send_json(request: web.Request, data: Any, cache_control: str = "no-store") -> web.Response:
-    """A one-off JSON answer (state that changes, so not stored by caches by default)."""
-    return send_rendered(request, render(data), cache_control)
 
 
 def file_etag(info: os.stat_result) -> str:
@@ -182,7 +144,7 @@ async def _send_open_file(
     await response.prepare(request)
     if request.method != "HEAD" and count:
         try:
-            await _sendfile(request, response, handle, offset, count)
+            await send_region(request, response, handle, offset, count)
         except ConnectionError:
             # the client went away mid-body: one line, no traceback; aiohttp then drops it quietly
             log.info("client went away during %s %s", request.method, request.path)
@@ -192,20 +154,27 @@ async def _send_open_file(
     return response
 
 
-async def _sendfile(
+async def send_region(
     request: web.Request, response: web.StreamResponse, handle: BinaryIO, offset: int, count: int
-) -> None:
+) -> int:
+    """The one sendfile loop: `count` bytes of `handle` from `offset` to the client.
+
+    Returns the bytes sent, fewer only when the file ended early (the caller decides whether
+    that matters). Falls back to reads in a thread where sendfile is not possible (TLS).
+    """
     transport = request.transport
     if transport is None or transport.is_closing():
         raise ConnectionResetError("Connection lost")
     loop = asyncio.get_running_loop()
     try:
-        await loop.sendfile(transport, handle, offset, count)
+        return await loop.sendfile(transport, handle, offset, count)
     except NotImplementedError:  # TLS or no sendfile: copy in pieces
         handle.seek(offset)
-        while count > 0:
-            chunk = await loop.run_in_executor(None, handle.read, min(SENDFILE_FALLBACK_CHUNK, count))
+        sent = 0
+        while sent < count:
+            chunk = await loop.run_in_executor(None, handle.read, min(SENDFILE_FALLBACK_CHUNK, count - sent))
             if not chunk:
                 break
             await response.write(chunk)
-            count -= len(chunk)
+            sent += len(chunk)
+        return sent

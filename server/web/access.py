@@ -13,8 +13,8 @@ import hmac
 
 from aiohttp import web
 
-from .config import MAX_BODY_BYTES
-from .errors import Forbidden, PayloadTooLarge, Unauthorized
+from server.config import MAX_BODY_BYTES
+from server.errors import Forbidden, PayloadTooLarge, Unauthorized
 
 COOKIE_NAME = "catalog_session"
 OPEN_PATHS = frozenset({"/healthz", "/login"})

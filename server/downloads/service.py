@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Protocol
 
 import blake3
+from prometheus_client import Counter, Histogram
 
-from .archives import (
+from server.archives import (
     FORMAT_VERSION,
     ArchivePlan,
     ArchiveSourceChanged,
@@ -45,10 +46,12 @@ from .archives import (
     render_bytes,
     zip_plan,
 )
-from .cache.downloads import DownloadStore, discard
-from .catalog import Catalog
-from .errors import Conflict, NotFound, ServiceUnavailable
-from .library import natural_key
+from server.cache.downloads import DownloadStore, discard
+from server.catalog import Catalog
+from server.errors import Conflict, NotFound, ServiceUnavailable
+from server.infra.events import LibraryChanged
+from server.infra.metrics import Metrics
+from server.library import natural_key
 
 log = logging.getLogger("archive_catalog")
 
@@ -570,13 +573,10 @@ class DownloadService:
 
     # -- cache administration -----------------------------------------------------------
 
-    def on_event(self, event: dict[str, object]) -> None:
-        """`library.changed` (a delete or restore, from any instance): drop the archives that
-        may hold what changed, so deleted media do not linger in the cache."""
-        site, model = event.get("site"), event.get("model")
-        if event.get("type") != "library.changed" or not isinstance(site, str):
-            return
-        self._in_background(self._purge(site, model if isinstance(model, str) else None))
+    def on_library_changed(self, event: LibraryChanged) -> None:
+        """A delete or restore (from any instance): drop the archives that may hold what
+        changed, so deleted media do not linger in the cache."""
+        self._in_background(self._purge(event.site, event.model))
 
     async def _purge(self, site: str, model: str | None) -> None:
         try:
@@ -722,3 +722,31 @@ def _pdf_plan(selection: Selection, fmt: str, spool_path: Path) -> ArchivePlan:
     plan = zip_plan(entries)
     plan.spool = str(spool_path)
     return plan
+
+
+BUILD_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+
+
+@dataclass(frozen=True)
+class DownloadMetrics:
+    """The figures a download request records (the service's own state is read at scrape time)."""
+
+    downloads: Counter
+    bytes: Counter
+    build_seconds: Histogram
+
+    @classmethod
+    def register(cls, metrics: Metrics, service: DownloadService) -> DownloadMetrics:
+        metrics.counter_from("download_cache_hits", "Downloads served from the download cache", (),
+                             lambda: [({}, float(service.hits))])  # fmt: skip
+        metrics.counter_from("download_cache_misses", "Downloads that had to be built", (),
+                             lambda: [({}, float(service.misses))])  # fmt: skip
+        metrics.gauge_from("download_builds", "Archives being built or streamed now", (),
+                           lambda: [({}, float(service.builds_running))])  # fmt: skip
+        return cls(
+            downloads=metrics.counter("downloads", "Downloads by strategy and format", ("strategy", "format")),
+            bytes=metrics.counter("download_bytes", "Archive bytes answered, by strategy", ("strategy",)),
+            build_seconds=metrics.histogram(
+                "archive_build_seconds", "Time to build and send an archive", BUILD_BUCKETS, ("format", "strategy")
+            ),
+        )

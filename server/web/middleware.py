@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from .errors import AppError
+from server.errors import AppError
 
 log = logging.getLogger("archive_catalog")
 

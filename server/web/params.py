@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import unquote_to_bytes
 
-from .errors import BadRequest
+from server.errors import BadRequest
 
 MAX_PARAM_LENGTH = 1024
 MAX_PARAMS = 64

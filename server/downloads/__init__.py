@@ -1,0 +1,1 @@
+"""Downloads: the selection, its cache key, the buffer or stream strategy and the cache copy."""
