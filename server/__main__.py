@@ -6,6 +6,7 @@ import dataclasses
 import ipaddress
 import logging
 import os
+import shlex
 import sys
 
 from server.config import Config, ConfigError, load_config
@@ -41,6 +42,11 @@ def banner(config: Config) -> str:
     ]
     if config.demo and config.models_dir is not None:
         lines[2] += f", {human_bytes(folder_size(config.models_dir))}"
+        lines += [
+            f"  The demo library was generated in {config.models_dir}",
+            "  (remove it with: rm -r " + shlex.quote(str(config.models_dir)) + "); serve your own archive with",
+            "  --models-dir /path/to/archive (or MODELS_DIR).",
+        ]
     return "\n".join(lines)
 
 

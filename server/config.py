@@ -10,6 +10,7 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
@@ -60,20 +61,28 @@ class Config:
         return int(self.download_cache_max_gb * 1024**3)
 
 
-# setting name -> (flag, environment variable)
-_SETTINGS: dict[str, tuple[str, str]] = {
-    "models_dir": ("--models-dir", "MODELS_DIR"),
-    "host": ("--host", "HOST"),
-    "port": ("--port", "PORT"),
-    "cache_dir": ("--cache-dir", "CACHE_DIR"),
-    "redis_url": ("--redis-url", "REDIS_URL"),
-    "auth_token": ("--auth-token", "CATALOG_AUTH_TOKEN"),
-    "public_url": ("--public-url", "PUBLIC_URL"),
-    "threshold_mb": ("--threshold-mb", "DOWNLOAD_CACHE_THRESHOLD_MB"),
-    "download_cache_max_gb": ("--download-cache-max-gb", "DOWNLOAD_CACHE_MAX_GB"),
-    "workers": ("--workers", "WORKERS"),
-    "download_max_builds": ("--download-max-builds", "DOWNLOAD_MAX_BUILDS"),
-}
+# setting name -> (flag, environment variable, metavar, what it does and its default)
+_SETTINGS: dict[str, tuple[str, str, str, str]] = {
+    "models_dir": ("--models-dir", "MODELS_DIR", "DIR",
+                   "the library folder (site/model/files); default: a small demo library made under the cache dir"),
+    "host": ("--host", "HOST", "HOST", f"address to listen on (default {DEFAULT_HOST})"),
+    "port": ("--port", "PORT", "PORT", f"port to listen on (default {DEFAULT_PORT})"),
+    "cache_dir": ("--cache-dir", "CACHE_DIR", "DIR",
+                  "thumbnails, archives, hashes, the demo library (default ~/.cache/archive-catalog)"),
+    "redis_url": ("--redis-url", "REDIS_URL", "URL",
+                  "share index, events and scans with other instances (default: none, embedded local index)"),
+    "auth_token": ("--auth-token", "CATALOG_AUTH_TOKEN", "TOKEN",
+                   "require 'Authorization: Bearer TOKEN' or the /login cookie on every route but /healthz"),
+    "public_url": ("--public-url", "PUBLIC_URL", "URL",
+                   "the URL people use behind a proxy (default: http:// + the Host header)"),
+    "threshold_mb": ("--threshold-mb", "DOWNLOAD_CACHE_THRESHOLD_MB", "N|auto",
+                     f"archives below N MB are built in memory, larger ones streamed (default {DEFAULT_THRESHOLD_MB})"),
+    "download_cache_max_gb": ("--download-cache-max-gb", "DOWNLOAD_CACHE_MAX_GB", "N",
+                              f"bound of the download cache (default {DEFAULT_DOWNLOAD_CACHE_MAX_GB:g})"),
+    "workers": ("--workers", "WORKERS", "N", "processes sharing the port; more than 1 needs --redis-url (default 1)"),
+    "download_max_builds": ("--download-max-builds", "DOWNLOAD_MAX_BUILDS", "N",
+                            "archives built at once, others wait up to 10 s then get 503 (default 4 per core)"),
+}  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,16 +91,32 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="archive-catalog", description="Self-hosted catalog server for a media archive.")
-    for name, (flag, env) in _SETTINGS.items():
-        parser.add_argument(flag, dest=name, default=None, help=f"(env {env})")
+    parser = _Parser(
+        prog="archive-catalog",
+        description="Self-hosted catalog server for a local media archive (site/model/files).",
+        epilog="Each flag has an environment twin (shown in brackets); a flag wins over its variable.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    for name, (flag, env, metavar, text) in _SETTINGS.items():
+        parser.add_argument(flag, dest=name, default=None, metavar=metavar, help=f"{text} [{env}]")
     return parser
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("archive-catalog")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def help_text() -> str:
+    return _parser().format_help()
 
 
 def _raw_values(argv: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
     flags = vars(_parser().parse_args(list(argv)))
     values: dict[str, str] = {}
-    for name, (_flag, env) in _SETTINGS.items():
+    for name, (_flag, env, _metavar, _text) in _SETTINGS.items():
         value = flags.get(name)
         if value is None:
             value = environ.get(env)
@@ -101,7 +126,7 @@ def _raw_values(argv: Sequence[str], environ: Mapping[str, str]) -> dict[str, st
 
 
 def _label(name: str) -> str:
-    flag, env = _SETTINGS[name]
+    flag, env, _metavar, _text = _SETTINGS[name]
     return f"{env} ({flag})"
 
 

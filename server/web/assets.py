@@ -15,7 +15,16 @@ from pathlib import Path
 
 import orjson
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+def templates_folder() -> Path:
+    """The page shell and assets: inside the installed package (`server/templates`, as a wheel
+    ships them), else `templates/` at the top of the source tree (a checkout, an editable install)."""
+    server_package = Path(__file__).resolve().parents[1]
+    packaged = server_package / "templates"
+    return packaged if (packaged / "index.html").is_file() else server_package.parent / "templates"
+
+
+TEMPLATES = templates_folder()
 STATIC = TEMPLATES / "static"
 STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
