@@ -95,7 +95,7 @@ class ScanRun:
         self.cancel_requested = False
         self._hash_started = 0.0
         self._last_cache_save = 0.0
-        tools.cancel_flag.clear()
+        tools.cancel_flag.clear()  # a new run: the workers' flag starts clear
 
     def cancel(self) -> None:
         self.cancel_requested = True
@@ -135,7 +135,7 @@ class ScanRun:
                 hashed - walked,
                 self.clock() - hashed,
             )
-            self._end("finished", percent=100.0, eta_s=0.0)
+            self._end("finished")
             tools.publish(
                 ScanFinished(
                     library=tools.library_id,
@@ -183,15 +183,16 @@ class ScanRun:
         self._end("failed")
         self.tools.publish(ScanFailed(library=self.tools.library_id, scan_id=self.scan_id, message=message))
 
-    def _end(self, outcome: str, *, percent: float | None = None, eta_s: float | None = None) -> None:
-        """Count the outcome and publish the last progress: phase "done" for a finished scan."""
+    def _end(self, outcome: str) -> None:
+        """Count the outcome and publish the last progress (a finished scan: "done", 100%)."""
         self.tools.counters.outcomes[outcome] += 1
+        finished = outcome == "finished"
         p = self.progress
         p.running = False
-        p.phase = "done" if outcome == "finished" else outcome
-        if percent is not None:
-            p.percent = percent
-        p.eta_s = eta_s
+        p.phase = "done" if finished else outcome
+        if finished:
+            p.percent = 100.0
+        p.eta_s = 0.0 if finished else None
         self.emitter.emit(p, force=True)
 
     # -- walking ------------------------------------------------------------------------
