@@ -32,12 +32,12 @@ def test_entries_are_valid_only_while_size_mtime_and_inode_match(tmp_path: Path)
     assert len(cache) == 0
 
 
-def test_save_and_load_round_trip(tmp_path: Path) -> None:
+async def test_save_and_load_round_trip(tmp_path: Path) -> None:
     cache = HashCache(tmp_path)
     for i in range(100):
         cache.store(f"s/m/{i}.jpg", i, i * 2, i * 3, f"{i:032x}", f"{i:064x}" if i % 2 else None)
     assert cache.dirty
-    cache.save()
+    await cache.save()
     assert not cache.dirty
     loaded = HashCache(tmp_path)
     assert loaded.load() == 100
@@ -47,10 +47,10 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert HashCache(tmp_path).load() == 0
 
 
-def test_interrupted_write_leaves_a_loadable_cache(tmp_path: Path) -> None:
+async def test_interrupted_write_leaves_a_loadable_cache(tmp_path: Path) -> None:
     cache = HashCache(tmp_path)
     cache.store("s/m/a.jpg", 1, 2, 3, None, "f" * 64)
-    cache.save()
+    await cache.save()
     good = (tmp_path / FILE_NAME).read_bytes()
     # A write killed before its rename leaves a truncated temp file beside the real one.
     stray = tmp_path / f".{FILE_NAME}.deadbeef.tmp"
@@ -66,6 +66,7 @@ def test_interrupted_write_leaves_a_loadable_cache(tmp_path: Path) -> None:
 
 
 _WRITER = """
+import asyncio
 import sys
 from pathlib import Path
 from server.scan.hashcache import HashCache
@@ -74,7 +75,7 @@ rounds = 0
 while True:
     for i in range(20000):
         cache.store(f"site/model/file_{i:06d}.jpg", i + 1, rounds, i, f"{rounds:032x}", f"{rounds:064x}")
-    cache.save()
+    asyncio.run(cache.save())
     rounds += 1
     if rounds == 1:
         print("saved", flush=True)
@@ -107,7 +108,7 @@ def entry_round(cache: HashCache) -> int:
     return rounds.pop()
 
 
-def test_a_cache_of_another_format_or_hash_is_discarded_whole(tmp_path: Path) -> None:
+async def test_a_cache_of_another_format_or_hash_is_discarded_whole(tmp_path: Path) -> None:
     # Version 1 held BLAKE3 hashes: mixing them with XXH3-128 ones would split true duplicates.
     path = tmp_path / FILE_NAME
     path.write_bytes(b'{"version": 1, "entries": {"s/m/a.jpg": [1, 2, 3, null, "' + b"f" * 64 + b'"]}}')
@@ -118,7 +119,7 @@ def test_a_cache_of_another_format_or_hash_is_discarded_whole(tmp_path: Path) ->
     assert HashCache(tmp_path).load() == 0
     # What it writes names its format and hash, and loads back.
     cache.store("s/m/a.jpg", 1, 2, 3, None, "e" * 32)
-    cache.save()
+    await cache.save()
     document = orjson.loads(path.read_bytes())
     assert (document["version"], document["hash"]) == (FORMAT_VERSION, HASH_NAME)
     assert HashCache(tmp_path).load() == 1

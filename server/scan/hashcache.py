@@ -7,11 +7,13 @@ a kill at any moment leaves either the previous or the new cache, never a broken
 that cannot be read (or a stray temp file from a killed write) is ignored, and the scan simply
 hashes again. The file names its format version and hash function; a cache written with
 another (an older version, BLAKE3 hashes) is discarded whole, never mixed with new hashes.
-Pure domain code: no aiohttp.
+There is one way to save it, `await cache.save()`: a copy taken on the event loop, written in
+a thread, and nothing written when nothing changed. Pure domain code: no aiohttp.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -40,7 +42,7 @@ class Entry:
 
 
 class HashCache:
-    """In memory for lookups; saved to `<cache_dir>/hashcache.json` atomically."""
+    """In memory for lookups (event loop thread); saved to `<cache_dir>/hashcache.json` by `save()`."""
 
     def __init__(self, cache_dir: Path) -> None:
         self.path = cache_dir / FILE_NAME
@@ -97,13 +99,18 @@ class HashCache:
 
     # -- persistence -----------------------------------------------------------------
 
-    def snapshot(self) -> tuple[int, dict[str, Entry]]:
-        """A consistent copy of the entries (a shallow copy: entries are immutable), taken on the
-        event loop; `write` encodes and stores it in a thread."""
-        return self._generation, dict(self._entries)
+    async def save(self) -> None:
+        """Write what changed since the last save: the one way the cache is saved.
 
-    def write(self, generation: int, entries: dict[str, Entry]) -> None:
-        """Atomically replace the cache file with a snapshot (blocking; use a thread)."""
+        The entries are copied here on the event loop (a shallow copy: entries are immutable),
+        then encoded and written atomically in a thread; of two saves racing, the newer wins.
+        """
+        if not self.dirty:
+            return
+        generation, entries = self._generation, dict(self._entries)
+        await asyncio.to_thread(self._write, generation, entries)
+
+    def _write(self, generation: int, entries: dict[str, Entry]) -> None:
         with self._save_lock:
             if generation < self._saved_generation:
                 return  # a newer snapshot is already on disk
@@ -112,10 +119,6 @@ class HashCache:
             write_atomically(self.path, data)  # temp files are named .{FILE_NAME}.*.tmp, as load() expects
             self._file_mtime_ns = os.stat(self.path).st_mtime_ns
             self._saved_generation = generation
-
-    def save(self) -> None:
-        """Snapshot and write in one blocking call (tests, shutdown)."""
-        self.write(*self.snapshot())
 
     def reload_if_changed(self) -> None:
         """Instances sharing a cache dir: take the file another one wrote since (it knows more)."""

@@ -1,0 +1,69 @@
+"""A scan's live progress (the `scan_progress` body) and its throttled `scan.progress` events.
+
+A scan updates its `Progress` far more often than anyone needs to hear about it: the
+`ProgressEmitter` publishes at most one event per interval, unless forced (a phase change,
+the end). Pure: no aiohttp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from server.infra.events import Event, ScanProgress
+
+PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress events per second
+
+Publish = Callable[[Event], None]
+Clock = Callable[[], float]
+
+
+@dataclass(slots=True)
+class Progress:
+    running: bool = False
+    scan_id: str | None = None
+    phase: str = "idle"
+    checked: int = 0
+    total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    percent: float = 0.0
+    cache_hits: int = 0
+    started_at: float | None = None
+    eta_s: float | None = None
+    rate: float | None = None  # bytes per second hashed by the workers
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "scan_id": self.scan_id,
+            "phase": self.phase,
+            "checked": self.checked,
+            "total": self.total,
+            "bytes_done": self.bytes_done,
+            "bytes_total": self.bytes_total,
+            "percent": round(self.percent, 2),
+            "cache_hits": self.cache_hits,
+            "started_at": self.started_at,
+            "eta_s": None if self.eta_s is None else round(self.eta_s, 2),
+            "rate": None if self.rate is None else round(self.rate),
+        }
+
+
+class ProgressEmitter:
+    """Publishes `scan.progress` at most once per `interval_s`, unless forced."""
+
+    def __init__(self, publish: Publish, library_id: str, clock: Clock, interval_s: float) -> None:
+        self._publish = publish
+        self._library_id = library_id
+        self._clock = clock
+        self._interval_s = interval_s
+        self._last = float("-inf")
+
+    def emit(self, progress: Progress, force: bool = False) -> None:
+        now = self._clock()
+        if not force and now - self._last < self._interval_s:
+            return
+        self._last = now
+        self._publish(ScanProgress(library=self._library_id, progress=progress.to_json()))

@@ -1,0 +1,251 @@
+"""The duplicate scan's results: what a walk found, the results document and its file.
+
+`summarize_walk` turns the workers' walk into same-size groups (links collapsed); a scan run
+fills a `Tally` with the hashes it settled; `ResultsStore.build` turns both into the document
+`GET /api/duplicates` serves (groups sorted by wasted bytes, then by the natural order of their
+first file). `ResultsStore` keeps that document in memory and in `<cache_dir>/duplicates.json`
+(written atomically), reads it again when another instance sharing the cache dir rewrote it,
+and drops deleted paths from it. `verify_identical` is the byte-for-byte check a delete makes
+before anything moves to the trash. Pure domain code: no aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from server.errors import Conflict, NotFound
+from server.infra.atomic import write_atomically
+from server.library import natural_key
+from server.scan import hashing
+
+log = logging.getLogger("archive_catalog")
+
+RESULTS_FILE = "duplicates.json"
+COMPARE_CHUNK = 1024 * 1024
+
+NaturalKey = list[int | str]
+Document = dict[str, Any]
+
+
+@dataclass(slots=True)
+class FileInfo:
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+@dataclass(slots=True)
+class WalkResult:
+    files: int  # media files found, hard links and symlinks to one file counted once
+    bytes: int
+    groups: list[tuple[int, list[FileInfo]]]  # same-size groups of 2+ non-empty files, largest first
+    paths: set[str]  # every path walked
+
+
+@dataclass(slots=True)
+class Tally:
+    """What one scan run hashed (or took from the hash cache)."""
+
+    needed: int = 0
+    computed: int = 0
+    hashed_bytes: int = 0
+    hashes: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> (size, full hash)
+
+
+def summarize_walk(entries: list[hashing.WalkEntry]) -> WalkResult:
+    """Group by size first (cheap), then collapse links only where sizes collide.
+
+    Two names of one file (hard link, or a symlink inside the root) always have the same
+    size, so they can only meet inside a same-size group; files of a unique size are done.
+    One (device, inode) keeps one path: a real one over a symlink, then the first in order.
+    """
+    counts = Counter(entry[1] for entry in entries)
+    files = len(entries)
+    total = sum(size * count for size, count in counts.items())
+    by_size: dict[int, dict[tuple[int, int], hashing.WalkEntry]] = {}
+    for entry in entries:
+        size = entry[1]
+        if counts[size] < 2:
+            continue
+        same_size = by_size.setdefault(size, {})
+        key = (entry[3], entry[4])
+        current = same_size.get(key)
+        if current is not None:
+            files -= 1
+            total -= size
+            if (current[5], current[0]) <= (entry[5], entry[0]):
+                continue
+        same_size[key] = entry
+    groups = [
+        (size, [FileInfo(e[0], e[1], e[2], e[4]) for e in members.values()])
+        for size, members in by_size.items()
+        if size > 0 and len(members) > 1
+    ]
+    groups.sort(key=lambda group: group[0], reverse=True)
+    return WalkResult(files, total, groups, {entry[0] for entry in entries})
+
+
+class ResultsStore:
+    """The last results document, in memory and in `<cache_dir>/duplicates.json`."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.path = cache_dir / RESULTS_FILE
+        self.document: Document | None = None
+        self._mtime_ns = 0  # of the file as we last read or wrote it
+        self._natural_keys: dict[str, NaturalKey] = {}  # of the last results' paths (rescans reuse them)
+
+    def require(self) -> Document:
+        """The document; 404 before any scan has finished."""
+        if self.document is None:
+            raise NotFound("No duplicate scan has finished yet; start one with POST /api/scan.", code="no_scan")
+        return self.document
+
+    def build(self, scan_id: str, walk: WalkResult, tally: Tally, duration: float) -> Document:
+        """A new document from a finished scan (blocking for big libraries; use a thread)."""
+        by_hash: dict[tuple[int, str], list[str]] = {}
+        for path, size_hash in tally.hashes.items():
+            by_hash.setdefault(size_hash, []).append(path)
+        old_keys = self._natural_keys
+        keys: dict[str, NaturalKey] = {}
+        for paths in by_hash.values():
+            if len(paths) > 1:
+                for path in paths:
+                    known = old_keys.get(path)
+                    if known is not None:
+                        keys[path] = known
+        groups = [_group(digest, size, paths, keys) for (size, digest), paths in by_hash.items() if len(paths) > 1]
+        self._natural_keys = keys  # only the paths of this scan's groups are kept
+        cache_hits = tally.needed - tally.computed
+        stats = {
+            "files": walk.files,
+            "bytes": walk.bytes,
+            "hashed_bytes": tally.hashed_bytes,
+            "hashes": tally.needed,
+            "cache_hits": cache_hits,
+            "cache_hit_rate": round(cache_hits / tally.needed, 4) if tally.needed else 1.0,
+            "duration_s": round(duration, 3),
+        }
+        return _document(scan_id, time.time(), stats, groups)
+
+    def drop(self, deleted: list[str]) -> None:
+        """Remove deleted paths; a group left with one file is no longer a group."""
+        if self.document is None:
+            return
+        gone = set(deleted)
+        groups = []
+        for group in self.document["groups"]:
+            paths = [p for p in group["files"] if p not in gone]
+            if len(paths) > 1:
+                groups.append(_group(group["hash"], group["size"], paths))
+        document = self.document
+        self.document = _document(document["scan_id"], document["finished_at"], document["stats"], groups)
+
+    # -- the file ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the file (blocking); a missing or unreadable one leaves no results."""
+        self.document = self._read()
+
+    def refresh(self) -> None:
+        """Read the file again if another instance (sharing the cache dir) rewrote it (blocking)."""
+        try:
+            mtime_ns = self.path.stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime_ns != self._mtime_ns:
+            loaded = self._read()
+            if loaded is not None:
+                self.document = loaded
+
+    async def save(self) -> None:
+        """Replace the file atomically with the document (written in a thread)."""
+        if self.document is None:
+            return
+        data = orjson.dumps(self.document)
+        await asyncio.to_thread(write_atomically, self.path, data)
+        with contextlib.suppress(OSError):
+            self._mtime_ns = self.path.stat().st_mtime_ns
+
+    def _read(self) -> Document | None:
+        try:
+            self._mtime_ns = self.path.stat().st_mtime_ns
+            document: Document = orjson.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            log.warning("scan results file unreadable; ignoring it")
+            return None
+        return document
+
+
+def _group(
+    digest: str, size: int, paths: list[str], keys: dict[str, NaturalKey] | None = None
+) -> tuple[NaturalKey, dict[str, Any]]:
+    """A duplicate group (files in natural order) and the natural key of its first file.
+
+    `keys` memoizes natural keys by path (a rescan finds the same groups: no key is recomputed).
+    """
+    if keys is None:
+        keys = {}
+    for path in paths:
+        if path not in keys:
+            keys[path] = natural_key(path)
+    files = sorted(paths, key=keys.__getitem__)
+    group = {"id": digest[:16], "hash": digest, "size": size, "wasted": size * (len(files) - 1), "files": files}
+    return keys[files[0]], group
+
+
+def _document(
+    scan_id: str, finished_at: float, stats: dict[str, Any], keyed: list[tuple[NaturalKey, dict[str, Any]]]
+) -> Document:
+    keyed.sort(key=lambda item: (-item[1]["wasted"], item[0]))
+    groups = [group for _key, group in keyed]
+    return {
+        "scan_id": scan_id,
+        "finished_at": finished_at,
+        "stats": stats,
+        "total_wasted": sum(g["wasted"] for g in groups),
+        "groups": groups,
+    }
+
+
+# -- verified deletes ------------------------------------------------------------------------
+
+
+def verify_identical(keep: str, keep_path: Path, others: list[tuple[str, Path]]) -> None:
+    """Raise 409 unless every other file is a distinct file with exactly the bytes of `keep`
+    (blocking; use a thread)."""
+    keep_info = keep_path.stat()
+    for rel, path in others:
+        info = path.stat()
+        if (info.st_dev, info.st_ino) == (keep_info.st_dev, keep_info.st_ino):
+            raise Conflict(
+                f"{rel!r} is the same file as {keep!r} (a link); deleting it would remove every copy.",
+                code="same_file",
+            )
+        if info.st_size != keep_info.st_size or not _same_bytes(keep_path, path):
+            raise Conflict(
+                f"{rel!r} no longer has the same bytes as {keep!r}; nothing was deleted. Scan again.",
+                code="not_identical",
+            )
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    with open(a, "rb", buffering=0) as fa, open(b, "rb", buffering=0) as fb:
+        while True:
+            chunk_a = fa.read(COMPARE_CHUNK)
+            chunk_b = fb.read(COMPARE_CHUNK)
+            if chunk_a != chunk_b:
+                return False
+            if not chunk_a:
+                return True
