@@ -88,8 +88,8 @@ def natural_min(names: Sequence[str]) -> str:
 def media_kind(name: str) -> str | None:
     """'image', 'video' or None for a file name (or the last segment of a path).
 
-    Hidden names and other extensions are not media. This is the one media test: both walks
-    (listings and the duplicate scan) call it for every file they meet.
+    Hidden names and other extensions are not media. `sort_entries`, behind both walks
+    (listings and the duplicate scan), applies the same rule to every file it meets.
     """
     slash = name.rfind("/")
     if slash >= 0:
@@ -135,13 +135,13 @@ def sort_entries(
     hidden names are skipped; a symlink counts only if its real target is inside the root
     (`root_prefix`: the root's real path and a trailing separator); a directory is a folder
     whatever its name (`studio.mov/` is walked, not taken for a video); anything else is a
-    media candidate by `media_kind`. The caller stats the candidates (its own way) and keeps
-    regular files. No system call for a plain file or folder where the file system reports
+    media candidate by `media_kind`'s rule and table. The caller stats the candidates (its own
+    way) and keeps regular files. No system call for a plain file or folder where the file system reports
     entry types (a symlink costs a realpath, and a stat to see whether it is a folder).
     """
     media: list[MediaEntry] = []
     folders: list[FolderEntry] = []
-    kind_of, realpath, join = media_kind, os.path.realpath, os.path.join
+    kinds, realpath, join = _KIND_BY_EXTENSION, os.path.realpath, os.path.join
     for entry in entries:
         name = entry.name
         if name[0] == ".":  # hidden (a name is never empty)
@@ -159,9 +159,11 @@ def sort_entries(
                 continue
         except OSError:
             continue
-        kind = kind_of(name)
-        if kind is not None:
-            media.append((entry, kind, is_link))
+        dot = name.rfind(".")  # media_kind(name) for a name that is not hidden, inlined: the hot loop
+        if dot > 0:
+            kind = kinds.get(name[dot:].lower())
+            if kind is not None:
+                media.append((entry, kind, is_link))
     return media, folders
 
 
