@@ -30,7 +30,7 @@ from pathlib import Path
 log = logging.getLogger("archive_catalog")
 
 ROOT_KEY = ""  # the library root's own folder is tracked under this pseudo-site
-MAX_TRACKED_FOLDERS = 1000  # model folders whose files are re-stated, as many as media lists cached
+MAX_TRACKED_FOLDERS = 1000  # model folders whose files each sweep re-stats (as many as media lists cached)
 
 FileStamp = tuple[int, float]  # a file's size and mtime as a listing saw them
 
