@@ -2,8 +2,11 @@
 
 Four caches (the contract's three plus a per-site walk index) hold *rendered* bodies or the
 walks behind them. Freshness: a model's listing is checked against its folder's mtime on each
-request (a file added shows up in the very next response); site listings carry the watcher
+request (a file added shows up in the very next response) and carries the watcher's folder
+generation (a file rewritten in place is seen within a sweep); site listings carry the watcher
 generation they were built at (one dict lookup per request, changes seen within a sweep).
+A library root that is gone answers 503 `library_unavailable` on every route: from the
+watcher's flag on the hot path, and from the disk whenever a listing is (re)computed.
 No aiohttp here: handlers turn a `Rendered` into a response.
 """
 
@@ -19,9 +22,17 @@ from urllib.parse import quote
 
 from server.cache.freshness import ROOT_KEY, FolderWatcher
 from server.cache.ttl import TTLCache
-from server.errors import ServiceUnavailable
 from server.infra.representation import Rendered, render
-from server.library import FolderListing, Library, MediaFile, ModelSummary, SiteListing
+from server.library import (
+    RACY_WINDOW_NS,
+    FolderListing,
+    Library,
+    MediaFile,
+    ModelSummary,
+    SiteListing,
+    library_unavailable,
+    search_fold,
+)
 
 MODEL_SORTS = ("name", "files", "bytes", "mtime")
 SITES_KEY = "\x00sites"
@@ -57,12 +68,14 @@ class GenerationStamped:
 
 @dataclass(frozen=True, slots=True)
 class FolderStamped:
-    """A value that is fresh while its folder's mtime is unchanged (and it was not racy)."""
+    """A value that is fresh while its folder's mtime and folder generation are unchanged
+    (and the folder was not racy)."""
 
     value: Any
     folder: str
     mtime_ns: int
     racy: bool
+    generation: int
 
 
 def media_url(prefix: str, site: str, model: str, name: str) -> str:
@@ -102,8 +115,8 @@ def select_models(listing: SiteListing, query: ModelsQuery) -> tuple[int, list[M
     """Filter, sort and page a site's models (the walk is already in natural name order)."""
     models = list(listing.models)
     if query.q:
-        needle = query.q.casefold()
-        models = [m for m in models if needle in m.name.casefold()]
+        needle = search_fold(query.q)
+        models = [m for m in models if needle in search_fold(m.name)]
     if query.sort == "name":
         if query.order == "desc":
             models.reverse()
@@ -134,18 +147,15 @@ class Catalog:
 
     def _require_available(self) -> None:
         if not self.watcher.available:
-            raise ServiceUnavailable(
-                "The library folder is missing or unreadable (is the drive mounted?).", code="library_unavailable"
-            )
+            raise library_unavailable()
 
     def _generation_fresh(self, stamped: GenerationStamped) -> bool:
         if stamped.site == SITES_KEY:
             return stamped.generation == self.watcher.total_generation
         return stamped.generation == self.watcher.generation(stamped.site)
 
-    @staticmethod
-    def _folder_fresh(stamped: FolderStamped) -> bool:
-        if stamped.racy:
+    def _folder_fresh(self, stamped: FolderStamped) -> bool:
+        if stamped.racy or stamped.generation != self.watcher.folder_generation(stamped.folder):
             return False
         try:
             return os.stat(stamped.folder).st_mtime_ns == stamped.mtime_ns
@@ -194,8 +204,8 @@ class Catalog:
         return rendered
 
     def _site_names_and_root_mtime(self) -> tuple[list[str], int]:
-        mtime_ns = os.stat(self.library.root).st_mtime_ns
-        racy = time.time_ns() - mtime_ns < 2_000_000_000
+        mtime_ns = self.library.root_mtime_ns()
+        racy = time.time_ns() - mtime_ns < RACY_WINDOW_NS
         return self.library.site_names(), -1 if racy else mtime_ns
 
     async def models(self, query: ModelsQuery) -> Rendered:
@@ -228,19 +238,26 @@ class Catalog:
         return rendered
 
     async def folder(self, site: str, model: str) -> FolderListing:
-        """The media of one model folder, re-read whenever the folder changed."""
+        """The media of one model folder, re-read whenever the folder or one of its files changed."""
+        stamped = await self._folder_stamped(site, model)
+        listing: FolderListing = stamped.value
+        return listing
+
+    async def _folder_stamped(self, site: str, model: str) -> FolderStamped:
         self._require_available()
 
         async def read() -> FolderStamped:
-            path = await asyncio.to_thread(self.library.model_dir, site, model)
-            listing = await asyncio.to_thread(self.library.list_folder, path)
-            return FolderStamped(listing, str(path), listing.mtime_ns, listing.racy)
+            listing = await asyncio.to_thread(self.library.read_model, site, model)
+            folder = str(listing.path)
+            # the watcher compares the disk with what this listing saw, so a file rewritten
+            # during or after the read bumps the generation taken here
+            files = {os.path.join(folder, f.name): (f.size, f.mtime) for f in (*listing.images, *listing.videos)}
+            self.watcher.track_files(site, folder, files)
+            generation = self.watcher.folder_generation(folder)
+            return FolderStamped(listing, folder, listing.mtime_ns, listing.racy, generation)
 
-        stamped = await self.media_list_cache.get_or_compute(
-            (site, model), read, self._folder_fresh, cacheable=self._not_racy
-        )
-        listing: FolderListing = stamped.value
-        return listing
+        key = (site, model)
+        return await self.media_list_cache.get_or_compute(key, read, self._folder_fresh, cacheable=self._not_racy)
 
     async def model(self, query: ModelQuery) -> Rendered:
         self._require_available()
@@ -250,7 +267,8 @@ class Catalog:
             return cached
 
         async def build() -> FolderStamped:
-            listing = await self.folder(query.site, query.model)
+            stamped = await self._folder_stamped(query.site, query.model)
+            listing: FolderListing = stamped.value
             images = _window(listing.images, query.offset, query.images_limit)
             videos = _window(listing.videos, query.offset, query.videos_limit)
             body = {
@@ -264,7 +282,7 @@ class Catalog:
                 "images": [_media_json(query.site, query.model, f) for f in images],
                 "videos": [_media_json(query.site, query.model, f) for f in videos],
             }
-            return FolderStamped(render(body), str(listing.path), listing.mtime_ns, listing.racy)
+            return FolderStamped(render(body), stamped.folder, stamped.mtime_ns, stamped.racy, stamped.generation)
 
         stamped = await self.model_info_cache.compute_once(query, build, cacheable=self._not_racy)
         rendered: Rendered = stamped.value

@@ -14,11 +14,12 @@ import os
 import re
 import stat
 import time
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server.errors import BadRequest, NotFound, ServiceUnavailable
+from server.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".bmp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".webm", ".mov", ".mkv", ".m4v", ".avi"})
@@ -49,8 +50,6 @@ def natural_key(name: str) -> list[int | str]:
     return [int(part) if part.isdigit() else part.casefold() for part in _DIGITS.split(name)]
 
 
-_IMAGE_SUFFIXES = tuple(IMAGE_EXTENSIONS)
-_VIDEO_SUFFIXES = tuple(VIDEO_EXTENSIONS)
 _KIND_BY_EXTENSION = {**dict.fromkeys(IMAGE_EXTENSIONS, "image"), **dict.fromkeys(VIDEO_EXTENSIONS, "video")}
 
 
@@ -87,15 +86,85 @@ def natural_min(names: Sequence[str]) -> str:
 
 
 def media_kind(name: str) -> str | None:
-    """'image', 'video' or None (hidden files and other extensions are not media)."""
-    if name.startswith("."):
+    """'image', 'video' or None for a file name (or the last segment of a path).
+
+    Hidden names and other extensions are not media. `sort_entries`, behind both walks
+    (listings and the duplicate scan), applies the same rule to every file it meets.
+    """
+    slash = name.rfind("/")
+    if slash >= 0:
+        name = name[slash + 1 :]
+    dot = name.rfind(".")
+    if dot < 1 or name[0] == ".":  # no extension, or hidden
         return None
-    if "/" in name:
-        ext = os.path.splitext(name)[1]
-    else:  # a plain name not starting with a dot: splitext's answer, without its general cases
-        dot = name.rfind(".")
-        ext = name[dot:] if dot > 0 else ""
-    return _KIND_BY_EXTENSION.get(ext.lower())
+    return _KIND_BY_EXTENSION.get(name[dot:].lower())
+
+
+def search_fold(text: str) -> str:
+    """The search rule: `q` matches a name when `search_fold(q)` is a substring of `search_fold(name)`.
+
+    Folds case (casefold: ß ~ ss), Unicode normalisation (folders copied from macOS are NFD)
+    and accents (combining marks dropped after a compatibility decomposition), so `joao`,
+    `JOÃO` and an NFD `joão` all find `joão`. ASCII text only needs lower-casing.
+    """
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def library_unavailable() -> ServiceUnavailable:
+    """The contract's 503 for a library root that is missing or unreadable."""
+    return ServiceUnavailable(
+        "The library folder is missing or unreadable (is the drive mounted?).", code="library_unavailable"
+    )
+
+
+# One folder's entries, sorted by `sort_entries`: media as (entry, kind, is a symlink) and
+# sub-folders as (entry, is a symlink).
+MediaEntry = tuple[os.DirEntry[str], str, bool]
+FolderEntry = tuple[os.DirEntry[str], bool]
+
+
+def sort_entries(
+    folder: str, entries: Iterable[os.DirEntry[str]], root_prefix: str
+) -> tuple[list[MediaEntry], list[FolderEntry]]:
+    """Split one folder's scandir entries into media candidates and sub-folders.
+
+    The one classification behind every walk (site listings, site names, the duplicate scan):
+    hidden names are skipped; a symlink counts only if its real target is inside the root
+    (`root_prefix`: the root's real path and a trailing separator); a directory is a folder
+    whatever its name (`studio.mov/` is walked, not taken for a video); anything else is a
+    media candidate by `media_kind`'s rule and table. The caller stats the candidates (its own
+    way) and keeps regular files. No system call for a plain file or folder where the file system reports
+    entry types (a symlink costs a realpath, and a stat to see whether it is a folder).
+    """
+    media: list[MediaEntry] = []
+    folders: list[FolderEntry] = []
+    kinds, realpath, join = _KIND_BY_EXTENSION, os.path.realpath, os.path.join
+    for entry in entries:
+        name = entry.name
+        if name[0] == ".":  # hidden (a name is never empty)
+            continue
+        try:
+            is_link = entry.is_symlink()
+            if is_link:
+                if not realpath(join(folder, name)).startswith(root_prefix):
+                    continue
+                if entry.is_dir():
+                    folders.append((entry, True))
+                    continue
+            elif entry.is_dir(follow_symlinks=False):
+                folders.append((entry, False))
+                continue
+        except OSError:
+            continue
+        dot = name.rfind(".")  # media_kind(name) for a name that is not hidden, inlined: the hot loop
+        if dot > 0:
+            kind = kinds.get(name[dot:].lower())
+            if kind is not None:
+                media.append((entry, kind, is_link))
+    return media, folders
 
 
 def content_type(name: str) -> str:
@@ -225,9 +294,14 @@ class Library:
             with os.scandir(self.root) as entries:
                 next(entries, None)
         except OSError:
-            raise ServiceUnavailable(
-                "The library folder is missing or unreadable (is the drive mounted?).", code="library_unavailable"
-            ) from None
+            raise library_unavailable() from None
+
+    def root_mtime_ns(self) -> int:
+        """The root folder's mtime, or 503 when it is missing."""
+        try:
+            return os.stat(self.root).st_mtime_ns
+        except OSError:
+            raise library_unavailable() from None
 
     def site_dir(self, site: str) -> Path:
         if "/" in site:
@@ -264,12 +338,12 @@ class Library:
     # -- listing ----------------------------------------------------------------------
 
     def site_names(self) -> list[str]:
-        self.check_available()
-        names = []
-        with os.scandir(self.root) as entries:
-            for entry in entries:
-                if not entry.name.startswith(".") and self._is_dir_inside(entry):
-                    names.append(entry.name)
+        try:
+            with os.scandir(self.root) as entries:
+                _media, folders = sort_entries(str(self.root), entries, self._root_prefix)
+        except OSError:
+            raise library_unavailable() from None
+        names = [entry.name for entry, _is_link in folders]
         names.sort(key=natural_key)
         return names
 
@@ -282,15 +356,32 @@ class Library:
         videos = [MediaFile(name, size, mtime, kind) for name, kind, size, mtime in media if kind == "video"]
         images.sort(key=lambda f: natural_key(f.name))
         videos.sort(key=lambda f: natural_key(f.name))
-        folders = tuple((name, Path(path)) for name, path, _real in subfolders)
+        folders = tuple((name, Path(path)) for name, path, _is_link in subfolders)
         return FolderListing(folder, mtime_ns, racy, tuple(images), tuple(videos), folders)
+
+    def read_model(self, site: str, model: str) -> FolderListing:
+        """A model folder's listing; 404 unknown, 403 unreadable, 503 when the library is gone."""
+        path = self.model_dir(site, model)
+        try:
+            return self.list_folder(path)
+        except (FileNotFoundError, NotADirectoryError):  # removed or replaced since model_dir
+            self.check_available()
+            raise NotFound(f"Unknown model {model!r} in site {site!r}.") from None
+        except OSError:
+            self.check_available()
+            raise Forbidden(
+                f"The folder of model {model!r} in site {site!r} cannot be read (check its permissions).",
+                code="model_unreadable",
+            ) from None
 
     def walk_site(self, site: str) -> SiteListing:
         """Every model under a site (any folder directly holding media), by relative path.
 
         The hot part of a cold listing: one scandir and one stat per file, summaries without
         building or sorting per-file objects, and real paths derived from the parent's (only
-        a symlinked folder needs `realpath`).
+        a symlinked folder needs `realpath`). A folder that cannot be read is left out; if
+        the library itself went away meanwhile, the walk answers 503 instead of a partial
+        listing.
         """
         site_path = str(self.site_dir(site))  # already a real path
         now_ns = time.time_ns()
@@ -298,11 +389,13 @@ class Library:
         folders: dict[str, int] = {}
         seen: set[tuple[int, int]] = set()
         pending: list[tuple[str, str, str]] = [(site_path, site_path, "")]  # path, real path, model name
+        failed = False
         while pending:
             folder, real, relative = pending.pop()
             try:
                 info = os.stat(folder)
             except OSError:
+                failed = True
                 continue
             identity = (info.st_dev, info.st_ino)
             if identity in seen:
@@ -311,6 +404,7 @@ class Library:
             try:
                 media, subfolders = self._scan(folder)
             except OSError:
+                failed = True
                 continue
             racy = now_ns - info.st_mtime_ns < RACY_WINDOW_NS
             folders[real] = -1 if racy else info.st_mtime_ns
@@ -319,53 +413,27 @@ class Library:
             for name, path, is_symlink in subfolders:
                 child_real = os.path.realpath(path) if is_symlink else f"{real}/{name}"
                 pending.append((path, child_real, f"{relative}/{name}" if relative else name))
+        if failed:
+            self.check_available()
         models.sort(key=lambda m: natural_key(m.name))
         return SiteListing(site, tuple(models), folders)
 
     def _scan(self, folder: str) -> tuple[list[Scanned], list[tuple[str, str, bool]]]:
         """One scandir: media as (name, kind, size, mtime), sub-folders as (name, path, is a symlink).
 
-        Hidden entries are skipped; a symlink (file or folder) counts only if its target is
-        inside the root; media are regular files (symlinks followed).
+        `sort_entries` classifies; media are regular files (symlinks followed).
         """
-        media: list[Scanned] = []
-        subfolders: list[tuple[str, str, bool]] = []
         with os.scandir(folder) as entries:
-            for entry in entries:
-                name = entry.name
-                if name[0] == ".":  # hidden (a name is never empty)
-                    continue
-                # media_kind(name), inlined for the hot loop (same answer for a name without a leading
-                # dot); most images already have a lower-case extension, so try that first
-                if name.endswith(_IMAGE_SUFFIXES):
-                    kind = "image"
-                else:
-                    lowered = name.lower()
-                    if lowered.endswith(_IMAGE_SUFFIXES):
-                        kind = "image"
-                    elif lowered.endswith(_VIDEO_SUFFIXES):
-                        kind = "video"
-                    else:
-                        if self._is_dir_inside(entry):
-                            subfolders.append((name, entry.path, entry.is_symlink()))
-                        continue
-                try:  # a media symlink must point inside the root; media are regular files
-                    if entry.is_symlink() and not self.contains(os.path.realpath(entry.path)):
-                        continue
-                    info = entry.stat()
-                except OSError:
-                    continue
-                if stat.S_ISREG(info.st_mode):  # keep two numbers, not the whole stat result
-                    media.append((name, kind, info.st_size, info.st_mtime))
-        return media, subfolders
-
-    def _is_dir_inside(self, entry: os.DirEntry[str]) -> bool:
-        try:
-            if not entry.is_dir():
-                return False
-        except OSError:
-            return False
-        return not entry.is_symlink() or self.contains(os.path.realpath(entry.path))
+            candidates, folders = sort_entries(folder, entries, self._root_prefix)
+        media: list[Scanned] = []
+        for entry, kind, _is_link in candidates:
+            try:
+                info = entry.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):  # keep two numbers, not the whole stat result
+                media.append((entry.name, kind, info.st_size, info.st_mtime))
+        return media, [(entry.name, entry.path, is_link) for entry, is_link in folders]
 
 
 def _is_dir(path: Path) -> bool:

@@ -32,6 +32,12 @@ def test_natural_order_is_case_insensitive_and_numeric() -> None:
         ("a.jpg.part", None),
         (".hidden.jpg", None),
         ("noext", None),
+        ("f.", None),
+        (".jpg", None),
+        ("c.tar.mp4", "video"),
+        ("site/model/a.Png", "image"),
+        ("site/model/.hidden.jpg", None),
+        ("site/x.jpg/notes", None),
     ],
 )
 def test_media_kind(name: str, kind: str | None) -> None:

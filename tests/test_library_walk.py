@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import pytest
 
-from server.library import Library, media_kind, natural_key, natural_min
+from server.library import Library, media_kind, natural_key, natural_min, sort_entries
 
 from .helpers import write
 
@@ -50,9 +51,36 @@ def test_walk_classifies_like_media_kind(tmp_path: Path) -> None:
     names = ["a.JPG", "b.jpeg.txt", "c.tar.mp4", "d.Webm", "e", "f.", "g.jpg.part", "h.json", "i.MKV", "j.bmp"]
     for name in names:
         write(tmp_path / "site" / "model" / name, b"x")
-    (tmp_path / "site" / "model" / "k.jpg").mkdir()  # a folder named like media is neither
+    (tmp_path / "site" / "model" / "k.jpg").mkdir()  # a folder named like media is a folder, not media
     listing = Library(tmp_path).walk_site("site")
     [model] = listing.models
     assert model.images == sum(media_kind(n) == "image" for n in names)
     assert model.videos == sum(media_kind(n) == "video" for n in names)
     assert model.cover == "a.JPG"
+
+
+def test_sort_entries_is_the_one_classification(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    folder = root / "site" / "model"
+    for name in ("a.jpg", "b.MOV", "notes.txt", ".hidden.jpg", "c.jpg.part"):
+        write(folder / name, b"x")
+    for name in ("studio.mov", "final.gif", "plain"):
+        (folder / name).mkdir()
+    write(tmp_path / "outside.jpg", b"s")
+    os.symlink(tmp_path / "outside.jpg", folder / "escape.jpg")
+    os.symlink(tmp_path, folder / "escape_dir")
+    os.symlink("a.jpg", folder / "inside.jpg")
+    os.symlink("plain", folder / "linked.webm")
+    with os.scandir(folder) as entries:
+        media, folders = sort_entries(str(folder), entries, f"{root}/")
+    assert sorted((entry.name, kind, is_link) for entry, kind, is_link in media) == [
+        ("a.jpg", "image", False),
+        ("b.MOV", "video", False),
+        ("inside.jpg", "image", True),
+    ]
+    assert sorted((entry.name, is_link) for entry, is_link in folders) == [
+        ("final.gif", False),
+        ("linked.webm", True),
+        ("plain", False),
+        ("studio.mov", False),
+    ]

@@ -4,8 +4,9 @@ Everything here is a top-level, picklable function over plain data (no aiohttp, 
 loop), so it runs in a `ProcessPoolExecutor` started with the `forkserver` or `spawn` context.
 
 Stages (the fclones / jdupes / rmlint recipe):
-1. `walk_folders` lists media files with one `os.scandir` per folder (hidden names, the trash
-   and symlinks leaving the root are skipped) and returns (path, size, mtime, device, inode).
+1. `walk_folders` lists media files with one `os.scandir` per folder, classified by the
+   listings' own rule (`server.library.sort_entries`: hidden names and symlinks leaving the
+   root skipped), and returns (path, size, mtime, device, inode).
 2. The service groups them by size, drops unique sizes, collapses hard links and empty files.
 3. `hash_groups` takes whole same-size groups: an XXH3-128 of a small head and tail block splits
    them (small files are hashed whole at once), and only what still collides is hashed fully,
@@ -28,11 +29,10 @@ from typing import Protocol
 
 import xxhash
 
-from server.library import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from server.library import sort_entries
 
 EDGE = 4096  # head and tail block for the first split
 SMALL_FILE = 64 * 1024  # at or below this size a file is hashed whole in the first pass
-MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 READ_SIZE = 1024 * 1024  # full-hash read size (>= 1 MiB)
 CANCEL_CHECK_BYTES = 16 * READ_SIZE
 LOCKSTEP_FILES = 16  # files compared in step with one hashed file
@@ -81,10 +81,6 @@ def _check_cancel() -> None:
 # -- walking ------------------------------------------------------------------------------
 
 
-def _inside(root_prefix: str, real: str) -> bool:
-    return real.startswith(root_prefix)
-
-
 def walk_roots(root: str) -> list[str]:
     """The folders one level under each site (site/model), the units the walk is split into.
 
@@ -94,44 +90,32 @@ def walk_roots(root: str) -> list[str]:
     root_prefix = root.rstrip(os.sep) + os.sep
     folders: list[str] = []
     with os.scandir(root) as sites:
-        site_entries = sorted(sites, key=lambda e: e.name)
-    for site in site_entries:
-        if site.name.startswith(".") or not _is_dir_inside(site, root_prefix):
-            continue
+        _media, site_entries = sort_entries(root, sites, root_prefix)
+    for site, _is_link in sorted(site_entries, key=lambda pair: pair[0].name):
         try:
             with os.scandir(site.path) as children:
-                for child in children:
-                    if not child.name.startswith(".") and _is_dir_inside(child, root_prefix):
-                        folders.append(f"{site.name}/{child.name}")
+                _media, models = sort_entries(site.path, children, root_prefix)
         except OSError:
             continue
+        folders.extend(f"{site.name}/{child.name}" for child, _is_link in models)
     return folders
-
-
-def _is_dir_inside(entry: os.DirEntry[str], root_prefix: str) -> bool:
-    try:
-        if not entry.is_dir():
-            return False
-        return not entry.is_symlink() or _inside(root_prefix, os.path.realpath(entry.path))
-    except OSError:
-        return False
 
 
 def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
     """Media files at or below each folder (relative to `root`, the root's real path).
 
     Kept lean (it is most of a rescan): one scandir per folder over an open folder descriptor,
-    no stat for ordinary folders (only symlinked ones, to stop loops), the extension checked
-    before any stat, and that stat relative to the folder (`fstatat`: no path walk, and cheaper
-    than `DirEntry.stat()`).
+    classified by `server.library.sort_entries` (the listings' own rule: a folder named like
+    media is still a folder), no stat for ordinary folders (only symlinked ones, to stop
+    loops), and one stat per media candidate, relative to the folder (`fstatat`: no path
+    walk, and cheaper than `DirEntry.stat()`).
     """
     root_prefix = root.rstrip(os.sep) + os.sep
     found: list[WalkEntry] = []
     seen_links: set[tuple[int, int]] = set()
     pending = [(os.path.join(root, folder), folder) for folder in reversed(folders)]
-    scandir, realpath, join, stat_at = os.scandir, os.path.realpath, os.path.join, os.stat
+    join, stat_at, is_regular = os.path.join, os.stat, stat.S_ISREG
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-    media, is_regular = MEDIA_EXTENSIONS, stat.S_ISREG
     while pending:
         _check_cancel()
         path, relative = pending.pop()
@@ -141,32 +125,25 @@ def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
             continue
         try:
             try:
-                with scandir(fd) as iterator:
-                    entries = list(iterator)
+                with os.scandir(fd) as entries:
+                    media, subfolders = sort_entries(path, entries, root_prefix)
             except OSError:
                 continue
             prefix = relative + "/"
-            for entry in entries:
+            for entry, is_link in subfolders:
                 name = entry.name
-                if name[0] == ".":
-                    continue
+                if is_link:
+                    try:
+                        info = stat_at(name, dir_fd=fd)
+                    except OSError:
+                        continue
+                    if (info.st_dev, info.st_ino) in seen_links:
+                        continue
+                    seen_links.add((info.st_dev, info.st_ino))
+                pending.append((join(path, name), prefix + name))
+            for entry, _kind, is_link in media:
+                name = entry.name
                 try:
-                    is_link = entry.is_symlink()
-                    if is_link:
-                        if not _inside(root_prefix, realpath(join(path, name))):
-                            continue
-                        if entry.is_dir():
-                            info = stat_at(name, dir_fd=fd)
-                            if (info.st_dev, info.st_ino) not in seen_links:
-                                seen_links.add((info.st_dev, info.st_ino))
-                                pending.append((join(path, name), prefix + name))
-                            continue
-                    elif entry.is_dir(follow_symlinks=False):
-                        pending.append((join(path, name), prefix + name))
-                        continue
-                    dot = name.rfind(".")
-                    if dot < 1 or name[dot:].lower() not in media:
-                        continue
                     info = stat_at(name, dir_fd=fd, follow_symlinks=is_link)
                 except OSError:
                     continue
