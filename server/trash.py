@@ -103,8 +103,9 @@ class Trash:
         dirs: list[Path] = []
         try:
             sites = [e for e in os.scandir(self.library.root) if e.is_dir(follow_symlinks=False)]
-        except OSError:
-            return dirs
+        except OSError as exc:
+            self.library.check_available()  # a missing root: the same 503 as every other route
+            raise ServiceUnavailable(f"Could not read the library folder ({exc.strerror}).") from None
         for site in sites:
             trash = Path(site.path) / TRASH_DIR
             try:
@@ -163,9 +164,16 @@ class Trash:
         return freed
 
     def recover(self) -> int:
-        """Remove item folders left by an interrupted move or restore; returns how many."""
+        """Remove item folders left by an interrupted move or restore; returns how many.
+
+        Nothing to do while the library folder is missing: the app still starts, and answers 503.
+        """
         removed = 0
-        for item_dir in self._item_dirs():
+        try:
+            item_dirs = self._item_dirs()
+        except ServiceUnavailable:
+            return 0
+        for item_dir in item_dirs:
             if not os.path.lexists(item_dir / "data"):
                 shutil.rmtree(item_dir, ignore_errors=True)
                 removed += 1
