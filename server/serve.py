@@ -42,7 +42,7 @@ class _JsonErrorServer(web.Server):
 
 
 class CatalogRunner(web.AppRunner):
-    """An `AppRunner` whose server answers parser errors in JSON (tests start it too)."""
+    """An `AppRunner` whose server answers parser errors in JSON."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
@@ -50,8 +50,8 @@ class CatalogRunner(web.AppRunner):
         return server
 
 
-def make_runner(app: web.Application) -> CatalogRunner:
-    return CatalogRunner(
+async def _serve(app: web.Application, host: str, port: int, reuse_port: bool) -> None:
+    runner = CatalogRunner(
         app,
         handler_cancellation=True,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
@@ -59,10 +59,6 @@ def make_runner(app: web.Application) -> CatalogRunner:
         max_line_size=MAX_REQUEST_LINE,
         max_field_size=MAX_HEADER_FIELD,
     )
-
-
-async def _serve(app: web.Application, host: str, port: int, reuse_port: bool) -> None:
-    runner = make_runner(app)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
