@@ -5,7 +5,9 @@ moved file or model folder). The trash lives inside its site so a move is a same
 rename: atomic, instant, and nothing is copied. Crash safety comes from the order of steps:
 the metadata is written (atomically) before the rename, and an item folder without `data` is
 an interrupted move or restore whose original is still (or again) in place, so `recover`
-removes it. The items listed are therefore exactly the items that hold data.
+removes it. The items listed are therefore exactly the items that hold data. A missing
+library folder (an unmounted drive) is the 503 `library_unavailable` of every other route,
+never an empty trash.
 """
 
 from __future__ import annotations

@@ -176,6 +176,8 @@ async def test_trash_answers_503_while_the_library_is_missing(client: Client, li
             ("GET", "/api/trash"),
             ("POST", f"/api/trash/restore?id={trash_id}"),
             ("DELETE", "/api/trash"),
+            ("DELETE", "/api/file?site=alpha&model=ana&path=img2.jpg"),
+            ("DELETE", "/api/model?site=alpha&model=ana"),
             ("GET", "/api/sites"),  # the same answer as the catalog's
         ):
             response = await client.request(method, url)
