@@ -184,7 +184,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.STATS_PROVIDERS] = stats
     app[keys.CLEARERS] = clearers
 
-    # what /healthz reports beyond "ok"
+    # what /healthz reports beyond the library's state (which decides its status)
     async def redis_health() -> dict[str, str]:
         return {"redis": link.state if link is not None else "off"}
 
@@ -192,7 +192,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.HEALTH_CHECKS] = health
 
     # what /metrics reports beyond the request figures
-    _register_metrics(metrics, catalog_service, scan_service, hub, link)
+    _register_metrics(metrics, catalog_service, watcher, scan_service, hub, link)
     app[keys.DOWNLOAD_METRICS] = DownloadMetrics.register(metrics, downloads_service)
 
     aiohttp_jinja2.setup(
@@ -204,7 +204,12 @@ def create_app(config: Config) -> web.Application:
 
 
 def _register_metrics(
-    metrics: Metrics, catalog_service: Catalog, scan_service: ScanService, hub: Hub, link: RedisLink | None
+    metrics: Metrics,
+    catalog_service: Catalog,
+    watcher: FolderWatcher,
+    scan_service: ScanService,
+    hub: Hub,
+    link: RedisLink | None,
 ) -> None:
     def cache_samples(field: str) -> Source:
         return lambda: [({"cache": c.name}, float(c.stats()[field])) for c in catalog_service.caches]
@@ -218,6 +223,8 @@ def _register_metrics(
                          lambda: [({"outcome": k}, float(v)) for k, v in scan_service.outcomes.items()])  # fmt: skip
     metrics.counter_from("scan_hashed_bytes", "Bytes read by the hash workers", (),
                          lambda: [({}, float(scan_service.hashed_bytes_total))])  # fmt: skip
+    metrics.gauge_from("library_up", "1 while the library folder is readable, 0 while it is missing", (),
+                       lambda: [({}, float(watcher.available))])  # fmt: skip
     metrics.gauge_from("ws_clients", "Open /ws connections", (), lambda: [({}, float(hub.client_count))])
     metrics.counter_from("ws_dropped_clients", "WebSocket clients dropped for falling behind", (),
                          lambda: [({}, float(hub.dropped_total))])  # fmt: skip

@@ -5,7 +5,9 @@ moved file or model folder). The trash lives inside its site so a move is a same
 rename: atomic, instant, and nothing is copied. Crash safety comes from the order of steps:
 the metadata is written (atomically) before the rename, and an item folder without `data` is
 an interrupted move or restore whose original is still (or again) in place, so `recover`
-removes it. The items listed are therefore exactly the items that hold data.
+removes it. The items listed are therefore exactly the items that hold data. A missing
+library folder (an unmounted drive) is the 503 `library_unavailable` of every other route,
+never an empty trash.
 """
 
 from __future__ import annotations
@@ -103,8 +105,9 @@ class Trash:
         dirs: list[Path] = []
         try:
             sites = [e for e in os.scandir(self.library.root) if e.is_dir(follow_symlinks=False)]
-        except OSError:
-            return dirs
+        except OSError as exc:
+            self.library.check_available()  # a missing root: the same 503 as every other route
+            raise ServiceUnavailable(f"Could not read the library folder ({exc.strerror}).") from None
         for site in sites:
             trash = Path(site.path) / TRASH_DIR
             try:
@@ -163,9 +166,16 @@ class Trash:
         return freed
 
     def recover(self) -> int:
-        """Remove item folders left by an interrupted move or restore; returns how many."""
+        """Remove item folders left by an interrupted move or restore; returns how many.
+
+        Nothing to do while the library folder is missing: the app still starts, and answers 503.
+        """
         removed = 0
-        for item_dir in self._item_dirs():
+        try:
+            item_dirs = self._item_dirs()
+        except ServiceUnavailable:
+            return 0
+        for item_dir in item_dirs:
             if not os.path.lexists(item_dir / "data"):
                 shutil.rmtree(item_dir, ignore_errors=True)
                 removed += 1

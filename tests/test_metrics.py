@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+
+from server import keys
 
 
 async def _samples(client: TestClient[Any, Any]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -45,3 +48,14 @@ async def test_requests_are_counted_per_route_and_status(client: TestClient[Any,
         "archive_catalog_http_request_duration_seconds_bucket",
         (("le", "+Inf"), ("method", "GET"), ("route", "/api/models")),
     ) in samples
+
+
+async def test_library_up_follows_the_library_folder(client: TestClient[Any, Any], library_root: Path) -> None:
+    watcher = client.app[keys.WATCHER]
+    assert (await _samples(client))[("archive_catalog_library_up", ())] == 1
+    unmounted = library_root.rename(library_root.with_name("unmounted"))
+    await watcher.sweep()
+    assert (await _samples(client))[("archive_catalog_library_up", ())] == 0
+    unmounted.rename(library_root)
+    await watcher.sweep()
+    assert (await _samples(client))[("archive_catalog_library_up", ())] == 1

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from server import keys
 from server.library import Library
 from server.trash import Trash
 
@@ -164,3 +165,35 @@ def test_deleting_a_link_moves_the_link_not_its_target(library_root: Path) -> No
     assert not os.path.lexists(library_root / "alpha" / "bruno-link")
     trash.restore(item.id)
     assert os.path.islink(folder / "alias.jpg")
+
+
+async def test_trash_answers_503_while_the_library_is_missing(client: Client, library_root: Path) -> None:
+    trash_id = (await (await client.delete("/api/file?site=alpha&model=ana&path=img1.jpg")).json())["trash_id"]
+    unmounted = library_root.rename(library_root.with_name("unmounted"))
+    await client.app[keys.WATCHER].sweep()  # the catalog's routes go by the watcher's last sweep
+    try:
+        for method, url in (
+            ("GET", "/api/trash"),
+            ("POST", f"/api/trash/restore?id={trash_id}"),
+            ("DELETE", "/api/trash"),
+            ("DELETE", "/api/file?site=alpha&model=ana&path=img2.jpg"),
+            ("DELETE", "/api/model?site=alpha&model=ana"),
+            ("GET", "/api/sites"),  # the same answer as the catalog's
+        ):
+            response = await client.request(method, url)
+            assert response.status == 503, url
+            assert (await response.json())["error"] == "library_unavailable", url
+    finally:
+        unmounted.rename(library_root)
+    [item] = (await (await client.get("/api/trash")).json())["items"]  # the drive is back, the item kept
+    assert item["id"] == trash_id
+
+
+async def test_the_app_starts_while_the_library_is_missing(make_client: ClientFactory, library_root: Path) -> None:
+    interrupted = library_root / "alpha" / ".trash" / "0123456789ab-89abcdef"
+    interrupted.mkdir(parents=True)
+    unmounted = library_root.rename(library_root.with_name("unmounted"))
+    client = await make_client()  # trash recovery at start finds nothing to do
+    response = await client.get("/api/trash")
+    assert response.status == 503 and (await response.json())["error"] == "library_unavailable"
+    assert (unmounted / "alpha" / ".trash" / interrupted.name).is_dir()  # nothing touched

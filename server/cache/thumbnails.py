@@ -27,6 +27,7 @@ from pathlib import Path
 
 from blake3 import blake3
 
+from server.archives import eight_bit
 from server.infra.pools import WorkerPool
 
 log = logging.getLogger("archive_catalog")
@@ -39,6 +40,7 @@ JPEG_QUALITY = 82
 FFMPEG_TIMEOUT_S = 20.0
 SUFFIX = ".jpg"
 CONTENT_TYPE = "image/jpeg"
+RENDERING = "v2"  # part of every key: change it whenever the same source renders differently (v2: 16-bit)
 # A fresh entry is never evicted: a response may be about to open it.
 EVICTION_GRACE_S = 10.0
 
@@ -82,7 +84,7 @@ def _scaled(image: object, width: int) -> bytes:
     from PIL import Image, ImageOps
 
     assert isinstance(image, Image.Image)
-    image = ImageOps.exif_transpose(image) or image
+    image = eight_bit(ImageOps.exif_transpose(image) or image)  # 16-bit scans: scaled, not clipped white
     if image.mode not in ("RGB", "L"):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
@@ -186,7 +188,7 @@ def stat_source(path: Path, video: bool) -> Source:
 
 
 def thumbnail_key(source: Source, width: int) -> str:
-    text = f"{source.path}\x00{source.size}\x00{source.mtime_ns}\x00{width}\x00v1"
+    text = f"{source.path}\x00{source.size}\x00{source.mtime_ns}\x00{width}\x00{RENDERING}"
     return blake3(text.encode("utf-8", "surrogateescape")).hexdigest()[:40]
 
 

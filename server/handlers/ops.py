@@ -1,4 +1,10 @@
-"""Operations: health, metrics, the OpenAPI document, and the login that sets the session cookie."""
+"""Operations: health, metrics, the OpenAPI document, and the login that sets the session cookie.
+
+`/healthz` answers 503 with `"status": "degraded"` while the library folder is missing (an
+unmounted drive): every catalog route answers 503 then, so a load balancer or monitor must not
+see "ok". It costs no disk access: the folder watcher's last sweep already knows. Redis being
+down is reported but is not degraded: the service then carries on with local behaviour.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,28 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server import keys
 from server.errors import Unauthorized
+from server.infra.representation import render
 from server.web.access import COOKIE_NAME
 from server.web.params import Query
 from server.web.responses import send_json, send_rendered
 
 
 async def healthz(request: web.Request) -> web.Response:
-    body: dict[str, str] = {"status": "ok", "redis": "off", "instance": request.app[keys.INSTANCE_ID]}
+    library_up = request.app[keys.WATCHER].available
+    body: dict[str, str] = {
+        "status": "ok" if library_up else "degraded",
+        "redis": "off",
+        "library": "ok" if library_up else "missing",
+        "instance": request.app[keys.INSTANCE_ID],
+    }
     for check in request.app[keys.HEALTH_CHECKS]:
         body.update(await check())
-    return send_json(request, body)
+    if library_up:
+        return send_json(request, body)
+    # never a 304: a monitor must see the 503 every time
+    return web.Response(
+        status=503, body=render(body).body, content_type="application/json", headers={"Cache-Control": "no-store"}
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:

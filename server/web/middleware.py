@@ -1,9 +1,12 @@
 """The one middleware: access checks, every error turned into the JSON error shape, and the
-request figures for /metrics.
+request figures for /metrics; and the connection handler that does the same for what aiohttp's
+HTTP parser rejects before any middleware runs.
 
 Domain `AppError`s and aiohttp's own HTTP exceptions (unknown route, wrong method, body too
 large) become `{"error", "message"}` with the right status. Anything unexpected is logged with
 its traceback on the server and answered with a generic 500: nothing internal leaks.
+`JsonErrorRequestHandler` answers a request line over the limit (414), a header over the limit
+(431) or malformed HTTP (400) in that same shape; `server.serve` runs the server with it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from server.errors import AppError
 
@@ -29,6 +35,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     414: "uri_too_long",
     416: "range_not_satisfiable",
+    431: "header_too_large",
     503: "unavailable",
 }
 
@@ -95,3 +102,37 @@ def make_error_middleware(
         return response
 
     return error_middleware
+
+
+class JsonErrorRequestHandler(RequestHandler):
+    """aiohttp's per-connection protocol, answering what its HTTP parser rejects (and the rare
+    error that escapes the app) in the JSON error shape instead of plain text, logged on one line."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp: a response has begun, the connection is lost
+            raise ConnectionError("Response is sent already, cannot send another response with the error message")
+        if status >= 500:
+            self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
+            response = error_response(
+                status, "internal_error", "The server hit an unexpected error; it has been logged."
+            )
+        else:
+            status, code, text = self._refusal(status, exc, message)
+            log.info("refused a request from %s: %d %s", request.remote, status, text)
+            response = error_response(status, code, text)
+        response.force_close()
+        return response
+
+    def _refusal(self, status: int, exc: BaseException | None, message: str | None) -> tuple[int, str, str]:
+        if isinstance(exc, LineTooLong):  # args: (the line's start, the limit it went over, ...)
+            limit = exc.args[1]
+            if limit == self.max_field_size and limit != self.max_line_size:
+                return 431, "header_too_large", f"A request header is longer than {limit} bytes."
+            return 414, "uri_too_long", f"The request line is longer than {limit} bytes."
+        detail = " ".join(str(exc.message if isinstance(exc, HttpProcessingError) else message or "").split())
+        text = f"The request is not valid HTTP: {detail}" if detail else "The request is not valid HTTP."
+        return status, _HTTP_CODES.get(status, "bad_request"), text[:300]
