@@ -14,7 +14,7 @@ from yarl import URL
 
 from server.web.assets import STATIC, load_assets
 
-from .test_http_lint import _lint
+from .http_support import lint_response
 
 
 async def test_page_shell(client: TestClient[Any, Any]) -> None:
@@ -133,11 +133,11 @@ async def test_openapi_documents_the_ui_routes(client: TestClient[Any, Any]) -> 
 
 @pytest.mark.parametrize("url", ["/", "/static/app.js", "/static/style.css?v=0", "/static/nope.js"])
 async def test_page_and_asset_responses_pass_the_http_linter(client: TestClient[Any, Any], url: str) -> None:
-    assert await _lint(client, url, {"Accept-Encoding": "gzip"}) == []
+    assert await lint_response(client, url, {"Accept-Encoding": "gzip"}) == []
 
 
 async def test_current_asset_passes_the_http_linter(client: TestClient[Any, Any]) -> None:
     page = await (await client.get("/")).text()
     match = re.search(r'src="(/static/app\.js\?v=[0-9a-f]+)"', page)
     assert match
-    assert await _lint(client, match.group(1)) == []
+    assert await lint_response(client, match.group(1)) == []

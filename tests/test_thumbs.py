@@ -23,7 +23,7 @@ from server.infra.pools import WorkerPool
 
 from .conftest import ClientFactory
 from .helpers import jpeg_bytes, make_video, write
-from .test_http_lint import _lint
+from .http_support import lint_response
 
 CI = os.environ.get("CI") == "true"
 
@@ -392,4 +392,4 @@ async def test_thumbnails_behind_a_token_are_private(make_client: ClientFactory)
 async def test_thumbnail_responses_pass_the_http_linter(
     client: TestClient[Any, Any], url: str, headers: dict[str, str]
 ) -> None:
-    assert await _lint(client, url, headers) == []
+    assert await lint_response(client, url, headers) == []
