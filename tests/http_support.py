@@ -13,6 +13,8 @@ from multidict import CIMultiDictProxy
 
 from server import keys
 
+from .conftest import Client
+
 # The contract asks for `public` on media; the linter calls it "probably not necessary".
 ACCEPTED_WARNINGS = {"Cache-Control: public is probably not necessary."}
 
@@ -47,7 +49,7 @@ async def get(client: TestClient[Any, Any], url: str, **kwargs: Any) -> tuple[in
     return response.status, response.headers, body
 
 
-async def settle(client: TestClient[Any, Any]) -> None:
+async def settle(client: Client) -> None:
     """Wait for background cache saves and in-flight builds (behaviour, not timing)."""
     service = client.app[keys.DOWNLOADS]
     for _ in range(500):

@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from server import keys
 from server.infra.cluster import ClusterLock, RedisLink, RedisUnavailable, redact
 from server.infra.events import Event, LibraryChanged
 
-from .conftest import ClientFactory
+from .conftest import Client, ClientFactory
 from .helpers import eventually
 from .redis_support import SHARED_URL, private_redis, require_redis
 
@@ -62,7 +60,7 @@ async def test_a_delete_on_one_instance_invalidates_the_other(make_client: Clien
     await eventually(shows_the_delete)
 
 
-async def _healthy(client: TestClient[Any, Any]) -> bool:
+async def _healthy(client: Client) -> bool:
     body = await (await client.get("/healthz")).json()
     return bool(body["redis"] == "ok")
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from aiohttp.test_utils import TestClient
 
-from .conftest import ClientFactory
+from .conftest import Client, ClientFactory
 from .http_support import lint, lint_response
 
 
@@ -31,11 +28,11 @@ from .http_support import lint, lint_response
         ("/no/such/route", {}),
     ],
 )
-async def test_responses_pass_the_linter(client: TestClient[Any, Any], url: str, headers: dict[str, str]) -> None:
+async def test_responses_pass_the_linter(client: Client, url: str, headers: dict[str, str]) -> None:
     assert await lint_response(client, url, headers) == []
 
 
-async def test_not_modified_responses_pass_the_linter(client: TestClient[Any, Any]) -> None:
+async def test_not_modified_responses_pass_the_linter(client: Client) -> None:
     for url in ("/api/models?site=alpha", "/media/alpha/ana/img1.jpg"):
         etag = (await client.get(url)).headers["ETag"]
         assert await lint_response(client, url, {"If-None-Match": etag}) == []

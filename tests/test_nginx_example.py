@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from .redis_support import SHARED_URL, free_port, require_redis
+from benchmarks.processes import free_port
+
+from .redis_support import SHARED_URL, require_redis
 from .server_process import ROOT, distinct_instances, get_json, start_server, stop_server
 
 

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from server import keys
 
-from .conftest import ClientFactory
+from .conftest import Client, ClientFactory
 from .helpers import eventually
 from .redis_support import SHARED_URL, require_redis
 from .scan_support import TERMINAL
@@ -31,7 +30,7 @@ def _slow_library(root: Path, groups: int = 400) -> None:
             path.write_bytes(data)
 
 
-async def _redis_up(client: TestClient[Any, Any]) -> bool:
+async def _redis_up(client: Client) -> bool:
     return bool((await (await client.get("/healthz")).json())["redis"] == "ok")
 
 
