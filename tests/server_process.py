@@ -13,12 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.processes import ServerProcess, catalog_argv, free_port, rss_kib, start_process
-from benchmarks.settings import REPO_ROOT
+from benchmarks.processes import ServerProcess, catalog_argv, free_port, start_process
 
-__all__ = ["ROOT", "ServerProcess", "rss_kib"]
-
-ROOT = REPO_ROOT
+__all__ = ["ServerProcess", "distinct_instances", "get_json", "running_server", "start_server", "stop_server"]
 
 
 def get_json(url: str, timeout: float = 5) -> dict[str, object]:
