@@ -625,12 +625,19 @@ async def test_live_channel_reconnects_and_resyncs(
     session.errors[:] = [e for e in session.errors if "ERR_CONNECTION_REFUSED" not in e]
 
 
-async def test_duplicates_view_without_scan_capability_says_so(open_page: SessionFactory, server: TestServer) -> None:
-    assert server.app is not None
-    if has_route(server.app, "POST", "/api/scan"):
-        pytest.skip("the scan capability is registered: covered by the scan tests")
+async def test_duplicates_view_says_so_when_a_scan_cannot_start(open_page: SessionFactory) -> None:
+    """A refused scan start (the 404 of a server without the scan capability) shows an alert."""
     session = await open_page()
     page = session.page
+
+    async def refuse_scan_start(route: Any) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        body = '{"error": "not_found", "message": "no such route"}'
+        await route.fulfill(status=404, content_type="application/json", body=body)
+
+    await page.route("**/api/scan", refuse_scan_start)
     await session.goto("/?view=duplicates")
     assert await page.get_by_role("button", name="Start scan").is_visible()
     await page.get_by_role("button", name="Start scan").click()
