@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .common import pin_to_client_core
+from .settings import pin_to_client_core
 
 
 def discover() -> list[str]:

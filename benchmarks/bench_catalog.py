@@ -9,7 +9,7 @@
 Also printed for reference: nginx `autoindex_format json` on one site folder, and the RSS.
 
 Library: make_library.py --sites 4 --collections 250 --files 40 --max-dim 320.
-Run: /work/main/.venv/bin/python -m benchmarks.bench_catalog
+Run: python -m benchmarks.bench_catalog
 """
 
 from __future__ import annotations
@@ -21,23 +21,12 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from .common import (
-    HttpClient,
-    Process,
-    Ratio,
-    compare_wrk,
-    ensure_library,
-    environment_note,
-    format_value,
-    on_server_core,
-    pin_to_client_core,
-    print_table,
-    run_wrk,
-    start_bytes_peer,
-    start_catalog_server,
-    start_nginx,
-    throughput_rows,
-)
+from .data import ensure_library
+from .load import HttpClient, compare_wrk, run_wrk
+from .processes import ServerProcess
+from .report import Ratio, environment_note, format_value, print_table, throughput_rows
+from .servers import start_bytes_peer, start_catalog_server, start_nginx
+from .settings import on_server_core, pin_to_client_core
 
 LIBRARY_ARGS = ("--sites", "4", "--collections", "250", "--files", "40", "--max-dim", "320")
 PAGE = 250
@@ -74,7 +63,9 @@ def walk_seconds(folder: str) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - started_cpu
 
 
-def cold_listings(client: HttpClient, server: Process, library: Path, sites: list[str]) -> tuple[list[Ratio], str]:
+def cold_listings(
+    client: HttpClient, server: ServerProcess, library: Path, sites: list[str]
+) -> tuple[list[Ratio], str]:
     """Cold listings of every site against plain walks of the same folders, interleaved.
 
     Two figures: the best wall time of each (summed over sites), and the mean CPU time of
@@ -110,7 +101,7 @@ def cold_listings(client: HttpClient, server: Process, library: Path, sites: lis
 def measure(library: Path) -> tuple[list[Ratio], list[str]]:
     notes = [environment_note()]
     rows: list[Ratio] = []
-    with start_catalog_server(library) as ours, HttpClient(ours.base_url) as client:
+    with start_catalog_server(library) as ours, HttpClient(ours.url) as client:
         sites = [site["name"] for site in json.loads(client.get("/api/sites").body)["sites"]]
         path = f"/api/models?site={quote(sites[0], safe='')}&limit={PAGE}"
         identity = client.get(path)
@@ -135,7 +126,7 @@ def measure(library: Path) -> tuple[list[Ratio], list[str]]:
         notes.append(note)
 
     with start_nginx(library / sites[0], "autoindex on; autoindex_format json;") as nginx:
-        autoindex = run_wrk(nginx.url("/"), duration_s=5)
+        autoindex = run_wrk(nginx.make_url("/"), duration_s=5)
     notes.append(f"reference, nginx autoindex json of the site folder: {autoindex.summary()}")
     return rows, notes
 

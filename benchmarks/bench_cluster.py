@@ -17,16 +17,11 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
-from .common import (
-    HttpClient,
-    Ratio,
-    ensure_library,
-    environment_note,
-    pin_to_client_core,
-    print_table,
-    run_wrk,
-    start_catalog_server,
-)
+from .data import ensure_library
+from .load import HttpClient, run_wrk
+from .report import Ratio, environment_note, print_table
+from .servers import start_catalog_server
+from .settings import pin_to_client_core
 
 LIBRARY_ARGS = ("--sites", "4", "--collections", "250", "--files", "40", "--max-dim", "320")
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -43,7 +38,7 @@ def workers_rows(library: Path) -> tuple[list[Ratio], list[str]]:
             library, "--workers", str(workers), "--redis-url", REDIS_URL, cpu=BOTH_CORES
         ) as server:
             # every worker keeps its own memory cache: the warm-up fills them all
-            results[workers] = run_wrk(server.url(path), threads=2, cpu=BOTH_CORES, warmup_s=3)
+            results[workers] = run_wrk(server.make_url(path), threads=2, cpu=BOTH_CORES, warmup_s=3)
     rows = [
         Ratio(
             "cached /api/models, 2 workers vs 1",
@@ -81,9 +76,9 @@ def index_rows(library: Path) -> tuple[list[Ratio], list[str]]:
     model = sorted(p.name for p in (library / site).iterdir() if p.is_dir() and not p.name.startswith("."))[0]
     path = f"/api/download?site={quote(site)}&model={quote(model)}&format=zip"
     with start_catalog_server(library) as local:
-        local_s = _median_hit_seconds(local.base_url, path)
+        local_s = _median_hit_seconds(local.url, path)
     with start_catalog_server(library, "--redis-url", REDIS_URL) as shared:
-        redis_s = _median_hit_seconds(shared.base_url, path)
+        redis_s = _median_hit_seconds(shared.url, path)
     rows = [
         Ratio(
             "cache-hit download latency, Redis vs local index",

@@ -1,6 +1,6 @@
 """Downloads benchmark: archive throughput against plain file serving, and memory while streaming.
 
-    /work/main/.venv/bin/python -m benchmarks.bench_downloads [--repeats 3] [--skip-many] [--skip-pdf]
+    python -m benchmarks.bench_downloads [--repeats 3] [--skip-many] [--skip-pdf]
 
 Measures, with our server and the peers pinned to one core and curl to the other:
 - a 2 GiB ZIP of one model (4 files × 512 MiB): the first download (MISS, streamed while the
@@ -10,7 +10,7 @@ Measures, with our server and the peers pinned to one core and curl to the other
   different archives (50 models of 64 MiB);
 - a PDF of 1,000 images: build throughput (archive MB per second of the whole download) and
   RSS growth.
-Data is made once under /work/bench-data (outside the repo).
+Data is made once under DATA_DIR (outside the repo; see `benchmarks.settings`).
 """
 
 from __future__ import annotations
@@ -24,23 +24,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import common
-from .common import (
-    CLIENT_CPU,
-    DATA_DIR,
-    BenchmarkError,
-    HttpClient,
-    Ratio,
-    RssSampler,
-    curl_download,
-    ensure_library,
-    print_table,
-    random_file,
-    start_catalog_server,
-    start_file_peer,
-    start_nginx,
-    warm_page_cache,
-)
+from .data import ensure_library, random_file, warm_page_cache
+from .load import HttpClient, curl_download
+from .processes import RssSampler
+from .report import Ratio, environment_note, print_table
+from .servers import start_catalog_server, start_file_peer, start_nginx
+from .settings import CLIENT_CPU, DATA_DIR, BenchmarkError, pin_to_client_core
 
 BIG_ARGS = ("--sites", "1", "--collections", "1", "--files", "0", "--big-files", "4", "--big-mb", "512")
 BIG_QUERY = "/api/download?site=gallery-one&model=big-collection"
@@ -80,7 +69,7 @@ def bench_big(repeats: int) -> tuple[list[Ratio], list[str]]:
     for path in sorted((library / "gallery-one" / "big-collection").iterdir()):
         warm_page_cache(path)
     notes: list[str] = []
-    with start_catalog_server(library, "--download-max-builds", "8") as ours, HttpClient(ours.base_url) as client:
+    with start_catalog_server(library, "--download-max-builds", "8") as ours, HttpClient(ours.url) as client:
         size = archive_size(client, BIG_QUERY)
         peer_file = random_file(f"downloads-peer/same-size-{size}.bin", size)
         warm_page_cache(peer_file)
@@ -92,18 +81,18 @@ def bench_big(repeats: int) -> tuple[list[Ratio], list[str]]:
             peer_speeds: dict[str, list[float]] = {"aiohttp FileResponse": [], "nginx": []}
             for _ in range(repeats):
                 for name, peer in (("aiohttp FileResponse", aiohttp_peer), ("nginx", nginx)):
-                    url = peer.url("/" + peer_file.name)
+                    url = peer.make_url("/" + peer_file.name)
                     peer_speeds[name].append(curl_download(url, size, repeats=1).median_bytes_per_s)
                 peers.append(max(runs[-1] for runs in peer_speeds.values()))
                 clear_cache(client)
                 time.sleep(1.0)
                 baseline = ours.rss_kib()
                 with RssSampler(ours.pid) as sampler:
-                    misses.append(curl_download(ours.url(BIG_QUERY), size, repeats=1).median_bytes_per_s)
+                    misses.append(curl_download(ours.make_url(BIG_QUERY), size, repeats=1).median_bytes_per_s)
                 rss_growth_kib = max(rss_growth_kib, sampler.peak_kib - baseline)
                 wait_for_cache(client, 1)
                 os.sync()
-                hits.append(curl_download(ours.url(BIG_QUERY), size, repeats=1).median_bytes_per_s)
+                hits.append(curl_download(ours.make_url(BIG_QUERY), size, repeats=1).median_bytes_per_s)
 
         def gbps(values: list[float]) -> str:
             return "[" + ", ".join(f"{v / 1e9:.2f}" for v in values) + "] GB/s"
@@ -142,7 +131,7 @@ def bench_many() -> tuple[list[Ratio], list[str]]:
     # strategy holds an archive in memory by design, up to threshold × concurrent builds)
     args = ("--download-max-builds", str(MANY_MODELS), "--threshold-mb", "32")
     with start_catalog_server(root, *args) as ours:
-        urls = [ours.url(f"/api/download?site=many&model=model{i:02d}") for i in range(MANY_MODELS)]
+        urls = [ours.make_url(f"/api/download?site=many&model=model{i:02d}") for i in range(MANY_MODELS)]
         argv = ["taskset", "-c", CLIENT_CPU, "curl", "-s", "--parallel", "--parallel-max", str(MANY_MODELS)]
         argv += ["-w", "%{http_code} %{size_download}\n"]
         for url in urls:
@@ -193,7 +182,7 @@ def bench_pdf() -> tuple[list[Ratio], list[str]]:
         kinds[path.suffix] = kinds.get(path.suffix, 0) + 1
     source_bytes = sum(p.stat().st_size for p in folder.iterdir())
     with start_catalog_server(root) as ours:
-        url = ours.url("/api/download?site=books&model=book&format=pdf")
+        url = ours.make_url("/api/download?site=books&model=book&format=pdf")
         baseline = ours.rss_kib()
         started = time.perf_counter()
         with RssSampler(ours.pid) as sampler:
@@ -218,7 +207,7 @@ def main(argv: Sequence[str] = ()) -> int:
     parser.add_argument("--skip-many", action="store_true")
     parser.add_argument("--skip-pdf", action="store_true")
     args = parser.parse_args(list(argv))
-    common.pin_to_client_core()
+    pin_to_client_core()
     rows, notes = bench_big(args.repeats)
     if not args.skip_many:
         more_rows, more_notes = bench_many()
@@ -228,7 +217,7 @@ def main(argv: Sequence[str] = ()) -> int:
         more_rows, more_notes = bench_pdf()
         rows += more_rows
         notes += more_notes
-    print_table("downloads", rows, [*notes, common.environment_note()])
+    print_table("downloads", rows, [*notes, environment_note()])
     return 0 if all(row.met for row in rows) else 1
 
 

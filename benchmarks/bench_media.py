@@ -8,7 +8,7 @@ per server CPU-second over all rounds (robust when the machine is shared). The g
 ours ÷ the faster peer ≥ 0.9. The server's peak RSS while serving is printed too (sendfile
 should keep it flat).
 
-Run: /work/main/.venv/bin/python -m benchmarks.bench_media
+Run: python -m benchmarks.bench_media
 """
 
 from __future__ import annotations
@@ -17,23 +17,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .common import (
-    Download,
-    Process,
-    Ratio,
-    RssSampler,
-    curl_download,
-    environment_note,
-    format_value,
-    pin_to_client_core,
-    print_table,
-    python_download,
-    random_file,
-    start_catalog_server,
-    start_file_peer,
-    start_nginx,
-    warm_page_cache,
-)
+from .data import random_file, warm_page_cache
+from .load import Download, curl_download, python_download
+from .processes import RssSampler, ServerProcess
+from .report import Ratio, environment_note, format_value, print_table
+from .servers import start_catalog_server, start_file_peer, start_nginx
+from .settings import pin_to_client_core
 
 RELATIVE = "media-lib/bench/big/big-1gib.mp4"  # site "bench", model "big"
 SIZE = 1 << 30
@@ -50,7 +39,7 @@ def measure(library: Path, file: Path) -> tuple[list[Ratio], list[str]]:
         start_file_peer(library) as bare,
         start_nginx(library) as nginx,
     ):
-        servers: dict[str, tuple[Process, str]] = {
+        servers: dict[str, tuple[ServerProcess, str]] = {
             "ours": (ours, f"/media/{relative}"),
             "aiohttp FileResponse": (bare, f"/{relative}"),
             "nginx": (nginx, f"/{relative}"),
@@ -65,7 +54,7 @@ def measure(library: Path, file: Path) -> tuple[list[Ratio], list[str]]:
                     key = (client_name, server_name)
                     cpu_before = server.cpu_seconds()
                     with RssSampler(server.pid) as rss:
-                        download = client(server.url(path), SIZE, 1)
+                        download = client(server.make_url(path), SIZE, 1)
                     cpu[key] = cpu.get(key, 0.0) + server.cpu_seconds() - cpu_before
                     if server is ours:
                         peak_kib = max(peak_kib, rss.peak_kib)

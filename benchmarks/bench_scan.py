@@ -2,7 +2,7 @@
 
 The tree (20,000 entries, ~4 GB, 2,000 duplicate groups, same-size decoys differing in the
 first, middle or last byte, hard links, empty files) is generated once under
-`/work/bench-data/duptree/` (BENCH_DATA overrides). Measured in the same run, rounds
+`DATA_DIR/duptree/` (see `benchmarks.settings`). Measured in the same run, rounds
 interleaved, best of each:
 
 - first scan, page cache warm: `POST /api/scan` → `scan.finished` on `/ws`, hash cache
@@ -33,21 +33,12 @@ from typing import Any
 
 import aiohttp
 
-from .common import (
-    CHECKOUT,
-    DATA_DIR,
-    PYTHON,
-    BenchmarkError,
-    Process,
-    Ratio,
-    free_port,
-    print_table,
-    start_process,
-)
+from .processes import ServerProcess, proc_stat
+from .report import Ratio, print_table
+from .servers import start_catalog_server
+from .settings import CHECKOUT, DATA_DIR, PYTHON, BenchmarkError, generator
 
-MAKE_DUPTREE = Path(os.environ.get("BENCH_MAKE_DUPTREE", "/work/shared/bench/make_duptree.py"))
 BOTH_CORES = os.environ.get("BENCH_SCAN_CPUS", "0,1")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 Identity = tuple[int, int]
 
 
@@ -61,13 +52,13 @@ def ensure_duptree() -> tuple[Path, dict[str, Any]]:
     if not (root.is_dir() and truth_path.is_file()):
         folder.mkdir(parents=True, exist_ok=True)
         print(f"generating {root} (about 4 GB) …", file=sys.stderr, flush=True)
-        subprocess.run([PYTHON, str(MAKE_DUPTREE), "--root", str(root), "--force"], check=True)
+        subprocess.run([PYTHON, str(generator("make_duptree.py")), "--root", str(root), "--force"], check=True)
     truth: dict[str, Any] = json.loads(truth_path.read_text())
     return root, truth
 
 
 def all_files(root: Path) -> list[str]:
-    found = []
+    found: list[str] = []
     for folder, _dirs, names in os.walk(root):
         found.extend(os.path.join(folder, name) for name in names)
     return found
@@ -108,18 +99,9 @@ def identities(root: Path, groups: list[list[str]]) -> set[frozenset[Identity]]:
 # -- CPU time (the machine may be shared: CPU seconds are steadier than wall time) --------
 
 
-def _proc_stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, user+system CPU seconds) of a live process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds of a process and all its live descendants (the forkserver and hash workers)."""
-    table = {int(name): info for name in os.listdir("/proc") if name.isdigit() and (info := _proc_stat(int(name)))}
+    table = {int(name): info for name in os.listdir("/proc") if name.isdigit() and (info := proc_stat(int(name)))}
     members, total, changed = {pid}, 0.0, True
     while changed:
         changed = False
@@ -153,10 +135,8 @@ def run_jdupes(root: Path) -> tuple[float, float, list[list[str]]]:
 # -- ours -------------------------------------------------------------------------------
 
 
-def start_ours(root: Path, cache_dir: Path) -> Process:
-    port = free_port()
-    argv = [PYTHON, "-m", "server", "--models-dir", str(root), "--port", str(port), "--cache-dir", str(cache_dir)]
-    return start_process("archive-catalog", argv, port=port, ready_path="/healthz", cpu=BOTH_CORES, cwd=CHECKOUT)
+def start_ours(root: Path, cache_dir: Path) -> ServerProcess:
+    return start_catalog_server(root, cpu=BOTH_CORES, cache_dir=cache_dir)
 
 
 async def timed_scan(base_url: str, clear_cache: bool) -> tuple[float, dict[str, Any]]:
@@ -205,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stats: dict[str, Any] = {}
     with start_ours(root, cache_dir) as server:
-        base = server.base_url
+        base = server.url
 
         def ours(clear_cache: bool) -> tuple[float, float, dict[str, Any]]:
             cpu_before = tree_cpu_seconds(server.pid)

@@ -8,7 +8,7 @@ Measured against peers in the same run, server pinned to one core, client to the
 - the page: time from navigation to the first cover thumbnail drawn in headless Chromium on a
   10,000-model site vs a 10-model site (paging keeps it flat; ≤ 1.5× is the goal).
 
-Run: `/work/main/.venv/bin/python -m benchmarks.bench_thumbs`.
+Run: `python -m benchmarks.bench_thumbs`.
 """
 
 from __future__ import annotations
@@ -26,20 +26,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from .common import (
-    DATA_DIR,
-    PYTHON,
-    REPO_ROOT,
-    SERVER_CPU,
-    HttpClient,
-    Ratio,
-    environment_note,
-    pin_to_client_core,
-    print_table,
-    run_wrk,
-    start_catalog_server,
-    start_file_peer,
-)
+from .load import HttpClient, run_wrk
+from .report import Ratio, environment_note, print_table
+from .servers import start_catalog_server, start_file_peer
+from .settings import DATA_DIR, PYTHON, REPO_ROOT, SERVER_CPU, pin_to_client_core
 
 GRID = 200
 WIDTH = 320
@@ -165,15 +155,15 @@ def main() -> int:
 
     peer_rate = pillow_alone(grid / "photos" / "grid")
     with start_catalog_server(grid) as ours:
-        cold = cold_grid(ours.base_url, paths)
+        cold = cold_grid(ours.url, paths)
         rows.append(Ratio("cold thumbnails, images/s", cold, peer_rate, "Pillow alone, same core", "img/s", 0.7))
-        with HttpClient(ours.base_url) as client:
+        with HttpClient(ours.url) as client:
             sample = client.get(paths[0]).body
-        warm = run_wrk(ours.url(paths[0]))
+        warm = run_wrk(ours.make_url(paths[0]))
         with tempfile.TemporaryDirectory() as folder:
             Path(folder, "thumb.jpg").write_bytes(sample)
             with start_file_peer(Path(folder)) as peer:
-                peer_warm = run_wrk(peer.url("/thumb.jpg"))
+                peer_warm = run_wrk(peer.make_url("/thumb.jpg"))
         ours_rate, peer_rate_warm = warm.requests_per_s, peer_warm.requests_per_s
         rows.append(Ratio("warm thumbnail, requests/s", ours_rate, peer_rate_warm, "FileResponse", "req/s", 0.6))
         notes.append(f"warm: ours {warm.summary()}; peer {peer_warm.summary()}")
@@ -181,7 +171,7 @@ def main() -> int:
     small, large = sites_of(10), sites_of(10_000)
     if shutil.which("chromium"):
         with start_catalog_server(small) as few, start_catalog_server(large) as many:
-            few_ms, many_ms = asyncio.run(first_thumbnail_ms([few.base_url, many.base_url], "many"))
+            few_ms, many_ms = asyncio.run(first_thumbnail_ms([few.url, many.url], "many"))
         rows.append(
             Ratio("first thumbnail on screen, 10,000 models", many_ms / 1000, few_ms / 1000,
                   "same page, 10 models", "s", 1.5, higher_is_better=False)

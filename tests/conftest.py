@@ -15,7 +15,9 @@ from server.config import Config
 
 from .helpers import make_library
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+# A test client of our app: `client.app[keys.X]` is typed.
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
@@ -41,14 +43,14 @@ def make_config(tmp_path: Path, library_root: Path) -> Callable[..., Config]:
 def make_client(aiohttp_client: Any, make_config: Callable[..., Config]) -> ClientFactory:
     """Build an app from Config overrides and return a test client for it."""
 
-    async def build(**overrides: Any) -> TestClient[Any, Any]:
+    async def build(**overrides: Any) -> Client:
         app: web.Application = create_app(make_config(**overrides))
-        client: TestClient[Any, Any] = await aiohttp_client(app)
+        client: Client = await aiohttp_client(app)
         return client
 
     return build
 
 
 @pytest.fixture
-async def client(make_client: ClientFactory) -> TestClient[Any, Any]:
+async def client(make_client: ClientFactory) -> Client:
     return await make_client()

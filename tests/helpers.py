@@ -1,12 +1,16 @@
-"""Small real libraries for tests: real JPEG/PNG bytes written into tmp_path."""
+"""Small real libraries for tests (real JPEG/PNG bytes written into tmp_path), a real test video,
+and `eventually`, the one way a test waits for a condition."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import io
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -79,3 +83,16 @@ def make_video(target: Path, seconds: int, *encoder: str) -> Path:
     source = f"testsrc=size=160x120:rate=10:duration={seconds}"
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", source, *encoder, str(target)], check=True)
     return target
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], *, within: float = 10.0, every: float = 0.05) -> None:
+    """Until `check()` (plain or async) holds; fails when it still does not after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, f"the condition did not hold within {within:g} s"
+        await asyncio.sleep(every)

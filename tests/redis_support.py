@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.processes import free_port
+
 SHARED_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -35,13 +37,6 @@ def require_redis() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message + " (CI=true: Redis tests must run)")
     pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PrivateRedis:

@@ -1,5 +1,6 @@
-"""Helpers for the duplicate-scan tests: ground-truth trees from the shared generators and a
-WebSocket-driven 'scan and wait'."""
+"""Helpers for the duplicate-scan tests: ground-truth trees from the shared generators (found
+as the benchmarks find them: `benchmarks.settings.GENERATORS_DIR`) and a WebSocket-driven
+'scan and wait'."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-BENCH_DIR = Path(os.environ.get("ARCHIVE_BENCH_DIR", "/work/shared/bench"))
+from benchmarks.settings import GENERATORS_DIR
+
 TERMINAL = ("scan.finished", "scan.failed", "scan.cancelled")
 
 
 def _generator(name: str) -> Path:
-    path = BENCH_DIR / name
+    path = GENERATORS_DIR / name
     if not path.is_file():
-        pytest.skip(f"{path} not found (set ARCHIVE_BENCH_DIR)")
+        pytest.skip(f"{path} not found (set BENCH_GENERATORS)")
     return path
 
 

@@ -1,23 +1,21 @@
 """Our server as a real process (`python -m server`), for tests that need one: load, faults,
-workers, proxies, fuzzing."""
+workers, proxies, fuzzing. Built on `benchmarks.processes`, the one process harness of the tests
+and the benchmarks; the server's output goes to a log file beside its cache folder."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-from .redis_support import free_port
+from benchmarks.processes import ServerProcess, catalog_argv, free_port, start_process
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["ServerProcess", "distinct_instances", "get_json", "running_server", "start_server", "stop_server"]
 
 
 def get_json(url: str, timeout: float = 5) -> dict[str, object]:
@@ -39,67 +37,25 @@ def distinct_instances(base_url: str, wanted: int = 2, within: float = 60) -> se
     return instances
 
 
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-@dataclass
-class ServerProcess:
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-
 def start_server(library: Path, cache: Path, *args: str, port: int | None = None) -> ServerProcess:
+    """Our server over `library` with `cache`, once it answers /healthz; its log sits beside `cache`."""
     chosen = port or free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "--port",
-            str(chosen),
-            "--models-dir",
-            str(library),
-            "--cache-dir",
-            str(cache),
-            *args,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    handle, log = tempfile.mkstemp(dir=cache.parent, prefix="server-", suffix=".log")
+    os.close(handle)
+    return start_process(
+        "archive-catalog",
+        catalog_argv(library, cache, chosen, *args),
+        port=chosen,
+        log_path=Path(log),
+        ready_path="/healthz",
+        env={"PYTHONUNBUFFERED": "1"},
     )
-    server = ServerProcess(process, chosen)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            get_json(f"{server.url}/healthz", timeout=2)
-            return server
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                raise RuntimeError(f"the server did not start:\n{output}") from None
-            time.sleep(0.05)
 
 
 def stop_server(server: ServerProcess) -> str:
     """SIGTERM (graceful) and the server's whole output."""
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-    output, _ = server.process.communicate(timeout=30)
-    return output.decode(errors="replace")
+    return server.stop()
 
 
 @contextmanager

@@ -9,6 +9,7 @@ import struct
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
@@ -20,7 +21,7 @@ from server.archives import ArchiveSourceChanged, CrcCache, FileSpan, file_entry
 from .helpers import jpeg_bytes, png_bytes, write
 
 
-def unzip_test(data: bytes, tmp_path: Path) -> str:
+def unzip_test(data: bytes | bytearray, tmp_path: Path) -> str:
     path = tmp_path / "t.zip"
     path.write_bytes(data)
     result = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True, check=False)
@@ -109,7 +110,7 @@ def test_pdf_passes_jpeg_through_and_keeps_png_alpha_lossless(tmp_path: Path) ->
     plan = archives.pdf_plan(images)
     data = render_bytes(plan)
     assert len(data) == plan.size
-    reader = pypdf.PdfReader(io.BytesIO(data))
+    reader: Any = pypdf.PdfReader(io.BytesIO(data))
     assert len(reader.pages) == 4
     first = reader.pages[0]["/Resources"]["/XObject"]["/Im0"].get_object()
     assert first["/Filter"] == "/DCTDecode" and first.get_data() == jpeg.read_bytes()
@@ -166,8 +167,8 @@ def test_png_pages_are_lossless_whether_passed_through_or_converted(
         page = archives.pdf_image(str(path), spool)
     assert (page.data[0].path == str(path)) is passed_through
     data = render_bytes(archives.pdf_plan([page]))
-    decoded = pypdf.PdfReader(io.BytesIO(data)).pages[0].images[0].image
-    expected = Image.open(path)
+    decoded: Any = pypdf.PdfReader(io.BytesIO(data)).pages[0].images[0].image
+    expected: Image.Image = Image.open(path)
     if mode in ("LA", "I;16"):
         expected = expected.convert("RGBA" if mode == "LA" else "L").convert("RGB")
         decoded = decoded.convert("RGB")
@@ -197,6 +198,6 @@ def test_jpeg_exif_orientation_becomes_the_page_rotation(tmp_path: Path, orienta
     with open(tmp_path / "spool", "w+b") as spool:
         page = archives.pdf_image(str(path), spool)
     data = render_bytes(archives.pdf_plan([page]))
-    pdf_page = pypdf.PdfReader(io.BytesIO(data)).pages[0]
+    pdf_page: Any = pypdf.PdfReader(io.BytesIO(data)).pages[0]
     assert pdf_page.rotation == rotate
     assert pdf_page["/Resources"]["/XObject"]["/Im0"].get_object().get_data() == path.read_bytes()

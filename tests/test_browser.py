@@ -1,8 +1,7 @@
 """The browser app in Debian's headless Chromium, driven by Playwright, against the real server.
 
-The server runs in-process on a free loopback port over a small library in tmp_path. Tests
-that need a capability another issue builds (downloads: issue 3; scan, duplicates and /ws:
-the scan issue) skip only while its route is not registered in the app. Without chromium
+The server runs in-process on a free loopback port over a small library in tmp_path. A test
+whose route (downloads, scan, duplicates) is not registered fails, never skips. Without chromium
 these tests skip, except under CI=true where they fail. axe-core checks every main view.
 Set UPDATE_SCREENSHOTS=1 to write the screenshots of the main views into docs/.
 """
@@ -50,8 +49,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-DOWNLOADS_ISSUE = "issue 3 (downloads)"
-SCAN_ISSUE = "the scan issue (scan, duplicates, /ws)"
 
 Page = Any  # playwright.async_api.Page (untyped for mypy-free tests)
 
@@ -153,10 +150,10 @@ def has_route(app: web.Application, method: str, path: str) -> bool:
     return False
 
 
-def require_routes(app: web.Application, routes: list[tuple[str, str]], issue: str) -> None:
+def assert_routes(app: web.Application, routes: list[tuple[str, str]]) -> None:
+    """The routes a test drives are registered: a missing one fails the test, it never skips it."""
     missing = [f"{method} {path}" for method, path in routes if not has_route(app, method, path)]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not registered yet: waits for {issue}")
+    assert not missing, f"routes not registered: {', '.join(missing)}"
 
 
 async def model_names(page: Page) -> list[str]:
@@ -442,12 +439,12 @@ async def test_api_errors_are_shown_to_the_person(open_page: SessionFactory) -> 
     assert await page.locator("#alerts .alert").count() == 0
 
 
-# -- downloads (issue 3) ---------------------------------------------------------------------
+# -- downloads -------------------------------------------------------------------------------
 
 
 async def test_download_button_gives_a_valid_zip(open_page: SessionFactory, server: TestServer) -> None:
     assert server.app is not None
-    require_routes(server.app, [("GET", "/api/download")], DOWNLOADS_ISSUE)
+    assert_routes(server.app, [("GET", "/api/download")])
     session = await open_page(accept_downloads=True)
     page = session.page
     await session.goto("/?site=alpha&model=ana")
@@ -485,7 +482,7 @@ async def test_selection_offers_downloads_of_the_chosen_models(open_page: Sessio
     await bar.wait_for(state="hidden")
 
 
-# -- scan and duplicates (the scan issue) -----------------------------------------------------
+# -- scan and duplicates -----------------------------------------------------------------------
 
 SCAN_ROUTES = [("POST", "/api/scan"), ("GET", "/api/duplicates"), ("GET", "/ws")]
 
@@ -500,7 +497,7 @@ async def test_scan_progress_reaches_100_and_groups_appear(
     open_page: SessionFactory, server: TestServer, duplicate_library: Path
 ) -> None:
     assert server.app is not None
-    require_routes(server.app, SCAN_ROUTES, SCAN_ISSUE)
+    assert_routes(server.app, SCAN_ROUTES)
     session = await open_page()
     page = session.page
     await session.goto("/?view=duplicates")
@@ -520,7 +517,7 @@ async def test_keep_one_moves_the_others_to_the_trash_then_restore(
     open_page: SessionFactory, server: TestServer, duplicate_library: Path
 ) -> None:
     assert server.app is not None
-    require_routes(server.app, [*SCAN_ROUTES, ("POST", "/api/duplicates/delete")], SCAN_ISSUE)
+    assert_routes(server.app, [*SCAN_ROUTES, ("POST", "/api/duplicates/delete")])
     session = await open_page()
     page = session.page
     await session.goto("/?view=duplicates")
@@ -594,7 +591,7 @@ async def test_live_channel_reconnects_and_resyncs(
 ) -> None:
     """A scan that runs while the page's connection is cut shows up once it reconnects."""
     assert server.app is not None
-    require_routes(server.app, SCAN_ROUTES, SCAN_ISSUE)
+    assert_routes(server.app, SCAN_ROUTES)
     proxy = CuttableProxy(server.port or 0)
     await proxy.start()
     session = await open_page()
@@ -628,12 +625,19 @@ async def test_live_channel_reconnects_and_resyncs(
     session.errors[:] = [e for e in session.errors if "ERR_CONNECTION_REFUSED" not in e]
 
 
-async def test_duplicates_view_without_scan_capability_says_so(open_page: SessionFactory, server: TestServer) -> None:
-    assert server.app is not None
-    if has_route(server.app, "POST", "/api/scan"):
-        pytest.skip("the scan capability is registered: covered by the scan tests")
+async def test_duplicates_view_says_so_when_a_scan_cannot_start(open_page: SessionFactory) -> None:
+    """A refused scan start (the 404 of a server without the scan capability) shows an alert."""
     session = await open_page()
     page = session.page
+
+    async def refuse_scan_start(route: Any) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        body = '{"error": "not_found", "message": "no such route"}'
+        await route.fulfill(status=404, content_type="application/json", body=body)
+
+    await page.route("**/api/scan", refuse_scan_start)
     await session.goto("/?view=duplicates")
     assert await page.get_by_role("button", name="Start scan").is_visible()
     await page.get_by_role("button", name="Start scan").click()

@@ -134,7 +134,7 @@ async def test_bad_requests_are_clear_json(client: Client, url: str, status: int
     assert response.content_type == "application/json"
     body = await response.json()
     assert body["error"] == code and body["message"]
-    assert str(client.server.app[keys.CONFIG].models_dir) not in body["message"]
+    assert str(client.app[keys.CONFIG].models_dir) not in body["message"]
 
 
 async def test_clear_cache_wants_post(client: Client) -> None:
@@ -196,7 +196,7 @@ async def test_head_on_json_routes(client: Client) -> None:
 
 
 async def test_cached_listings_are_served_without_rewalking(aged_client: Client) -> None:
-    catalog = aged_client.server.app[keys.CATALOG]
+    catalog = aged_client.app[keys.CATALOG]
     await _json(aged_client, "/api/models?site=alpha")
     walks = catalog.walks
     for _ in range(5):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,15 +12,9 @@ from server import keys
 from server.infra.cluster import ClusterLock, RedisLink, RedisUnavailable, redact
 from server.infra.events import Event, LibraryChanged
 
-from .conftest import ClientFactory
+from .conftest import Client, ClientFactory
+from .helpers import eventually
 from .redis_support import SHARED_URL, private_redis, require_redis
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "the condition never held"
-        await asyncio.sleep(0.05)
 
 
 def test_redact_hides_passwords() -> None:
@@ -36,17 +28,17 @@ async def test_events_reach_the_other_instance(make_client: ClientFactory) -> No
     first = await make_client(redis_url=SHARED_URL)
     second = await make_client(redis_url=SHARED_URL)
     received: list[Event] = []
-    second.server.app[keys.EVENTS].subscribe(received.append)
-    await _eventually(lambda: _healthy(first))
-    await _eventually(lambda: _healthy(second))
+    second.app[keys.EVENTS].subscribe(received.append)
+    await eventually(lambda: _healthy(first))
+    await eventually(lambda: _healthy(second))
     await asyncio.sleep(0.2)  # let both subscriptions settle
 
-    first.server.app[keys.EVENTS].publish(LibraryChanged(site="alpha", model="ana"))
+    first.app[keys.EVENTS].publish(LibraryChanged(site="alpha", model="ana"))
 
     async def arrived() -> bool:
         return any(isinstance(e, LibraryChanged) and e.model == "ana" and e.origin is not None for e in received)
 
-    await _eventually(arrived)
+    await eventually(arrived)
     arrived_event = next(e for e in received if isinstance(e, LibraryChanged))
     assert arrived_event.site == "alpha"
 
@@ -55,8 +47,8 @@ async def test_a_delete_on_one_instance_invalidates_the_other(make_client: Clien
     require_redis()
     first = await make_client(redis_url=SHARED_URL, watch_interval_s=3600)  # only the relay can tell B
     second = await make_client(redis_url=SHARED_URL, watch_interval_s=3600)
-    await _eventually(lambda: _healthy(first))
-    await _eventually(lambda: _healthy(second))
+    await eventually(lambda: _healthy(first))
+    await eventually(lambda: _healthy(second))
     await asyncio.sleep(0.2)
     assert (await (await second.get("/api/models?site=alpha")).json())["models"][1]["images"] == 2
     assert (await first.delete("/api/file?site=alpha&model=bruno&path=a.jpg")).status == 200
@@ -65,10 +57,10 @@ async def test_a_delete_on_one_instance_invalidates_the_other(make_client: Clien
         body = await (await second.get("/api/models?site=alpha")).json()
         return bool(body["models"][1]["images"] == 1)
 
-    await _eventually(shows_the_delete)
+    await eventually(shows_the_delete)
 
 
-async def _healthy(client: Any) -> bool:
+async def _healthy(client: Client) -> bool:
     body = await (await client.get("/healthz")).json()
     return bool(body["redis"] == "ok")
 
@@ -76,14 +68,14 @@ async def _healthy(client: Any) -> bool:
 async def test_redis_outage_degrades_then_recovers(make_client: ClientFactory, tmp_path: Path) -> None:
     with private_redis(tmp_path) as redis_server:
         client = await make_client(redis_url=redis_server.url)
-        await _eventually(lambda: _healthy(client))
+        await eventually(lambda: _healthy(client))
         redis_server.kill()
 
         async def down() -> bool:
             body = await (await client.get("/healthz")).json()
             return bool(body["status"] == "ok" and body["redis"] == "down")
 
-        await _eventually(down)
+        await eventually(down)
         started = time.monotonic()
         response = await client.get("/api/models?site=alpha")
         assert response.status == 200  # requests keep working on local behaviour
@@ -92,7 +84,7 @@ async def test_redis_outage_degrades_then_recovers(make_client: ClientFactory, t
 
         assert "archive_catalog_redis_up 0.0" in await (await client.get("/metrics")).text()
         redis_server.start()  # same port
-        await _eventually(lambda: _healthy(client))
+        await eventually(lambda: _healthy(client))
         assert "archive_catalog_redis_up 1.0" in await (await client.get("/metrics")).text()
 
 
@@ -116,7 +108,7 @@ async def test_cluster_lock_is_exclusive_and_expires(tmp_path: Path) -> None:
         assert await first.renew()
         assert await first.holder() == first.token
         # the holder "dies": it stops renewing; the lock expires by itself
-        await _eventually(second.acquire, within=5)
+        await eventually(second.acquire, within=5)
         assert not await first.renew()  # it no longer owns the lock
         await first.release()  # releasing someone else's lock does nothing
         assert await second.holder() == second.token

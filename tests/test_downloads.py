@@ -28,13 +28,13 @@ from server.config import Config, ConfigError, load_config
 from server.downloads.service import DownloadService, auto_threshold_mb
 from server.errors import Conflict
 
-from .conftest import ClientFactory
+from .conftest import Client, ClientFactory
 from .helpers import jpeg_bytes, make_model, write
 
 ANA = ["img1.jpg", "img2.jpg", "IMG3.PNG", "img10.jpg", "clip.mp4"]
 
 
-def service_of(client: TestClient[Any, Any]) -> DownloadService:
+def service_of(client: Client) -> DownloadService:
     return client.app[keys.DOWNLOADS]
 
 
@@ -143,7 +143,7 @@ async def test_pdf_pages_in_order_with_original_jpeg_bytes(
     assert status == 200
     assert headers["Content-Type"] == "application/pdf"
     assert int(headers["Content-Length"]) == len(body)
-    reader = pypdf.PdfReader(io.BytesIO(body))
+    reader: Any = pypdf.PdfReader(io.BytesIO(body))
     assert len(reader.pages) == 4  # the video is not a page
     folder = library_root / "alpha" / "ana"
     for page, name in zip(reader.pages, ["img1.jpg", "img2.jpg", "IMG3.PNG", "img10.jpg"], strict=True):

@@ -7,6 +7,7 @@ throwaway library (the generated deletes and trash-emptying may touch it freely)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -29,5 +30,5 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
-def test_api_matches_its_document(case: schemathesis.Case, server_url: str) -> None:
+def test_api_matches_its_document(case: schemathesis.Case[Any], server_url: str) -> None:
     case.call_and_validate(base_url=server_url)

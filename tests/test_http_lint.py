@@ -2,39 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from aiohttp.test_utils import TestClient
-from httplint import HttpResponseLinter
-from httplint.note import levels
 
-from .conftest import ClientFactory
-
-# The contract asks for `public` on media; the linter calls it "probably not necessary".
-ACCEPTED_WARNINGS = {"Cache-Control: public is probably not necessary."}
-
-
-async def _lint(client: TestClient[Any, Any], url: str, headers: dict[str, str] | None = None) -> list[str]:
-    response = await client.get(url, headers=headers or {}, auto_decompress=False)
-    body = await response.read()
-    return lint(response.status, response.reason or "", list(response.raw_headers), body)
-
-
-def lint(status: int, reason: str, raw_headers: list[tuple[bytes, bytes]], body: bytes) -> list[str]:
-    linter = HttpResponseLinter()
-    linter.process_response_topline(b"HTTP/1.1", str(status).encode(), reason.encode())
-    linter.process_headers(raw_headers)
-    linter.feed_content(body)
-    linter.finish_content(True)
-    problems = []
-    for note in linter.notes:
-        if type(note).__module__ == "httplint.status":
-            continue  # notes that only explain the status code (a 400 is meant to be a 400)
-        summary = note.summary if isinstance(note.summary, str) else str(note.summary)
-        if note.level == levels.BAD or (note.level == levels.WARN and summary not in ACCEPTED_WARNINGS):
-            problems.append(f"{note.level.value}: {summary}")
-    return problems
+from .conftest import Client, ClientFactory
+from .http_support import lint, lint_response
 
 
 @pytest.mark.parametrize(
@@ -57,14 +28,14 @@ def lint(status: int, reason: str, raw_headers: list[tuple[bytes, bytes]], body:
         ("/no/such/route", {}),
     ],
 )
-async def test_responses_pass_the_linter(client: TestClient[Any, Any], url: str, headers: dict[str, str]) -> None:
-    assert await _lint(client, url, headers) == []
+async def test_responses_pass_the_linter(client: Client, url: str, headers: dict[str, str]) -> None:
+    assert await lint_response(client, url, headers) == []
 
 
-async def test_not_modified_responses_pass_the_linter(client: TestClient[Any, Any]) -> None:
+async def test_not_modified_responses_pass_the_linter(client: Client) -> None:
     for url in ("/api/models?site=alpha", "/media/alpha/ana/img1.jpg"):
         etag = (await client.get(url)).headers["ETag"]
-        assert await _lint(client, url, {"If-None-Match": etag}) == []
+        assert await lint_response(client, url, {"If-None-Match": etag}) == []
 
 
 async def test_media_behind_a_token_is_private(make_client: ClientFactory) -> None:

@@ -17,8 +17,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from benchmarks.processes import ServerProcess, rss_kib
+
 from .helpers import age_folders, make_model, write
-from .server_process import ServerProcess, rss_kib, running_server
+from .server_process import running_server
 
 pytestmark = pytest.mark.load
 

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from .redis_support import SHARED_URL, free_port, require_redis
-from .server_process import ROOT, distinct_instances, get_json, start_server, stop_server
+from benchmarks.processes import free_port
+from benchmarks.settings import REPO_ROOT
+
+from .redis_support import SHARED_URL, require_redis
+from .server_process import distinct_instances, get_json, start_server, stop_server
 
 
 def _nginx() -> str:
@@ -29,7 +32,7 @@ def test_two_instances_behind_nginx(library_root: Path, tmp_path: Path) -> None:
     nginx = _nginx()
     ports = [free_port(), free_port()]
     front = free_port()
-    config = (ROOT / "deploy" / "nginx.conf").read_text()
+    config = (REPO_ROOT / "deploy" / "nginx.conf").read_text()
     config = config.replace("127.0.0.1:8008", f"127.0.0.1:{ports[0]}").replace(
         "127.0.0.1:8009", f"127.0.0.1:{ports[1]}"
     )

@@ -12,7 +12,7 @@ from server.web.openapi import load_document
 
 def _registered(client: TestClient[Any, Any]) -> set[tuple[str, str]]:
     routes = set()
-    for route in client.server.app.router.routes():
+    for route in client.app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter") or info.get("prefix")
         if route.method in ("HEAD", "OPTIONS") or not path:

@@ -9,15 +9,15 @@ import re
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from server.web.assets import STATIC, load_assets
 
-from .test_http_lint import _lint
+from .conftest import Client
+from .http_support import lint_response
 
 
-async def test_page_shell(client: TestClient[Any, Any]) -> None:
+async def test_page_shell(client: Client) -> None:
     response = await client.get("/")
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/html")
@@ -32,14 +32,14 @@ async def test_page_shell(client: TestClient[Any, Any]) -> None:
     assert '<dialog id="lightbox"' in page
 
 
-async def test_page_accepts_any_view_query_and_revalidates(client: TestClient[Any, Any]) -> None:
+async def test_page_accepts_any_view_query_and_revalidates(client: Client) -> None:
     response = await client.get("/?site=alpha&model=ana&file=img1.jpg&q=x&sort=bytes")
     assert response.status == 200
     again = await client.get("/", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status == 304
 
 
-async def test_import_map_gives_every_module_a_hashed_url(client: TestClient[Any, Any]) -> None:
+async def test_import_map_gives_every_module_a_hashed_url(client: Client) -> None:
     page = await (await client.get("/")).text()
     match = re.search(r'<script type="importmap">(.*?)</script>', page)
     assert match
@@ -54,7 +54,7 @@ async def test_import_map_gives_every_module_a_hashed_url(client: TestClient[Any
         assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
 
 
-async def test_csp_allows_the_import_map_by_hash(client: TestClient[Any, Any]) -> None:
+async def test_csp_allows_the_import_map_by_hash(client: Client) -> None:
     response = await client.get("/")
     page = await response.text()
     csp = response.headers["Content-Security-Policy"]
@@ -66,7 +66,7 @@ async def test_csp_allows_the_import_map_by_hash(client: TestClient[Any, Any]) -
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-async def test_static_without_current_hash_is_revalidated(client: TestClient[Any, Any]) -> None:
+async def test_static_without_current_hash_is_revalidated(client: Client) -> None:
     for url in ("/static/app.js", "/static/app.js?v=0000000000000000"):
         response = await client.get(url)
         assert response.status == 200
@@ -76,7 +76,7 @@ async def test_static_without_current_hash_is_revalidated(client: TestClient[Any
         assert again.status == 304
 
 
-async def test_static_asset_bytes_and_range(client: TestClient[Any, Any]) -> None:
+async def test_static_asset_bytes_and_range(client: Client) -> None:
     data = (STATIC / "style.css").read_bytes()
     response = await client.get("/static/style.css")
     assert await response.read() == data
@@ -97,14 +97,14 @@ async def test_static_asset_bytes_and_range(client: TestClient[Any, Any]) -> Non
         "/static//etc/passwd",
     ],
 )
-async def test_only_manifest_files_are_served(client: TestClient[Any, Any], path: str) -> None:
+async def test_only_manifest_files_are_served(client: Client, path: str) -> None:
     response = await client.get(URL(path, encoded=True))
     assert response.status == 404
     body = await response.json()
     assert set(body) == {"error", "message"}
 
 
-async def test_unknown_static_parameter_is_refused(client: TestClient[Any, Any]) -> None:
+async def test_unknown_static_parameter_is_refused(client: Client) -> None:
     response = await client.get("/static/app.js?x=1")
     assert response.status == 400
 
@@ -123,7 +123,7 @@ def test_manifest_hash_changes_with_content(tmp_path: Any) -> None:
     assert first.import_map != second.import_map
 
 
-async def test_openapi_documents_the_ui_routes(client: TestClient[Any, Any]) -> None:
+async def test_openapi_documents_the_ui_routes(client: Client) -> None:
     document = await (await client.get("/api/openapi.json")).json()
     for path in ("/", "/static/{path}", "/thumb/{path}"):
         assert "get" in document["paths"][path], path
@@ -132,12 +132,12 @@ async def test_openapi_documents_the_ui_routes(client: TestClient[Any, Any]) -> 
 
 
 @pytest.mark.parametrize("url", ["/", "/static/app.js", "/static/style.css?v=0", "/static/nope.js"])
-async def test_page_and_asset_responses_pass_the_http_linter(client: TestClient[Any, Any], url: str) -> None:
-    assert await _lint(client, url, {"Accept-Encoding": "gzip"}) == []
+async def test_page_and_asset_responses_pass_the_http_linter(client: Client, url: str) -> None:
+    assert await lint_response(client, url, {"Accept-Encoding": "gzip"}) == []
 
 
-async def test_current_asset_passes_the_http_linter(client: TestClient[Any, Any]) -> None:
+async def test_current_asset_passes_the_http_linter(client: Client) -> None:
     page = await (await client.get("/")).text()
     match = re.search(r'src="(/static/app\.js\?v=[0-9a-f]+)"', page)
     assert match
-    assert await _lint(client, match.group(1)) == []
+    assert await lint_response(client, match.group(1)) == []

@@ -114,7 +114,7 @@ async def test_cancel(client: TestClient[Any, Any]) -> None:
         response = await client.post("/api/scan/cancel")
         assert response.status == 200
         assert await response.json() == {"status": "cancelling"}
-        kinds = []
+        kinds: list[str] = []
         while not kinds or kinds[-1] not in ("scan.finished", "scan.cancelled", "scan.failed"):
             kinds.append((await ws.receive_json(timeout=30))["type"])
     assert kinds[0] == "scan.started" and kinds[-1] == "scan.cancelled"
@@ -260,7 +260,7 @@ async def test_a_dead_worker_fails_the_scan_and_the_next_scan_restarts_the_pool(
     service = client.app[keys.SCAN]
     pool = service.pool.executor
     assert isinstance(pool, ProcessPoolExecutor)
-    victim = next(iter(pool._processes.values()))  # a real worker process, killed as the OOM killer would
+    victim: Any = next(iter(pool._processes.values()))  # a real worker process, killed as the OOM killer would
     os.kill(victim.pid, signal.SIGKILL)
     victim.join(10)
     events = await run_scan(client)

@@ -3,10 +3,8 @@ time across both, progress and results visible on both, a cancel from either."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import os
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +12,12 @@ import pytest
 
 from server import keys
 
-from .conftest import ClientFactory
+from .conftest import Client, ClientFactory
+from .helpers import eventually
 from .redis_support import SHARED_URL, require_redis
 from .scan_support import TERMINAL
 
 pytestmark = pytest.mark.redis
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "the condition never held"
-        await asyncio.sleep(0.02)
 
 
 def _slow_library(root: Path, groups: int = 400) -> None:
@@ -38,7 +30,7 @@ def _slow_library(root: Path, groups: int = 400) -> None:
             path.write_bytes(data)
 
 
-async def _redis_up(client: Any) -> bool:
+async def _redis_up(client: Client) -> bool:
     return bool((await (await client.get("/healthz")).json())["redis"] == "ok")
 
 
@@ -49,7 +41,7 @@ async def test_one_scan_across_instances_and_results_on_both(tmp_path: Path, mak
     first = await make_client(models_dir=root, redis_url=SHARED_URL)
     second = await make_client(models_dir=root, redis_url=SHARED_URL)
     for client in (first, second):
-        await _eventually(lambda c=client: _redis_up(c))
+        await eventually(functools.partial(_redis_up, client), within=15)
         client.app[keys.SCAN].batch_files = 2  # one group per batch: a scan long enough to overlap
     async with second.ws_connect("/ws") as ws:
         await ws.receive_json(timeout=10)
@@ -57,7 +49,7 @@ async def test_one_scan_across_instances_and_results_on_both(tmp_path: Path, mak
         refused = await second.post("/api/scan")
         assert refused.status == 409
         assert (await refused.json())["error"] == "scan_running"
-        seen = []
+        seen: list[dict[str, Any]] = []
         while not seen or seen[-1]["type"] not in TERMINAL:
             seen.append(await ws.receive_json(timeout=30))  # the first instance's events, relayed
     assert seen[-1]["type"] == "scan.finished" and seen[-1]["groups"] == 400
@@ -79,7 +71,7 @@ async def test_cancel_from_the_other_instance(tmp_path: Path, make_client: Clien
     first = await make_client(models_dir=root, redis_url=SHARED_URL)
     second = await make_client(models_dir=root, redis_url=SHARED_URL)
     for client in (first, second):
-        await _eventually(lambda c=client: _redis_up(c))
+        await eventually(functools.partial(_redis_up, client), within=15)
     first.app[keys.SCAN].batch_files = 2
     async with first.ws_connect("/ws") as ws:
         await ws.receive_json(timeout=10)
@@ -89,10 +81,10 @@ async def test_cancel_from_the_other_instance(tmp_path: Path, make_client: Clien
             body = await (await second.get("/api/scan_progress")).json()
             return bool(body["running"])
 
-        await _eventually(second_sees_it)
+        await eventually(second_sees_it, within=15, every=0.02)
         cancelled = await second.post("/api/scan/cancel")
         assert cancelled.status == 200
-        kinds = []
+        kinds: list[str] = []
         while not kinds or kinds[-1] not in TERMINAL:
             kinds.append((await ws.receive_json(timeout=30))["type"])
     assert kinds[-1] == "scan.cancelled"
@@ -101,5 +93,5 @@ async def test_cancel_from_the_other_instance(tmp_path: Path, make_client: Clien
     async def second_sees_the_end() -> bool:
         return not (await (await second.get("/api/scan_progress")).json())["running"]
 
-    await _eventually(second_sees_the_end)
+    await eventually(second_sees_the_end, within=15)
     assert (await second.post("/api/scan/cancel")).status == 409
