@@ -14,7 +14,7 @@ import socket
 import struct
 import subprocess
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +109,15 @@ def pdf_of(path: Path, tmp_path: Path) -> bytes:
     return bytes(render_bytes(archives.pdf_plan([page])))
 
 
+def page_image_of(page: Any) -> Image.Image:
+    image: Image.Image | None = page.images[0].image
+    assert image is not None
+    return image
+
+
 def page_image(pdf: bytes) -> Image.Image:
-    image: Image.Image = pypdf.PdfReader(io.BytesIO(pdf)).pages[0].images[0].image
+    image = pypdf.PdfReader(io.BytesIO(pdf)).pages[0].images[0].image
+    assert image is not None
     return image
 
 
@@ -123,7 +130,7 @@ def rendered_page(pdf: bytes, tmp_path: Path) -> Image.Image:
 
 # -- each high-bit-depth kind, in thumbnails and in PDFs ---------------------------------------
 
-SOURCES = {
+SOURCES: dict[str, tuple[str, Callable[[], bytes]]] = {
     "16-bit gray PNG (I;16), full range": ("scan.png", lambda: gray16_png(0, 65535)),
     "16-bit gray PNG (I;16), a 12-bit scan": ("scan12.png", lambda: gray16_png(0, 4095)),
     "16-bit gray PNG (I;16), a dark corner of the range": ("dark.png", lambda: gray16_png(1000, 9000)),
@@ -187,10 +194,11 @@ def test_16_bit_gray_transparency_becomes_a_mask(tmp_path: Path) -> None:
     """tRNS on a 16-bit gray PNG marks one value transparent: the leftmost column here."""
     source = write(tmp_path / "t.png", gray16_png(0, 65535, transparent=0))
     page = pypdf.PdfReader(io.BytesIO(pdf_of(source, tmp_path))).pages[0]
-    xobject = page["/Resources"]["/XObject"]["/Im0"].get_object()
+    resources: Any = page["/Resources"]
+    xobject = resources["/XObject"]["/Im0"].get_object()
     mask = list(xobject["/SMask"].get_object().get_data()[:WIDTH])
     assert mask[0] == 0 and set(mask[1:]) == {255}
-    assert_rises(stripes(page.images[0].image))
+    assert_rises(stripes(page_image_of(page)))
     thumbnail = decoded(_image_thumbnail(str(source), WIDTH)).convert("L")  # the transparent column on white
     middle_row = thumbnail.tobytes()[WIDTH * (HEIGHT // 2) : WIDTH * (HEIGHT // 2 + 1)]
     assert middle_row[0] > 200 and middle_row[1] < 30
@@ -220,7 +228,7 @@ async def test_16_bit_pngs_through_http(scans_client: TestClient[Any, Any], tmp_
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) == 3
     for page in reader.pages:
-        assert_rises(stripes(page.images[0].image))
+        assert_rises(stripes(page_image_of(page)))
 
 
 # -- every 4xx is JSON, also those of aiohttp's HTTP parser (a real server process) ------------

@@ -154,7 +154,7 @@ async def test_an_unreadable_model_answers_403_naming_it(
 async def test_a_file_rewritten_in_place_shows_within_a_sweep(make_client: ClientFactory, library_root: Path) -> None:
     age_folders(library_root)
     client = await make_client(watch_interval_s=NO_SWEEPS)
-    watcher = client.server.app[keys.WATCHER]
+    watcher = client.app[keys.WATCHER]
     model_url, models_url = "/api/model?site=alpha&model=bruno", "/api/models?site=alpha"
     before = await _get(client, model_url)
     await _get(client, model_url)  # cached now
@@ -181,7 +181,7 @@ async def test_a_file_rewritten_in_place_shows_within_a_sweep(make_client: Clien
 async def test_an_unchanged_model_stays_cached_across_sweeps(make_client: ClientFactory, library_root: Path) -> None:
     age_folders(library_root)
     client = await make_client(watch_interval_s=NO_SWEEPS)
-    catalog, watcher = client.server.app[keys.CATALOG], client.server.app[keys.WATCHER]
+    catalog, watcher = client.app[keys.CATALOG], client.app[keys.WATCHER]
     await _get(client, "/api/model?site=alpha&model=bruno")
     await watcher.sweep()
     hits = catalog.model_info_cache.hits
@@ -219,7 +219,7 @@ async def warm_client(make_client: ClientFactory, library_root: Path) -> Client:
 
 
 async def test_a_vanished_root_answers_503_before_the_watcher_notices(warm_client: Client, library_root: Path) -> None:
-    watcher = warm_client.server.app[keys.WATCHER]
+    watcher = warm_client.app[keys.WATCHER]
     os.rename(library_root, library_root.with_name("unmounted"))
     for site in ("alpha", "beta", ROOT_KEY):  # the caches are stale (a change was seen before the rename)
         watcher.bump(site)
@@ -227,7 +227,7 @@ async def test_a_vanished_root_answers_503_before_the_watcher_notices(warm_clien
 
 
 async def test_a_vanished_root_answers_503_once_the_watcher_noticed(warm_client: Client, library_root: Path) -> None:
-    watcher = warm_client.server.app[keys.WATCHER]
+    watcher = warm_client.app[keys.WATCHER]
     moved = library_root.with_name("unmounted")
     os.rename(library_root, moved)
     await watcher.sweep()
