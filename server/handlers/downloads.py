@@ -19,8 +19,9 @@ from aiohttp import web
 
 from server import keys
 from server.archives import ArchiveSourceChanged
-from server.downloads.service import FORMATS, Download, Sink
-from server.errors import Conflict
+from server.downloads.selection import FORMATS
+from server.downloads.service import Download
+from server.downloads.streaming import Sink
 from server.web.conditional import matches_weak
 from server.web.files import open_off_loop, send_file, send_region
 from server.web.params import Query
@@ -108,7 +109,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         return response
     if prepared.strategy == "buffer":
         with request.app[keys.DOWNLOAD_METRICS].build_seconds.labels(fmt, "buffer").time():
-            body = await service.buffered(prepared, fmt)
+            body = await service.buffered(prepared)
         return web.Response(body=body, content_type=prepared.content_type, headers=headers)
 
     async def start(size: int) -> Sink:
@@ -118,13 +119,12 @@ async def download(request: web.Request) -> web.StreamResponse:
 
     try:
         with request.app[keys.DOWNLOAD_METRICS].build_seconds.labels(fmt, "stream").time():
-            await service.stream(prepared, fmt, start)
+            await service.stream(prepared, start)
     except ConnectionError:
         return response  # the client went away: logged once by the service, nothing more to send
     except ArchiveSourceChanged as exc:
-        if not response.prepared:
-            raise Conflict("A file changed while its archive was being planned; try again.") from None
-        # the Content-Length promised can no longer be kept: cut the connection, never send a wrong archive
+        # after the start (before it the service answers 409): the Content-Length promised can
+        # no longer be kept, so cut the connection rather than send a wrong archive
         log.warning("Download of %s abandoned: %s", prepared.filename, exc)
         if request.transport is not None:
             request.transport.abort()
