@@ -155,7 +155,7 @@ async def pump(plan: ArchivePlan, sink: Sink, crcs: CrcRunner) -> None:
             pending += part
         elif isinstance(part, Deferred):
             pending += part.render(await crcs.wait(part.needs))
-        else:
+        elif part.length:  # an empty file is an empty entry: nothing to send (sendfile refuses 0 bytes)
             if pending:
                 await sink.write(bytes(pending))
                 pending.clear()

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from server import keys
 from server.archives import ArchiveSourceChanged
-from server.downloads.selection import FORMATS
+from server.downloads.selection import FORMATS, fit_name
 from server.downloads.service import Download
 from server.downloads.streaming import Sink
 from server.web.conditional import matches_weak
@@ -32,10 +32,12 @@ CACHE_CONTROL = "private, no-cache"
 
 
 def content_disposition(filename: str) -> str:
-    """`attachment` with an ASCII fallback name and the exact name as RFC 5987 `filename*`."""
+    """`attachment` with an ASCII fallback name and the exact name as RFC 5987 `filename*`
+    (both fit a file-system name: the exact one is capped by the service, the fallback here)."""
     ascii_name = unicodedata.normalize("NFKD", filename.replace("—", "-").replace("–", "-"))
     ascii_name = "".join(c for c in ascii_name if c.isascii() and c.isprintable() and c not in '"\\')
-    ascii_name = ascii_name.strip() or "download"
+    stem, extension = os.path.splitext(ascii_name.strip() or "download")
+    ascii_name = fit_name(stem, extension, mark="...")  # NFKD can make it longer than the exact name
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
