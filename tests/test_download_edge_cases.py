@@ -8,6 +8,7 @@ so a `chmod 000` file is as unreadable to it as to any unprivileged server.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import io
 import os
@@ -24,7 +25,10 @@ import pypdf
 import pytest
 from aiohttp.test_utils import TestClient
 
+from server import keys
+from server.archives import file_entry, render_bytes, zip_plan
 from server.downloads.selection import fit_name
+from server.downloads.streaming import plan_slice
 
 from .conftest import ClientFactory
 from .helpers import jpeg_bytes, make_model, write
@@ -240,3 +244,54 @@ async def test_download_names_fit_a_file_system_name(
     assert exact.startswith("alpha — " + model[:20])
     assert fallback.isascii() and fallback.startswith("alpha - ")
     await settle(client)
+
+
+# -- parallel segments of one uncached streamed archive (aria2c -x 8) -----------------------
+
+
+def segments(size: int, count: int) -> list[tuple[int, int]]:
+    step = -(-size // count)
+    return [(first, min(first + step, size) - 1) for first in range(0, size, step)]
+
+
+async def test_parallel_ranges_of_an_uncached_stream_get_only_their_bytes(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path
+) -> None:
+    folder = make_model(library_root, "alpha", "segments", ["a.jpg", "b.jpg"], seed=70)
+    write(folder / "clip.mp4", os.urandom(3 * MIB), mtime=1_700_000_300)
+    write(folder / "empty.mp4", b"", mtime=1_700_000_301)
+    expected = {f"segments/{p.name}": p.read_bytes() for p in folder.iterdir()}
+    client = await make_client(threshold_mb=0)
+    url = "/api/download?site=alpha&model=segments"
+    head = await client.head(url)
+    assert head.headers["Accept-Ranges"] == "bytes" and head.headers["X-Download-Strategy"] == "stream"
+    size, etag = int(head.headers["Content-Length"]), head.headers["ETag"]
+
+    async def segment(first: int, last: int) -> bytes:
+        status, headers, body = await get(client, url, headers={"Range": f"bytes={first}-{last}", "If-Range": etag})
+        assert status == 206, body[:200]
+        assert headers["X-Download-Strategy"] == "stream"
+        assert headers["Content-Range"] == f"bytes {first}-{last}/{size}"
+        assert len(body) == int(headers["Content-Length"]) == last - first + 1
+        return body
+
+    parts = await asyncio.gather(*(segment(first, last) for first, last in segments(size, 8)))
+    assert zip_members(b"".join(parts), tmp_path) == expected
+    await settle(client)
+    assert (await client.app[keys.DOWNLOADS].store.index.totals()) == (0, 0)  # a segment is not an archive
+
+    status, headers, body = await get(client, url, headers={"Range": "bytes=0-99", "If-Range": '"another"'})
+    assert status == 200 and headers["X-Download-Strategy"] == "stream"  # If-Range fails: the whole archive
+    assert body == b"".join(parts)
+    await settle(client)
+
+
+def test_a_plan_slice_renders_exactly_those_bytes_of_the_archive(tmp_path: Path) -> None:
+    names = {"a.bin": os.urandom(300), "empty.bin": b"", "b.bin": os.urandom(50)}
+    plan = zip_plan([file_entry(name, str(write(tmp_path / name, data))) for name, data in names.items()])
+    whole = bytes(render_bytes(plan))
+    for start in range(0, plan.size, 7):
+        for stop in range(start + 1, plan.size + 1, 11):
+            part = plan_slice(plan, start, stop)
+            assert part.size == stop - start
+            assert bytes(render_bytes(part)) == whole[start:stop], (start, stop)

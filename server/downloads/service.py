@@ -6,7 +6,8 @@ headers. What this module owns:
 - the strategy: archives estimated below the threshold are rendered in memory once (concurrent
   requests share the build), sent, and stored in the cache in the background (`buffered`);
   larger ones are streamed part by part by the engine of `streaming` while its writer thread
-  makes the cache copy (`stream`);
+  makes the cache copy (`stream`); a Range asked of a stream is sent from the plan
+  (`stream_range`);
 - the one place a source file that changed during a build becomes a 409 (before the response
   starts; after it, the handler can only cut the connection);
 - the bound on concurrent builds (a queue with a deadline, then 503 + Retry-After);
@@ -35,7 +36,16 @@ from server.catalog import Catalog
 from server.downloads.cache import TolerantCache
 from server.downloads.plans import estimate, pdf_archive_plan, zip_entries
 from server.downloads.selection import CONTENT_TYPES, EXTENSIONS, Selection, download_filename, select, selection_key
-from server.downloads.streaming import WRITER_NICE, CrcRunner, Sink, in_thread, pump, retrieve, write_plan
+from server.downloads.streaming import (
+    WRITER_NICE,
+    CrcRunner,
+    Sink,
+    in_thread,
+    plan_slice,
+    pump,
+    retrieve,
+    write_plan,
+)
 from server.errors import Conflict, NotFound, ServiceUnavailable
 from server.infra.events import LibraryChanged
 from server.infra.metrics import Metrics
@@ -302,6 +312,32 @@ class DownloadService:
             if build.crcs is not None:
                 await build.crcs.close()
             self._end_stream(build)
+
+    async def stream_range(
+        self, download: Download, first: int, length: int, start: Callable[[int], Awaitable[Sink]]
+    ) -> None:
+        """Bytes [first, first + length) of the archive a stream would send, e.g. one of the
+        segments a download manager asks for over parallel connections: only the files in the
+        range are sent and only the CRCs its descriptors need are computed (the CRC cache
+        shares them with a full stream of the same files); nothing is cached."""
+        async with self.build_slot():
+            with _changes_conflict():
+                plan = await self._plan(download)
+            try:
+                part = plan_slice(plan, first, first + length)
+                crcs = CrcRunner(part.crc_jobs, self.crc_cache)
+                sink = await start(part.size)
+                crcs.start()
+                try:
+                    await pump(part, sink, crcs)
+                finally:
+                    await crcs.close()
+            except (ConnectionError, asyncio.CancelledError):
+                log.info("Download of %s aborted: the client went away", download.filename)
+                raise
+            finally:
+                if plan.spool:
+                    discard(Path(plan.spool))
 
     def _end_stream(self, build: _StreamBuild) -> None:
         self._builds.discard(build)

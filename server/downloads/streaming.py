@@ -3,7 +3,8 @@
 `pump` sends header bytes through the sink and file regions with sendfile; `CrcRunner`
 computes the entries' CRC-32s in a thread of its own, in order, for the data descriptors the
 pump and the cache writer wait for; `write_plan` is the cache writer (a niced thread:
-header bytes written, file regions copied by the kernel with copy_file_range). No aiohttp here:
+header bytes written, file regions copied by the kernel with copy_file_range); `plan_slice` is
+the part of a plan a Range request asks for. No aiohttp here:
 the handler's `Sink` is the connection.
 """
 
@@ -17,7 +18,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from server.archives import ArchivePlan, ArchiveSourceChanged, CrcCache, CrcJob, Deferred, FileSpan, job_crc
+from server.archives import (
+    ArchivePlan,
+    ArchiveSourceChanged,
+    CrcCache,
+    CrcJob,
+    Deferred,
+    FileSpan,
+    Part,
+    job_crc,
+    part_length,
+)
 
 COPY_STEP = 64 * 1024 * 1024  # copy_file_range per call, so a cancelled build stops soon
 # The cache copy yields the CPU to the client's bytes and the CRCs they wait for: it may
@@ -162,6 +173,36 @@ async def pump(plan: ArchivePlan, sink: Sink, crcs: CrcRunner) -> None:
             await sink.sendfile(part.path, part.offset, part.length)
     if pending:
         await sink.write(bytes(pending))
+
+
+def plan_slice(plan: ArchivePlan, start: int, stop: int) -> ArchivePlan:
+    """Bytes [start, stop) of a plan as a plan of their own, for a Range request: file regions
+    and header bytes cut to fit, and only the CRC jobs the deferred parts in it need."""
+    parts: list[Part] = []
+    needs = 0
+    position = 0
+    for part in plan.parts:
+        length = part_length(part)
+        first, last = max(start, position) - position, min(stop, position + length) - position
+        if first < last:
+            if isinstance(part, bytes):
+                parts.append(part[first:last])
+            elif isinstance(part, FileSpan):
+                parts.append(FileSpan(part.path, part.offset + first, last - first))
+            else:
+                parts.append(Deferred(part.needs, last - first, _cut(part.render, first, last)))
+                needs = max(needs, part.needs)
+        position += length
+        if position >= stop:
+            break
+    return ArchivePlan(parts, stop - start, plan.content_type, plan.crc_jobs[:needs])
+
+
+def _cut(render: Callable[[Sequence[int]], bytes], first: int, last: int) -> Callable[[Sequence[int]], bytes]:
+    def render_cut(crcs: Sequence[int]) -> bytes:
+        return render(crcs)[first:last]
+
+    return render_cut
 
 
 def in_thread(

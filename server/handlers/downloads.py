@@ -3,7 +3,8 @@
 Thin: parse and validate (all 400/404s before the response starts), ask the download
 service, then answer one of three ways: a cache hit through `send_file` (sendfile, Range,
 If-Range), an in-memory body (`buffer`), or a `StreamResponse` with an exact Content-Length
-fed part by part (`stream`).
+fed part by part (`stream`; a ZIP stream also answers one Range with a 206, so a download
+manager's parallel segments each get only their bytes).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from server.archives import ArchiveSourceChanged
 from server.downloads.selection import FORMATS, fit_name
 from server.downloads.service import Download
 from server.downloads.streaming import Sink
-from server.web.conditional import matches_weak
+from server.web.conditional import ByteRange, RangeNotSatisfiable, if_range_holds, matches_weak, parse_range
 from server.web.files import open_off_loop, send_file, send_region
 from server.web.params import Query
 
@@ -78,6 +79,17 @@ def _open_exactly(path: str, needed: int) -> BinaryIO:
     return handle
 
 
+def _wanted_range(request: web.Request, etag: str, size: int) -> ByteRange | None:
+    """The one byte range a GET asks of a stream (If-Range permitting); an unsatisfiable one
+    is ignored, as RFC 9110 allows: the whole archive is sent."""
+    if not if_range_holds(request.headers.get("If-Range"), etag, None):
+        return None
+    try:
+        return parse_range(request.headers.get("Range"), size)
+    except RangeNotSatisfiable:
+        return None
+
+
 async def download(request: web.Request) -> web.StreamResponse:
     query = Query(request.rel_url.raw_query_string)
     query.reject_unknown(("site", "model", "format"))
@@ -104,6 +116,9 @@ async def download(request: web.Request) -> web.StreamResponse:
         return web.Response(status=304, headers=headers)  # same key, same bytes: nothing to build
     response = web.StreamResponse(headers=headers)
     response.content_type = prepared.content_type
+    ranges = fmt == "zip" and prepared.strategy == "stream"  # a ZIP's plan is free to make again and cut
+    if ranges:
+        response.headers["Accept-Ranges"] = "bytes"
     if request.method == "HEAD":  # nothing is built just to count bytes; a ZIP's size is known anyway
         if fmt == "zip":
             response.content_length = prepared.estimate
@@ -119,9 +134,16 @@ async def download(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         return ResponseSink(request, response)
 
+    wanted = _wanted_range(request, headers["ETag"], prepared.estimate) if ranges else None
+    if wanted is None:
+        sending = service.stream(prepared, start)
+    else:
+        response.set_status(206)
+        response.headers["Content-Range"] = wanted.content_range(prepared.estimate)
+        sending = service.stream_range(prepared, wanted.start, wanted.length, start)
     try:
         with request.app[keys.DOWNLOAD_METRICS].build_seconds.labels(fmt, "stream").time():
-            await service.stream(prepared, start)
+            await sending
     except ConnectionError:
         return response  # the client went away: logged once by the service, nothing more to send
     except ArchiveSourceChanged as exc:
