@@ -292,25 +292,23 @@ class DownloadService:
                 log.info("Download of %s aborted: the client went away", download.filename)
             self._end_stream(build)
             raise
-        self._in_background(self._finish_stream(build))
+        self._in_background(self._finish_stream(build, plan))
 
-    async def _finish_stream(self, build: _StreamBuild) -> None:
+    async def _finish_stream(self, build: _StreamBuild, plan: ArchivePlan) -> None:
         """After the last byte went out: complete the cache copy, index it, free the slot."""
         download = build.download
         try:
             if build.writer is not None and build.temp is not None:
                 await build.writer
                 selection = download.selection
-                size = build.plan.size if build.plan is not None else 0
                 if await self.cache.commit(
-                    build.temp, download.key, download.extension, size, selection.site, selection.scope
+                    build.temp, download.key, download.extension, plan.size, selection.site, selection.scope
                 ):
                     log.info("Stream cache saved: %s", download.key)
         except Exception as exc:  # the cache writer failed (a full disk): the download itself went out
             log.warning("Download cache could not save %s: %s", download.key, exc)
         finally:
-            if build.crcs is not None:
-                await build.crcs.close()
+            await build.halt()  # the writer is done by now: this ends the CRC thread
             self._end_stream(build)
 
     async def stream_range(
