@@ -489,7 +489,7 @@ async def test_a_file_shrinking_under_an_in_memory_build_is_a_conflict(
     assert download.strategy == "buffer"
     (library_root / "alpha" / "ana" / "img1.jpg").write_bytes(b"short")
     with pytest.raises(Conflict):
-        await service.buffered(download, "zip")
+        await service.buffered(download)
     await settle(client)
     assert (await service.store.index.totals()) == (0, 0)
 
@@ -500,9 +500,9 @@ async def test_a_shared_in_memory_build_survives_its_first_requester_going_away(
     client = await make_client()
     service = service_of(client)
     download = await service.prepare("alpha", [], "zip")
-    first = asyncio.create_task(service.buffered(download, "zip"))
+    first = asyncio.create_task(service.buffered(download))
     await asyncio.sleep(0)  # the first request is building now
-    second = asyncio.create_task(service.buffered(download, "zip"))
+    second = asyncio.create_task(service.buffered(download))
     await asyncio.sleep(0)  # the second waits for the first's build
     first.cancel()
     body = await second

@@ -436,7 +436,7 @@ async def test_disk_full_for_a_pdf_spool_is_a_clean_json_error(
     def no_room(*args: Any, **kwargs: Any) -> Any:
         raise _no_space()
 
-    monkeypatch.setattr(download_module, "_pdf_plan", no_room)
+    monkeypatch.setattr(download_module, "pdf_archive_plan", no_room)
     client = await make_client()
     response = await client.get("/api/download?site=alpha&model=ana&format=pdf")
     assert response.status in (503, 507)

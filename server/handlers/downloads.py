@@ -3,7 +3,8 @@
 Thin: parse and validate (all 400/404s before the response starts), ask the download
 service, then answer one of three ways: a cache hit through `send_file` (sendfile, Range,
 If-Range), an in-memory body (`buffer`), or a `StreamResponse` with an exact Content-Length
-fed part by part (`stream`).
+fed part by part (`stream`; a ZIP stream also answers one Range with a 206, so a download
+manager's parallel segments each get only their bytes).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from aiohttp import web
 
 from server import keys
 from server.archives import ArchiveSourceChanged
-from server.downloads.service import FORMATS, Download, Sink
-from server.errors import Conflict
-from server.web.conditional import matches_weak
+from server.downloads.selection import FORMATS, fit_name
+from server.downloads.service import Download
+from server.downloads.streaming import Sink
+from server.web.conditional import ByteRange, RangeNotSatisfiable, if_range_holds, matches_weak, parse_range
 from server.web.files import open_off_loop, send_file, send_region
 from server.web.params import Query
 
@@ -31,10 +33,12 @@ CACHE_CONTROL = "private, no-cache"
 
 
 def content_disposition(filename: str) -> str:
-    """`attachment` with an ASCII fallback name and the exact name as RFC 5987 `filename*`."""
+    """`attachment` with an ASCII fallback name and the exact name as RFC 5987 `filename*`
+    (both fit a file-system name: the exact one is capped by the service, the fallback here)."""
     ascii_name = unicodedata.normalize("NFKD", filename.replace("—", "-").replace("–", "-"))
     ascii_name = "".join(c for c in ascii_name if c.isascii() and c.isprintable() and c not in '"\\')
-    ascii_name = ascii_name.strip() or "download"
+    stem, extension = os.path.splitext(ascii_name.strip() or "download")
+    ascii_name = fit_name(stem, extension, mark="...")  # NFKD can make it longer than the exact name
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
@@ -75,6 +79,17 @@ def _open_exactly(path: str, needed: int) -> BinaryIO:
     return handle
 
 
+def _wanted_range(request: web.Request, etag: str, size: int) -> ByteRange | None:
+    """The one byte range a GET asks of a stream (If-Range permitting); an unsatisfiable one
+    is ignored, as RFC 9110 allows: the whole archive is sent."""
+    if not if_range_holds(request.headers.get("If-Range"), etag, None):
+        return None
+    try:
+        return parse_range(request.headers.get("Range"), size)
+    except RangeNotSatisfiable:
+        return None
+
+
 async def download(request: web.Request) -> web.StreamResponse:
     query = Query(request.rel_url.raw_query_string)
     query.reject_unknown(("site", "model", "format"))
@@ -101,6 +116,9 @@ async def download(request: web.Request) -> web.StreamResponse:
         return web.Response(status=304, headers=headers)  # same key, same bytes: nothing to build
     response = web.StreamResponse(headers=headers)
     response.content_type = prepared.content_type
+    ranges = fmt == "zip" and prepared.strategy == "stream"  # a ZIP's plan is free to make again and cut
+    if ranges:
+        response.headers["Accept-Ranges"] = "bytes"
     if request.method == "HEAD":  # nothing is built just to count bytes; a ZIP's size is known anyway
         if fmt == "zip":
             response.content_length = prepared.estimate
@@ -108,7 +126,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         return response
     if prepared.strategy == "buffer":
         with request.app[keys.DOWNLOAD_METRICS].build_seconds.labels(fmt, "buffer").time():
-            body = await service.buffered(prepared, fmt)
+            body = await service.buffered(prepared)
         return web.Response(body=body, content_type=prepared.content_type, headers=headers)
 
     async def start(size: int) -> Sink:
@@ -116,15 +134,21 @@ async def download(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         return ResponseSink(request, response)
 
+    wanted = _wanted_range(request, headers["ETag"], prepared.estimate) if ranges else None
+    if wanted is None:
+        sending = service.stream(prepared, start)
+    else:
+        response.set_status(206)
+        response.headers["Content-Range"] = wanted.content_range(prepared.estimate)
+        sending = service.stream_range(prepared, wanted.start, wanted.length, start)
     try:
         with request.app[keys.DOWNLOAD_METRICS].build_seconds.labels(fmt, "stream").time():
-            await service.stream(prepared, fmt, start)
+            await sending
     except ConnectionError:
         return response  # the client went away: logged once by the service, nothing more to send
     except ArchiveSourceChanged as exc:
-        if not response.prepared:
-            raise Conflict("A file changed while its archive was being planned; try again.") from None
-        # the Content-Length promised can no longer be kept: cut the connection, never send a wrong archive
+        # after the start (before it the service answers 409): the Content-Length promised can
+        # no longer be kept, so cut the connection rather than send a wrong archive
         log.warning("Download of %s abandoned: %s", prepared.filename, exc)
         if request.transport is not None:
             request.transport.abort()
