@@ -177,10 +177,12 @@ def start_process(
     cwd: Path = REPO_ROOT,
     timeout_s: float = 60.0,
     on_stop: Sequence[Callable[[], object]] = (),
+    preexec_fn: Callable[[], None] | None = None,
 ) -> ServerProcess:
     """Start `argv` (output to `log_path`) and return once GET `ready_path` answers on `port`.
 
-    `on_stop` runs when the process is stopped, also when it failed to start.
+    `on_stop` runs when the process is stopped, also when it failed to start; `preexec_fn` runs
+    in the child before exec (e.g. to drop privileges).
     """
     with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
@@ -190,6 +192,7 @@ def start_process(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
     server = ServerProcess(name, process, port, log_path, list(on_stop))
     try:

@@ -1,9 +1,14 @@
 """HTTP helpers shared by test modules: the outside linter (httplint) over our responses, a plain
-GET returning (status, headers, body), and waiting until the download service is idle."""
+GET returning (status, headers, body), waiting until the download service is idle, and reading a
+ZIP back with two independent readers (`zipfile` and `unzip -t`)."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import subprocess
+import zipfile
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -58,3 +63,14 @@ async def settle(client: Client) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"temp files remain: {service.store.temp_files()}")
+
+
+def check_zip(data: bytes | bytearray, tmp_path: Path) -> zipfile.ZipFile:
+    """The archive as `zipfile` reads it (every CRC checked), after `unzip -t` also passed it."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.testzip() is None
+    path = tmp_path / "check.zip"
+    path.write_bytes(data)
+    result = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return archive

@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,8 +37,16 @@ def distinct_instances(base_url: str, wanted: int = 2, within: float = 60) -> se
     return instances
 
 
-def start_server(library: Path, cache: Path, *args: str, port: int | None = None) -> ServerProcess:
-    """Our server over `library` with `cache`, once it answers /healthz; its log sits beside `cache`."""
+def start_server(
+    library: Path,
+    cache: Path,
+    *args: str,
+    port: int | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> ServerProcess:
+    """Our server over `library` with `cache`, once it answers /healthz; its log sits beside `cache`.
+
+    `preexec_fn` runs in the child before exec (e.g. to drop privileges)."""
     chosen = port or free_port()
     cache.parent.mkdir(parents=True, exist_ok=True)
     handle, log = tempfile.mkstemp(dir=cache.parent, prefix="server-", suffix=".log")
@@ -50,6 +58,7 @@ def start_server(library: Path, cache: Path, *args: str, port: int | None = None
         log_path=Path(log),
         ready_path="/healthz",
         env={"PYTHONUNBUFFERED": "1"},
+        preexec_fn=preexec_fn,
     )
 
 

@@ -12,8 +12,6 @@ import asyncio
 import ctypes
 import io
 import os
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -32,9 +30,8 @@ from server.downloads.streaming import plan_slice
 
 from .conftest import ClientFactory
 from .helpers import jpeg_bytes, make_model, write
-from .redis_support import free_port
-from .server_process import ROOT, ServerProcess, get_json, stop_server
-from .test_downloads import check_zip, get, settle
+from .http_support import check_zip, get, settle
+from .server_process import ServerProcess, start_server, stop_server
 
 MIB = 1024 * 1024
 
@@ -105,36 +102,8 @@ def _without_file_read_override() -> None:
 
 
 def start_unprivileged_server(library: Path, cache: Path, *args: str) -> ServerProcess:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "--port",
-            str(port),
-            "--models-dir",
-            str(library),
-            "--cache-dir",
-            str(cache),
-            *args,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=_without_file_read_override if os.geteuid() == 0 else None,
-    )
-    server = ServerProcess(process, port)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            get_json(f"{server.url}/healthz", timeout=2)
-            return server
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{stop_server(server)}") from None
-            time.sleep(0.05)
+    """Our server, as root but without the capabilities that let root read any file."""
+    return start_server(library, cache, *args, preexec_fn=_without_file_read_override if os.geteuid() == 0 else None)
 
 
 def fetch(url: str) -> tuple[int, dict[str, str], bytes]:

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import tracemalloc
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ import aiohttp
 import pypdf
 import pytest
 from aiohttp.test_utils import TestClient
-from multidict import CIMultiDictProxy
 from PIL import Image
 
 from server import keys
@@ -30,39 +28,13 @@ from server.errors import Conflict
 
 from .conftest import Client, ClientFactory
 from .helpers import jpeg_bytes, make_model, write
+from .http_support import check_zip, get, settle
 
 ANA = ["img1.jpg", "img2.jpg", "IMG3.PNG", "img10.jpg", "clip.mp4"]
 
 
 def service_of(client: Client) -> DownloadService:
     return client.app[keys.DOWNLOADS]
-
-
-async def settle(client: TestClient[Any, Any]) -> None:
-    """Wait for background cache saves and in-flight builds (behaviour, not timing)."""
-    service = service_of(client)
-    for _ in range(500):
-        await service.idle()
-        if not service.store.temp_files():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"temp files remain: {service.store.temp_files()}")
-
-
-def check_zip(data: bytes, tmp_path: Path) -> zipfile.ZipFile:
-    archive = zipfile.ZipFile(io.BytesIO(data))
-    assert archive.testzip() is None
-    path = tmp_path / "check.zip"
-    path.write_bytes(data)
-    result = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return archive
-
-
-async def get(client: TestClient[Any, Any], url: str, **kwargs: Any) -> tuple[int, CIMultiDictProxy[str], bytes]:
-    response = await client.get(url, **kwargs)
-    body = await response.read()
-    return response.status, response.headers, body
 
 
 @pytest.mark.parametrize("threshold_mb", [100, 0])

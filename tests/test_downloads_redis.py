@@ -18,8 +18,8 @@ from server.cache.downloads import CacheEntry, RedisIndex
 from server.infra.cluster import RedisLink, RedisUnavailable
 
 from .conftest import ClientFactory
+from .http_support import get, settle
 from .redis_support import private_redis, require_redis
-from .test_downloads import get, settle
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 pytestmark = pytest.mark.redis

@@ -31,6 +31,7 @@ import pytest
 
 from server import keys
 from server.downloads import service as download_module
+from server.downloads import streaming
 from server.infra.events import Event
 from server.scan.hashcache import FORMAT_VERSION as HASH_CACHE_VERSION
 
@@ -383,7 +384,7 @@ async def test_disk_full_while_a_stream_writes_its_cache_copy(
     make_client: ClientFactory, library_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     contents = _big_model(library_root, "alpha", "big", files=3, size=MIB, seed=2)
-    real_write_plan = download_module.write_plan
+    real_write_plan = streaming.write_plan  # the service calls it by this name
 
     def full_disk(plan: Any, temp: Path, *args: Any) -> None:
         with open(temp, "wb") as handle:  # a part lands on disk, then the disk is full
