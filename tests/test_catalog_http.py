@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import io
 import os
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from server import keys
 
 from .conftest import ClientFactory
-from .helpers import age_folders, jpeg_bytes, make_model, write
+from .helpers import age_folders, eventually, jpeg_bytes, make_model, write
 
 Client = TestClient[Any, Any]
 
@@ -213,13 +210,6 @@ async def test_cached_listings_are_served_without_rewalking(aged_client: Client)
     assert stats["media_list_cache"]["max_size"] == 1000
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "the change never showed up"
-        await asyncio.sleep(0.05)
-
-
 async def test_added_removed_renamed_files_show_in_the_next_model_response(
     aged_client: Client, library_root: Path
 ) -> None:
@@ -246,20 +236,20 @@ async def test_site_listings_follow_the_disk_within_a_sweep(aged_client: Client,
         bruno = next(m for m in models["models"] if m["name"] == "bruno")
         return bool(sites["sites"][0]["files"] == 9 and bruno["images"] == 3)
 
-    await _eventually(files_counted)
+    await eventually(files_counted, within=5)
     make_model(library_root, "alpha", "deep/new-model", ["x.jpg"])
 
     async def model_listed() -> bool:
         names = [m["name"] for m in (await _json(aged_client, "/api/models?site=alpha"))["models"]]
         return "deep/new-model" in names
 
-    await _eventually(model_listed)
+    await eventually(model_listed, within=5)
     make_model(library_root, "gamma", "g", ["x.jpg"])
 
     async def site_listed() -> bool:
         return [s["name"] for s in (await _json(aged_client, "/api/sites"))["sites"]] == ["alpha", "beta", "gamma"]
 
-    await _eventually(site_listed)
+    await eventually(site_listed, within=5)
 
 
 async def test_missing_root_answers_503_and_keeps_the_caches(aged_client: Client, library_root: Path) -> None:
@@ -274,7 +264,7 @@ async def test_missing_root_answers_503_and_keeps_the_caches(aged_client: Client
             response = await aged_client.get("/api/models?site=alpha")
             return response.status == 503
 
-        await _eventually(unavailable)
+        await eventually(unavailable, within=5)
         for url in ("/api/sites", "/api/model?site=alpha&model=ana", "/media/alpha/ana/img1.jpg"):
             response = await aged_client.get(url)
             assert response.status in (503, 404) if url.startswith("/media") else response.status == 503
@@ -288,7 +278,7 @@ async def test_missing_root_answers_503_and_keeps_the_caches(aged_client: Client
     async def back() -> bool:
         return (await aged_client.get("/api/models?site=alpha")).status == 200
 
-    await _eventually(back)
+    await eventually(back, within=5)
 
 
 async def test_search_echoes_the_query_as_given(client: Client) -> None:

@@ -36,7 +36,7 @@ from server.infra.events import Event
 from server.scan.hashcache import FORMAT_VERSION as HASH_CACHE_VERSION
 
 from .conftest import ClientFactory
-from .helpers import age_folders, write
+from .helpers import age_folders, eventually, write
 from .redis_support import private_redis
 from .server_process import ServerProcess, get_json, start_server, stop_server
 
@@ -94,18 +94,6 @@ def _big_model(library: Path, site: str, model: str, files: int, size: int, seed
 def _downloads_folder(cache: Path) -> list[str]:
     folder = cache / "downloads"
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-
-
-async def _eventually(check: Callable[[], Any], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 # -- 1. SIGKILL while streaming a large download --------------------------------------------
@@ -169,7 +157,7 @@ def test_kills_at_random_moments_of_many_downloads_leave_only_whole_indexed_arch
                     pass  # killed mid-answer
 
             tasks = [asyncio.create_task(one(model)) for model in expected for _ in range(2)]
-            await _eventually(lambda: any(n.startswith("tmp-") for n in _downloads_folder(cache)))
+            await eventually(lambda: any(n.startswith("tmp-") for n in _downloads_folder(cache)), within=15)
             await asyncio.sleep(kill_after)  # from then on, at a random moment of the work
             _kill(server)
             await asyncio.gather(*tasks)
@@ -309,7 +297,7 @@ def test_kill_during_deletes_loses_nothing_and_the_trash_list_matches(tmp_path: 
 
             tasks = [asyncio.create_task(delete(p)) for p in paths]
             trash = library / "site" / ".trash"
-            await _eventually(lambda: trash.is_dir() and any(trash.iterdir()))  # the moves have begun
+            await eventually(lambda: trash.is_dir() and any(trash.iterdir()), within=15)  # the moves have begun
             await asyncio.sleep(kill_after)
             _kill(server)
             await asyncio.gather(*tasks)
@@ -570,7 +558,7 @@ async def test_redis_killed_and_restarted_during_downloads_and_scans(
         async def redis_state() -> str:
             return str((await (await client.get("/healthz")).json())["redis"])
 
-        await _eventually(lambda: _is(redis_state(), "ok"))
+        await eventually(lambda: _is(redis_state(), "ok"), within=15)
 
         async def one_round() -> None:
             big = await client.get("/api/download?site=alpha&model=big")
@@ -598,11 +586,11 @@ async def test_redis_killed_and_restarted_during_downloads_and_scans(
         await one_round()
         await client.post("/api/clear_cache")
         await killed_during(redis_server.kill)
-        await _eventually(lambda: _is(redis_state(), "down"))
+        await eventually(lambda: _is(redis_state(), "down"), within=15)
         await one_round()
         await client.post("/api/clear_cache")
         await killed_during(redis_server.start)  # same port
-        await _eventually(lambda: _is(redis_state(), "ok"))
+        await eventually(lambda: _is(redis_state(), "ok"), within=15)
         await one_round()
         stats = await (await client.get("/api/cache_stats")).json()
         assert stats["download_cache"]["index"] == "redis"
