@@ -15,8 +15,9 @@ import pypdf
 import pytest
 from PIL import Image
 
-from server import archives
-from server.archives import ArchiveSourceChanged, CrcCache, FileSpan, file_entry, render_bytes, zip_plan
+from server.archives import pdfs
+from server.archives.plans import ArchiveSourceChanged, CrcCache, Deferred, FileSpan, part_length, render_bytes
+from server.archives.zips import file_entry, zip_plan
 
 from .helpers import jpeg_bytes, png_bytes, write
 
@@ -67,11 +68,11 @@ def test_zip64_for_an_entry_past_4_gib_is_planned_exactly(tmp_path: Path) -> Non
     assert struct.unpack_from("<II", header, 18) == (0xFFFFFFFF, 0xFFFFFFFF)  # sizes live in the zip64 extra
     assert struct.unpack_from("<HHQQ", header, 30 + len("m/huge.mkv")) == (1, 16, 2**32 + 1, 2**32 + 1)
     descriptor, tail = plan.parts[2], plan.parts[-1]
-    assert isinstance(descriptor, archives.Deferred) and descriptor.length == 24
-    assert isinstance(tail, archives.Deferred)
+    assert isinstance(descriptor, Deferred) and descriptor.length == 24
+    assert isinstance(tail, Deferred)
     rendered_tail = tail.render([0, 0])
     assert len(rendered_tail) == tail.length and b"PK\x06\x06" in rendered_tail
-    expected = sum(archives.part_length(p) for p in plan.parts)
+    expected = sum(part_length(p) for p in plan.parts)
     assert plan.size == expected > 2**32
 
 
@@ -106,8 +107,8 @@ def test_pdf_passes_jpeg_through_and_keeps_png_alpha_lossless(tmp_path: Path) ->
     plain = write(tmp_path / "p.png", png_bytes(5))
     spool_path = tmp_path / "spool"
     with open(spool_path, "w+b") as spool:
-        images = [archives.pdf_image(str(p), spool) for p in (jpeg, gray, rgba, plain)]
-    plan = archives.pdf_plan(images)
+        images = [pdfs.pdf_image(str(p), spool) for p in (jpeg, gray, rgba, plain)]
+    plan = pdfs.pdf_plan(images)
     data = render_bytes(plan)
     assert len(data) == plan.size
     reader: Any = pypdf.PdfReader(io.BytesIO(data))
@@ -128,8 +129,8 @@ def test_pdf_passes_jpeg_through_and_keeps_png_alpha_lossless(tmp_path: Path) ->
 
 def test_non_images_are_refused(tmp_path: Path) -> None:
     bogus = write(tmp_path / "x.jpg", b"not an image at all")
-    with open(tmp_path / "spool", "w+b") as spool, pytest.raises(archives.NotAnImage):
-        archives.pdf_image(str(bogus), spool)
+    with open(tmp_path / "spool", "w+b") as spool, pytest.raises(pdfs.NotAnImage):
+        pdfs.pdf_image(str(bogus), spool)
 
 
 def test_spans_of_a_zip_are_whole_files(files: list[Path]) -> None:
@@ -164,9 +165,9 @@ def test_png_pages_are_lossless_whether_passed_through_or_converted(
     path = tmp_path / "x.png"
     image.save(path, "PNG", **save_options)
     with open(tmp_path / "spool", "w+b") as spool:
-        page = archives.pdf_image(str(path), spool)
+        page = pdfs.pdf_image(str(path), spool)
     assert (page.data[0].path == str(path)) is passed_through
-    data = render_bytes(archives.pdf_plan([page]))
+    data = render_bytes(pdfs.pdf_plan([page]))
     decoded: Any = pypdf.PdfReader(io.BytesIO(data)).pages[0].images[0].image
     expected: Image.Image = Image.open(path)
     if mode in ("LA", "I;16"):
@@ -196,8 +197,8 @@ def test_jpeg_exif_orientation_becomes_the_page_rotation(tmp_path: Path, orienta
     exif[0x0112] = orientation
     Image.new("RGB", (40, 20), (200, 10, 10)).save(path, "JPEG", exif=exif.tobytes())
     with open(tmp_path / "spool", "w+b") as spool:
-        page = archives.pdf_image(str(path), spool)
-    data = render_bytes(archives.pdf_plan([page]))
+        page = pdfs.pdf_image(str(path), spool)
+    data = render_bytes(pdfs.pdf_plan([page]))
     pdf_page: Any = pypdf.PdfReader(io.BytesIO(data)).pages[0]
     assert pdf_page.rotation == rotate
     assert pdf_page["/Resources"]["/XObject"]["/Im0"].get_object().get_data() == path.read_bytes()

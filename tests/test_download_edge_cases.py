@@ -24,7 +24,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server import keys
-from server.archives import file_entry, render_bytes, zip_plan
+from server.archives.plans import render_bytes
+from server.archives.zips import file_entry, zip_plan
 from server.downloads.selection import fit_name
 from server.downloads.streaming import plan_slice
 

@@ -99,6 +99,14 @@ def test_every_readme_link_resolves_in_a_clone() -> None:
         assert "/work/" not in text, f"{name} cites a machine-specific path"
 
 
+def test_the_wheel_lists_every_package_of_the_source_tree() -> None:
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "server").rglob("__init__.py")}
+    assert found <= listed, f"not in pyproject's packages: {sorted(found - listed)}"
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -24,8 +24,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
-from server import archives
-from server.archives import render_bytes
+from server.archives import pdfs
+from server.archives.plans import render_bytes
 from server.cache.thumbnails import _image_thumbnail
 from server.serve import MAX_HEADER_FIELD, MAX_REQUEST_LINE
 from server.web.params import MAX_PARAM_LENGTH, MAX_PARAMS
@@ -105,8 +105,8 @@ def decoded(body: bytes) -> Image.Image:
 
 def pdf_of(path: Path, tmp_path: Path) -> bytes:
     with open(tmp_path / "spool", "w+b") as spool:
-        page = archives.pdf_image(str(path), spool)
-    return bytes(render_bytes(archives.pdf_plan([page])))
+        page = pdfs.pdf_image(str(path), spool)
+    return bytes(render_bytes(pdfs.pdf_plan([page])))
 
 
 def page_image_of(page: Any) -> Image.Image:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from blake3 import blake3
 
-from server.archives import eight_bit
+from server.archives.pixels import eight_bit
 from server.infra.pools import WorkerPool
 
 log = logging.getLogger("archive_catalog")

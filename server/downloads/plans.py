@@ -10,18 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from server.archives import (
-    ArchivePlan,
-    FileIdentity,
-    FileSpan,
-    NotAnImage,
-    PdfImage,
-    ZipEntry,
-    pdf_entry,
-    pdf_image,
-    pdf_plan,
-    zip_plan,
-)
+from server.archives.pdfs import NotAnImage, PdfImage, pdf_entry, pdf_image, pdf_plan
+from server.archives.plans import ArchivePlan, FileIdentity, FileSpan
+from server.archives.zips import ZipEntry, zip_plan
 from server.downloads.selection import SelectedFile, Selection
 from server.errors import NotFound
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import blake3
 
-from server.archives import FORMAT_VERSION
+from server.archives.plans import FORMAT_VERSION
 from server.catalog import Catalog
 from server.errors import NotFound
 from server.library import MAX_NAME_BYTES, natural_key

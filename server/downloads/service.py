@@ -30,7 +30,8 @@ from typing import Literal
 
 from prometheus_client import Counter, Histogram
 
-from server.archives import ArchivePlan, ArchiveSourceChanged, CrcCache, render_bytes, zip_plan
+from server.archives.plans import ArchivePlan, ArchiveSourceChanged, CrcCache, render_bytes
+from server.archives.zips import zip_plan
 from server.cache.downloads import DownloadStore, discard
 from server.catalog import Catalog
 from server.downloads.cache import TolerantCache

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from server.archives import (
+from server.archives.plans import (
     ArchivePlan,
     ArchiveSourceChanged,
     CrcCache,

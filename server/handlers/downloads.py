@@ -19,7 +19,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from server import keys
-from server.archives import ArchiveSourceChanged
+from server.archives.plans import ArchiveSourceChanged
 from server.downloads.selection import FORMATS, fit_name
 from server.downloads.service import Download
 from server.downloads.streaming import Sink
