@@ -146,24 +146,23 @@ def sort_entries(
         name = entry.name
         if name[0] == ".":  # hidden (a name is never empty)
             continue
+        dot = name.rfind(".")  # media_kind(name) for a name that is not hidden, inlined: the hot loop
+        kind = kinds.get(name[dot:].lower()) if dot > 0 else None
         try:
-            is_link = entry.is_symlink()
-            if is_link:
+            if kind is not None and entry.is_file(follow_symlinks=False):
+                media.append((entry, kind, False))  # the common case: a plain file, one check
+                continue
+            if entry.is_symlink():
                 if not realpath(join(folder, name)).startswith(root_prefix):
                     continue
                 if entry.is_dir():
                     folders.append((entry, True))
-                    continue
+                elif kind is not None:
+                    media.append((entry, kind, True))
             elif entry.is_dir(follow_symlinks=False):
                 folders.append((entry, False))
-                continue
         except OSError:
             continue
-        dot = name.rfind(".")  # media_kind(name) for a name that is not hidden, inlined: the hot loop
-        if dot > 0:
-            kind = kinds.get(name[dot:].lower())
-            if kind is not None:
-                media.append((entry, kind, is_link))
     return media, folders
 
 
