@@ -18,6 +18,7 @@ from yarl import URL
 
 from server import keys
 from server.cache.thumbnails import ThumbnailCache, warm_up
+from server.infra.atomic import is_temp
 from server.infra.pools import WorkerPool
 
 from .conftest import Client, ClientFactory
@@ -34,7 +35,7 @@ def image_of(body: bytes) -> Image.Image:
 
 
 def thumbnail_files(cache_dir: Path) -> list[Path]:
-    return [p for p in (cache_dir / "thumbnails").rglob("*.jpg") if not p.name.startswith(".tmp-")]
+    return [p for p in (cache_dir / "thumbnails").rglob("*.jpg") if not is_temp(p.name)]
 
 
 async def stats(client: Client) -> dict[str, Any]:

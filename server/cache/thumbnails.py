@@ -19,7 +19,6 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 from blake3 import blake3
 
 from server.archives.pixels import eight_bit
+from server.infra.atomic import is_temp, write_atomically
 from server.infra.pools import WorkerPool
 
 log = logging.getLogger("archive_catalog")
@@ -142,17 +142,7 @@ def render_thumbnail(source: str, destination: str, width: int, video: bool, ffm
         how = "placeholder"
     if data is None:
         data = _placeholder(width, video)
-    folder = os.path.dirname(destination)
-    os.makedirs(folder, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, destination)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    write_atomically(Path(destination), data, durable=False)  # a lost thumbnail is made again
     return how
 
 
@@ -255,7 +245,7 @@ class ThumbnailCache:
                 continue
             for entry in os.scandir(shard.path):
                 name = entry.name
-                if name.startswith(".tmp-"):
+                if is_temp(name):
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
                     continue
@@ -400,7 +390,7 @@ class ThumbnailCache:
             for shard in os.scandir(self.folder):
                 if shard.is_dir():
                     for entry in os.scandir(shard.path):
-                        if entry.name.startswith(".tmp-"):
+                        if is_temp(entry.name):
                             continue  # a job in flight is writing it
                         with contextlib.suppress(OSError):
                             os.unlink(entry.path)
