@@ -217,6 +217,8 @@ def _register_metrics(
     metrics.gauge_from("cache_entries", "Entries in each memory cache", ("cache",), cache_samples("size"))
     metrics.counter_from("cache_hits", "Cache lookups served from the cache", ("cache",), cache_samples("hits"))
     metrics.counter_from("cache_misses", "Cache lookups that had to compute", ("cache",), cache_samples("misses"))
+    metrics.counter_from("site_walks", "Site folders walked to (re)build a listing", (),
+                         lambda: [({}, float(catalog_service.walks))])  # fmt: skip
     metrics.gauge_from("hash_cache_entries", "Files in the duplicate scan's hash cache", (),
                        lambda: [({}, float(len(scan_service.cache)))])  # fmt: skip
     metrics.counter_from("scans", "Duplicate scans ended on this instance, by outcome", ("outcome",),

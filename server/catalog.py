@@ -137,7 +137,7 @@ class Catalog:
             "media_list_cache", 1000, clock=clock
         )
         self.site_index_cache: TTLCache[str, GenerationStamped] = TTLCache("site_index_cache", 500, clock=clock)
-        self.walks = 0  # site walks done, for tests and metrics
+        self.walks = 0  # site walks done (/metrics: site_walks)
 
     @property
     def caches(self) -> tuple[TTLCache[Any, Any], ...]:

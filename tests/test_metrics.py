@@ -31,6 +31,8 @@ async def test_cache_counters_move(client: TestClient[Any, Any]) -> None:
     key = ("archive_catalog_cache_hits_total", (("cache", "models_cache"),))
     assert after[key] >= before.get(key, 0) + 2
     assert after[("archive_catalog_cache_entries", (("cache", "models_cache"),))] >= 1
+    walks = ("archive_catalog_site_walks_total", ())
+    assert after[walks] == before.get(walks, 0) + 1  # one walk, then the cached listing
 
 
 async def test_requests_are_counted_per_route_and_status(client: TestClient[Any, Any]) -> None:
