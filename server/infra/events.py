@@ -102,18 +102,6 @@ class ScanCancelRequest(ScanEvent):
     kind: ClassVar[str] = "cluster.scan_cancel"
 
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    kind.kind: kind
-    for kind in (
-        LibraryChanged,
-        ScanStarted,
-        ScanProgress,
-        ScanFinished,
-        ScanFailed,
-        ScanCancelled,
-        ScanCancelRequest,
-    )
-}
 BROWSER_EVENTS: tuple[type[Event], ...] = (
     LibraryChanged,
     ScanStarted,
@@ -122,6 +110,7 @@ BROWSER_EVENTS: tuple[type[Event], ...] = (
     ScanFailed,
     ScanCancelled,
 )
+EVENT_TYPES: dict[str, type[Event]] = {kind.kind: kind for kind in (*BROWSER_EVENTS, ScanCancelRequest)}
 
 
 def from_json(body: dict[str, Any], origin: str) -> Event | None:
