@@ -110,7 +110,8 @@ BROWSER_EVENTS: tuple[type[Event], ...] = (
     ScanFailed,
     ScanCancelled,
 )
-EVENT_TYPES: dict[str, type[Event]] = {kind.kind: kind for kind in (*BROWSER_EVENTS, ScanCancelRequest)}
+ALL_EVENTS: tuple[type[Event], ...] = (*BROWSER_EVENTS, ScanCancelRequest)
+EVENT_TYPES: dict[str, type[Event]] = {kind.kind: kind for kind in ALL_EVENTS}
 
 
 def from_json(body: dict[str, Any], origin: str) -> Event | None:
