@@ -180,6 +180,7 @@ async def test_resolve_validates_its_body_and_state(tmp_path: Path, make_client:
         {"rule": "in_site", "groups": "all"},
         {"rule": "in_model", "groups": "all", "site": "s1"},
         {"rule": "in_site", "groups": "all", "site": "s1/m1"},
+        {"rule": "in_model", "groups": "all", "site": "s1", "model": "m1/"},
         {"rule": "oldest", "groups": "all", "site": None},
     ]
     for payload in bad:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import orjson
@@ -85,9 +86,8 @@ async def delete_duplicates(request: web.Request) -> web.Response:
     return send_json(request, result)
 
 
-def _is_name(value: Any) -> bool:
-    """A site or model name: one path segment."""
-    return isinstance(value, str) and bool(value) and "/" not in value and "\0" not in value
+SITE_NAME = re.compile(r"[^/\0]+")
+MODEL_NAME = re.compile(r"[^/\0]+(/[^/\0]+)*")  # a model may be nested: "patreon/joão"
 
 
 async def resolve_duplicates(request: web.Request) -> web.Response:
@@ -106,7 +106,8 @@ async def resolve_duplicates(request: web.Request) -> web.Response:
         raise BadRequest("'dry_run' must be true or false.")
     needed = {"in_site": ("site",), "in_model": ("site", "model")}.get(rule, ())
     for name in ("site", "model"):
-        if name in body and not _is_name(body[name]):
+        pattern = SITE_NAME if name == "site" else MODEL_NAME
+        if name in body and not (isinstance(body[name], str) and pattern.fullmatch(body[name])):
             raise BadRequest(f"'{name}' must be a {name} name.")
         if name in needed and name not in body:
             raise BadRequest(f"The rule {rule!r} needs '{name}'.")
