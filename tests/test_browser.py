@@ -644,6 +644,25 @@ async def test_duplicates_view_says_so_when_a_scan_cannot_start(open_page: Sessi
     await page.locator("#alerts .alert", has_text="Could not start the scan").wait_for()
 
 
+async def test_scan_panel_says_the_same_live_and_after_a_reload(
+    open_page: SessionFactory, server: TestServer, duplicate_library: Path
+) -> None:
+    assert server.app is not None
+    assert_routes(server.app, [*SCAN_ROUTES, ("GET", "/api/scan_progress")])
+    session = await open_page()
+    page = session.page
+    await session.goto("/?view=duplicates")
+    await run_scan(page)
+    label = page.locator("#scan-progress-label")
+    await label.filter(has_text="Last scan finished · 100%").wait_for()
+    live_details = await page.locator(".scan-details").inner_text()
+    assert "Files compared" in live_details
+    await page.reload()
+    await page.locator(".group").first.wait_for()
+    await label.filter(has_text="Last scan finished · 100%").wait_for()
+    assert await page.locator(".scan-details").inner_text() == live_details
+
+
 def format_bytes(count: int) -> str:
     """The page's formatBytes (api.js): decimal units, 2 decimals below 10, else 1."""
     value = float(count)

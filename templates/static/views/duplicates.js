@@ -18,6 +18,17 @@ const RULES = [
   ["in_model", "the copy in a model"],
 ];
 
+// one wording per server phase, the same live (/ws), polled (/api/scan_progress) and after a reload
+const PHASES = {
+  idle: "idle",
+  walking: "listing files",
+  hashing: "comparing same-size files",
+  done: "finished",
+  cancelled: "cancelled",
+  failed: "failed",
+};
+const phaseLabel = (phase) => PHASES[phase] || phase || PHASES.walking;
+
 // a path that may wrap after each "/", never inside a name
 const breakable = (text) => text.split("/").flatMap((part, i, all) => (i < all.length - 1 ? [`${part}/`, h("wbr")] : [part]));
 
@@ -66,10 +77,14 @@ export async function duplicatesView(main, route, ctx) {
     }
     if (!running) lastSample = null;
     phase.textContent = running
-      ? `Scanning: ${p.phase || "starting"} · ${Math.round(percent)}%`
-      : p.scan_id ? `Last scan ${p.phase || "finished"} · ${Math.round(percent)}%` : "No scan running";
+      ? `Scanning: ${phaseLabel(p.phase)} · ${Math.round(percent)}%`
+      : p.scan_id ? `Last scan ${phaseLabel(p.phase)} · ${Math.round(percent)}%` : "No scan running";
+    // while listing, `checked` counts the files found (no total yet); then the same-size files compared
+    const walking = running && p.phase === "walking";
     clear(details,
-      detail("Files", `${formatNumber(p.checked || 0)} / ${formatNumber(p.total || 0)}`),
+      walking
+        ? detail("Files found", formatNumber(p.checked || 0))
+        : detail("Files compared", `${formatNumber(p.checked || 0)} / ${formatNumber(p.total || 0)}`),
       detail("Bytes", `${formatBytes(p.bytes_done || 0)} / ${formatBytes(p.bytes_total || 0)}`),
       detail("Rate", running && rate !== null ? `${formatBytes(rate)}/s` : "–"),
       detail("ETA", running ? formatDuration(p.eta_s) : "–"),
@@ -250,7 +265,7 @@ export async function duplicatesView(main, route, ctx) {
       if (live.scan?.scan_id !== started.scan_id) {
         rate = null;
         lastSample = null;
-        showProgress({ running: true, scan_id: started.scan_id, phase: "starting", percent: 0 });
+        showProgress({ running: true, scan_id: started.scan_id, phase: "walking", percent: 0 });
       }
     } catch (error) {
       start.disabled = false;
@@ -275,11 +290,11 @@ export async function duplicatesView(main, route, ctx) {
     "scan.started": (e) => {
       rate = null;
       lastSample = null;
-      showProgress({ running: true, scan_id: e.detail.scan_id, phase: "starting", percent: 0, total: e.detail.total || 0 });
+      showProgress({ running: true, scan_id: e.detail.scan_id, phase: "walking", percent: 0, total: e.detail.total || 0 });
     },
     "scan.progress": (e) => showProgress(e.detail),
     "scan.finished": () => {
-      showProgress({ ...(live.scan || {}), running: false, percent: 100, phase: "finished" });
+      showProgress({ ...(live.scan || {}), running: false, percent: 100, phase: "done" });
       loadResults().catch(ctx.error);
     },
     "scan.failed": (e) => {
