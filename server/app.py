@@ -79,6 +79,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/scan_progress", scan.scan_progress)
     router.add_get("/api/duplicates", scan.duplicates)
     router.add_post("/api/duplicates/delete", scan.delete_duplicates)
+    router.add_post("/api/duplicates/resolve", scan.resolve_duplicates)
     router.add_get("/ws", scan.websocket)
 
 

@@ -644,6 +644,117 @@ async def test_duplicates_view_says_so_when_a_scan_cannot_start(open_page: Sessi
     await page.locator("#alerts .alert", has_text="Could not start the scan").wait_for()
 
 
+async def test_scan_panel_says_the_same_live_and_after_a_reload(
+    open_page: SessionFactory, server: TestServer, duplicate_library: Path
+) -> None:
+    assert server.app is not None
+    assert_routes(server.app, [*SCAN_ROUTES, ("GET", "/api/scan_progress")])
+    session = await open_page()
+    page = session.page
+    await session.goto("/?view=duplicates")
+    await run_scan(page)
+    label = page.locator("#scan-progress-label")
+    await label.filter(has_text="Last scan finished · 100%").wait_for()
+    live_details = await page.locator(".scan-details").inner_text()
+    assert "Files compared" in live_details
+    await page.reload()
+    await page.locator(".group").first.wait_for()
+    await label.filter(has_text="Last scan finished · 100%").wait_for()
+    assert await page.locator(".scan-details").inner_text() == live_details
+
+
+def format_bytes(count: int) -> str:
+    """The page's formatBytes (api.js): decimal units, 2 decimals below 10, else 1."""
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1000:
+            return f"{count} B" if unit == "B" else f"{value:.{2 if value < 10 else 1}f} {unit}"
+        value /= 1000
+    return f"{value:.1f} PB"
+
+
+async def test_bulk_clean_up_previews_moves_to_the_trash_and_undoes(
+    open_page: SessionFactory, server: TestServer, duplicate_library: Path
+) -> None:
+    assert server.app is not None
+    assert_routes(server.app, [*SCAN_ROUTES, ("POST", "/api/duplicates/resolve"), ("POST", "/api/trash/restore")])
+    root = duplicate_library
+    moved = ["alpha/bruno/copy-of-img1.jpg", "beta/patreon/joão/img1-again.jpg", "beta/patreon/joão/only-copy.jpg"]
+    before = {path: (root / path).read_bytes() for path in moved}
+    session = await open_page()
+    page = session.page
+    await session.goto("/?view=duplicates")
+    await run_scan(page)
+    await page.get_by_label("Keep in each group").select_option("in_model")
+    assert await page.get_by_label("Model").is_visible()
+    await page.get_by_label("Keep in each group").select_option("in_site")
+    assert not await page.get_by_label("Model").is_visible()
+    await page.get_by_label("Site").fill("alpha")
+    await page.get_by_role("button", name="Preview").click()
+    preview = page.locator("#bulk-preview")
+    expected = f"2 groups · 3 files · {format_bytes(sum(len(data) for data in before.values()))} to the trash"
+    await preview.filter(has_text=expected).wait_for()
+    assert all((root / path).exists() for path in moved)  # a preview moves nothing
+    assert await serious_violations(page) == []  # the groups and the bulk panel, preview shown
+
+    await page.get_by_role("button", name="Move 3 files to the trash").click()
+    notice = page.locator("#notices .notice", has_text="Moved 3 files to the trash")
+    await notice.wait_for()
+    await page.locator("#dupes-summary", has_text="No duplicates").wait_for()
+    assert await page.locator(".group").count() == 0
+    assert not any((root / path).exists() for path in moved)
+    assert (root / "alpha/ana/img1.jpg").exists() and (root / "alpha/Carla/only.jpg").exists()
+    async with aiohttp.ClientSession() as http, http.get(server.make_url("/api/trash")) as response:
+        trash = await response.json()
+    assert sorted(f"{i['site']}/{i['model']}/{i['path']}" for i in trash["items"]) == sorted(moved)
+
+    await notice.get_by_role("button", name="Undo").click()
+    await page.locator("#notices .notice", has_text="Restored 3 files").wait_for()
+    assert {path: (root / path).read_bytes() for path in moved} == before
+
+
+async def test_keep_one_says_moved_to_the_trash_links_models_and_undoes(
+    open_page: SessionFactory, server: TestServer, duplicate_library: Path
+) -> None:
+    assert server.app is not None
+    assert_routes(server.app, [*SCAN_ROUTES, ("POST", "/api/duplicates/delete"), ("POST", "/api/trash/restore")])
+    root = duplicate_library
+    stamp = 1_577_966_400  # 2020-01-02 12:00 UTC
+    os.utime(root / "alpha/bruno/copy-of-img1.jpg", (stamp, stamp))
+    session = await open_page(timezone_id="UTC", locale="en-US")
+    page = session.page
+    head_requests: list[str] = []
+    page.on("request", lambda r: head_requests.append(r.url) if r.method == "HEAD" else None)
+    await session.goto("/?view=duplicates")
+    await run_scan(page)
+    group = page.locator(".group", has_text="3 copies")
+    copy = group.locator(".dupe", has_text="copy-of-img1.jpg")
+    assert "Jan 2, 2020" in await copy.locator(".date").inner_text()  # from the response, not one HEAD per file
+    assert head_requests == []
+    model_link = copy.get_by_role("link", name="alpha/bruno/", exact=True)
+    assert await model_link.get_attribute("href") == "/?site=alpha&model=bruno"
+    nested = group.locator(".dupe", has_text="img1-again.jpg")
+    assert await nested.get_by_role("link").last.get_attribute("href") == "/?site=beta&model=patreon%2Fjo%C3%A3o"
+
+    await group.get_by_role("button", name="Keep this one: alpha/ana/img1.jpg").click()
+    await confirm(page, "move 2 other copies to the trash")
+    notice = page.locator("#notices .notice", has_text="Moved 2 files to the trash")
+    await notice.wait_for()
+    assert "freed" not in await notice.inner_text()
+    assert not (root / "alpha/bruno/copy-of-img1.jpg").exists()
+    await notice.get_by_role("button", name="Undo").click()
+    await page.locator("#notices .notice", has_text="Restored 2 files").wait_for()
+    assert (root / "alpha/bruno/copy-of-img1.jpg").exists()
+    assert (root / "beta/patreon/joão/img1-again.jpg").exists()
+
+    # the restored copies are no longer in the results (scan again); each remaining copy's
+    # folder opens its model page
+    assert await page.locator(".group").count() == 1
+    await page.get_by_role("link", name="alpha/Carla/", exact=True).click()
+    await page.locator("main h1", has_text="Carla").wait_for()
+    assert session.url_query() == "/?site=alpha&model=Carla"
+
+
 # -- accessibility, layout, screenshots --------------------------------------------------------
 
 MAIN_VIEWS = [

@@ -1,15 +1,16 @@
 """Duplicate scan routes and the live event socket.
 
 POST /api/scan, POST /api/scan/cancel, GET /api/scan_progress, GET /api/duplicates,
-POST /api/duplicates/delete and GET /ws. `setup` registers the routes, the hash-cache stats
-and clearer, the hub's event-bus subscription and the GOING_AWAY close on shutdown;
-`scan_context` (a cleanup context) runs the worker pool for the app's lifetime.
+POST /api/duplicates/delete, POST /api/duplicates/resolve and GET /ws. `setup` registers
+the routes, the hash-cache stats and clearer, the hub's event-bus subscription and the
+GOING_AWAY close on shutdown; `scan_context` (a cleanup context) runs the worker pool for the app's lifetime.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import orjson
@@ -17,10 +18,13 @@ from aiohttp import web
 
 from server import keys
 from server.errors import BadRequest
+from server.scan.results import RULES
 from server.web.params import Query
 from server.web.responses import send_json
 
 MAX_DELETE_PATHS = 500
+MAX_RESOLVE_GROUPS = 5000
+RESOLVE_KEYS = {"rule", "groups", "site", "model", "dry_run"}
 
 
 async def start_scan(request: web.Request) -> web.Response:
@@ -79,6 +83,43 @@ async def delete_duplicates(request: web.Request) -> web.Response:
     if len(delete) > MAX_DELETE_PATHS:
         raise BadRequest(f"'delete' may list at most {MAX_DELETE_PATHS} paths.")
     result = await request.app[keys.SCAN].delete_duplicates(keep, delete)
+    return send_json(request, result)
+
+
+SITE_NAME = re.compile(r"[^/\0]+")
+MODEL_NAME = re.compile(r"[^/\0]+(/[^/\0]+)*")  # a model may be nested: "patreon/joão"
+
+
+async def resolve_duplicates(request: web.Request) -> web.Response:
+    Query(request.rel_url.raw_query_string).reject_unknown(())
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not {"rule", "groups"} <= set(body) <= RESOLVE_KEYS:
+        raise BadRequest('The body must be {"rule", "groups", "site"?, "model"?, "dry_run"?}.')
+    rule, groups, dry_run = body["rule"], body["groups"], body.get("dry_run", False)
+    if rule not in RULES:
+        raise BadRequest(f"'rule' must be one of {', '.join(RULES)}.")
+    if groups != "all" and (not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups)):
+        raise BadRequest("'groups' must be \"all\" or a list of group ids.")
+    if isinstance(groups, list) and not 1 <= len(groups) <= MAX_RESOLVE_GROUPS:
+        raise BadRequest(f"'groups' must list between 1 and {MAX_RESOLVE_GROUPS} group ids.")
+    if not isinstance(dry_run, bool):
+        raise BadRequest("'dry_run' must be true or false.")
+    needed = {"in_site": ("site",), "in_model": ("site", "model")}.get(rule, ())
+    for name in ("site", "model"):
+        pattern = SITE_NAME if name == "site" else MODEL_NAME
+        if name in body and not (isinstance(body[name], str) and pattern.fullmatch(body[name])):
+            raise BadRequest(f"'{name}' must be a {name} name.")
+        if name in needed and name not in body:
+            raise BadRequest(f"The rule {rule!r} needs '{name}'.")
+    service = request.app[keys.SCAN]
+    await asyncio.to_thread(service.refresh_results)
+    result = await service.resolve_duplicates(
+        rule,
+        None if groups == "all" else groups,
+        site=body.get("site") if "site" in needed else None,
+        model=body.get("model") if "model" in needed else None,
+        dry_run=dry_run,
+    )
     return send_json(request, result)
 
 

@@ -115,6 +115,9 @@ class ResultsStore:
         by_hash: dict[tuple[int, str], list[str]] = {}
         for path, size_hash in tally.hashes.items():
             by_hash.setdefault(size_hash, []).append(path)
+        mtimes: dict[str, float | None] = {
+            info.path: info.mtime_ns / 1e9 for _size, infos in walk.groups for info in infos
+        }
         old_keys = self._natural_keys
         keys: dict[str, NaturalKey] = {}
         for paths in by_hash.values():
@@ -123,7 +126,9 @@ class ResultsStore:
                     known = old_keys.get(path)
                     if known is not None:
                         keys[path] = known
-        groups = [_group(digest, size, paths, keys) for (size, digest), paths in by_hash.items() if len(paths) > 1]
+        groups = [
+            _group(digest, size, paths, mtimes, keys) for (size, digest), paths in by_hash.items() if len(paths) > 1
+        ]
         self._natural_keys = keys  # only the paths of this scan's groups are kept
         cache_hits = tally.needed - tally.computed
         stats = {
@@ -146,7 +151,7 @@ class ResultsStore:
         for group in self.document["groups"]:
             paths = [p for p in group["files"] if p not in gone]
             if len(paths) > 1:
-                groups.append(_group(group["hash"], group["size"], paths))
+                groups.append(_group(group["hash"], group["size"], paths, mtimes_of(group)))
         document = self.document
         self.document = _document(document["scan_id"], document["finished_at"], document["stats"], groups)
 
@@ -188,10 +193,22 @@ class ResultsStore:
         return document
 
 
+def mtimes_of(group: dict[str, Any]) -> dict[str, float | None]:
+    """Path -> modification time (seconds) as the scan saw it; None in results saved before
+    groups carried `mtimes`."""
+    mtimes = group.get("mtimes") or [None] * len(group["files"])
+    return dict(zip(group["files"], mtimes, strict=True))
+
+
 def _group(
-    digest: str, size: int, paths: list[str], keys: dict[str, NaturalKey] | None = None
+    digest: str,
+    size: int,
+    paths: list[str],
+    mtimes: dict[str, float | None],
+    keys: dict[str, NaturalKey] | None = None,
 ) -> tuple[NaturalKey, dict[str, Any]]:
-    """A duplicate group (files in natural order) and the natural key of its first file.
+    """A duplicate group (files in natural order, `mtimes` parallel to them) and the natural
+    key of its first file.
 
     `keys` memoizes natural keys by path (a rescan finds the same groups: no key is recomputed).
     """
@@ -201,7 +218,14 @@ def _group(
         if path not in keys:
             keys[path] = natural_key(path)
     files = sorted(paths, key=keys.__getitem__)
-    group = {"id": digest[:16], "hash": digest, "size": size, "wasted": size * (len(files) - 1), "files": files}
+    group = {
+        "id": digest[:16],
+        "hash": digest,
+        "size": size,
+        "wasted": size * (len(files) - 1),
+        "files": files,
+        "mtimes": [mtimes.get(path) for path in files],
+    }
     return keys[files[0]], group
 
 
@@ -249,3 +273,75 @@ def _same_bytes(a: Path, b: Path) -> bool:
                 return False
             if not chunk_a:
                 return True
+
+
+# -- bulk resolution: which copy each group keeps --------------------------------------------
+
+RULES = ("oldest", "newest", "shortest_path", "in_site", "in_model")
+
+
+@dataclass(slots=True)
+class Resolution:
+    """What a rule decides over chosen groups: per group the copy kept and the copies to move."""
+
+    plan: list[dict[str, Any]] = field(default_factory=list)  # {"id", "keep", "delete": [...], "size"}
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"id", "reason"}
+
+    @property
+    def files(self) -> int:
+        return sum(len(entry["delete"]) for entry in self.plan)
+
+    @property
+    def bytes(self) -> int:
+        return sum(entry["size"] * len(entry["delete"]) for entry in self.plan)
+
+    def preview(self) -> dict[str, Any]:
+        return {
+            "groups": len(self.plan),
+            "files": self.files,
+            "bytes": self.bytes,
+            "plan": [{key: entry[key] for key in ("id", "keep", "delete")} for entry in self.plan],
+            "skipped": self.skipped,
+        }
+
+
+def resolve_groups(
+    document: Document, rule: str, chosen: list[str] | None, *, site: str | None = None, model: str | None = None
+) -> Resolution:
+    """Apply `rule` to the groups `chosen` by id (None: every group), in the document's order.
+
+    Files are in natural order, so taking the first best copy breaks ties by natural path
+    order. `in_site`/`in_model` keep the first copy under that site (or site/model); a group
+    with no such copy is skipped, as is an id the results do not hold (resolved already?).
+    """
+    groups = document["groups"]
+    if chosen is not None:
+        by_id = {group["id"]: group for group in groups}
+        wanted = list(dict.fromkeys(chosen))
+        resolution = Resolution(skipped=[{"id": gid, "reason": "unknown_group"} for gid in wanted if gid not in by_id])
+        groups = [by_id[gid] for gid in wanted if gid in by_id]
+    else:
+        resolution = Resolution()
+    for group in groups:
+        keep = _kept_copy(group, rule, site, model)
+        if keep is None:
+            resolution.skipped.append({"id": group["id"], "reason": f"no_copy_{rule}"})
+            continue
+        delete = [path for path in group["files"] if path != keep]
+        resolution.plan.append({"id": group["id"], "keep": keep, "delete": delete, "size": group["size"]})
+    return resolution
+
+
+def _kept_copy(group: dict[str, Any], rule: str, site: str | None, model: str | None) -> str | None:
+    files: list[str] = group["files"]
+    if rule == "shortest_path":
+        return min(files, key=len)
+    if rule in ("oldest", "newest"):
+        mtimes = mtimes_of(group)
+        known = [path for path in files if mtimes[path] is not None]
+        if not known:
+            return files[0]
+        sign = 1 if rule == "oldest" else -1
+        return min(known, key=lambda path: sign * (mtimes[path] or 0.0))
+    prefix = f"{site}/" if rule == "in_site" else f"{site}/{model}/"
+    return next((path for path in files if path.startswith(prefix)), None)

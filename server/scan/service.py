@@ -6,8 +6,10 @@ at close), the hash cache and the results store (both persisted in the cache dir
 cancels or waits for it. When instances share Redis, a `ScanLock` (renewed while the scan runs)
 keeps one scan per library across them, other instances' scan events are mirrored into
 `snapshot()`, and a cancel asked here for a scan running elsewhere is relayed to it. Verified
-deletes move byte-identical copies to the trash, publish `library.changed` and drop the deleted
-paths from the hash cache and the results (server.scan.results). Pure domain code: no aiohttp.
+deletes (one group's copies, or many groups resolved by a rule: keep the oldest, the newest,
+the shortest path, the copy in a site or model) move byte-identical copies to the trash,
+publish `library.changed` and drop the deleted paths from the hash cache and the results
+(server.scan.results). Pure domain code: no aiohttp.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Protocol
 
 import blake3
 
-from server.errors import BadRequest, Conflict, ServiceUnavailable
+from server.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from server.infra.cluster import RedisUnavailable
 from server.infra.events import (
     LibraryChanged,
@@ -40,7 +42,7 @@ from server.infra.pools import WorkerPool
 from server.library import Library
 from server.scan.hashcache import HashCache
 from server.scan.progress import PROGRESS_INTERVAL_S, Progress, Publish
-from server.scan.results import ResultsStore, verify_identical
+from server.scan.results import ResultsStore, resolve_groups, verify_identical
 from server.scan.run import BATCH_BYTES, BATCH_FILES, ScanCounters, ScanRun, ScanTools
 from server.trash import Trash
 
@@ -263,6 +265,38 @@ class ScanService:
 
     async def delete_duplicates(self, keep: str, delete: list[str]) -> dict[str, Any]:
         """Move `delete` to the trash after checking each equals `keep` byte for byte."""
+        targets = await self._verified(keep, delete)
+        moved = await self._move_to_trash(targets)
+        return {"deleted": moved["deleted"], "freed": moved["bytes"], "items": moved["items"]}
+
+    async def resolve_duplicates(
+        self, rule: str, groups: list[str] | None, *, site: str | None, model: str | None, dry_run: bool
+    ) -> dict[str, Any]:
+        """Keep one copy per chosen group by `rule`, and (unless `dry_run`) move the others to
+        the trash the way `delete_duplicates` does, group by group: a group whose files changed
+        since the scan is left alone and listed in `changed`; 409 if that is every group."""
+        if self.running:
+            raise Conflict("A duplicate scan is running; resolve its groups when it has finished.", code="scan_running")
+        resolution = resolve_groups(self.results.require(), rule, groups, site=site, model=model)
+        if dry_run:
+            return resolution.preview()
+        targets: list[str] = []
+        changed: list[dict[str, str]] = []
+        for entry in resolution.plan:
+            try:
+                targets += await self._verified(entry["keep"], entry["delete"])
+            except (Conflict, NotFound) as error:
+                changed.append({"id": entry["id"], "reason": error.code})
+        if resolution.plan and len(changed) == len(resolution.plan):
+            raise Conflict(
+                "Every chosen group changed since the scan; nothing was moved. Scan again.", code="not_identical"
+            )
+        moved = await self._move_to_trash(targets)
+        return {**moved, "changed": changed, "skipped": resolution.skipped}
+
+    async def _verified(self, keep: str, delete: list[str]) -> list[str]:
+        """`delete` without repeats, once each is checked to be a distinct file with the bytes of
+        `keep` (never the last copy: `keep` itself, or a link to it, is refused)."""
         if not delete:
             raise BadRequest("'delete' must list at least one path.")
         if keep in delete:
@@ -271,15 +305,20 @@ class ScanService:
         keep_path = await asyncio.to_thread(self.library.media_path, keep)
         paths = [await asyncio.to_thread(self.library.media_path, rel) for rel in targets]
         await asyncio.to_thread(verify_identical, keep, keep_path, list(zip(targets, paths, strict=True)))
+        return targets
+
+    async def _move_to_trash(self, targets: list[str]) -> dict[str, Any]:
+        """Move verified copies to the trash; tell `library.changed` once per model touched and
+        drop the moved paths from the hash cache and the results, whatever happens midway."""
         deleted: list[str] = []
-        freed = 0
+        moved_bytes = 0
         changed: dict[tuple[str, str], None] = {}
         items = []
         try:
             for rel in targets:
                 item = await asyncio.to_thread(self.trash.delete_media_path, rel)
                 deleted.append(rel)
-                freed += item.size
+                moved_bytes += item.size
                 items.append(item.to_json())
                 changed[(item.site, item.model)] = None
         finally:
@@ -290,7 +329,7 @@ class ScanService:
                 self.results.drop(deleted)
                 await self.results.save()
                 await self.cache.save()
-        return {"deleted": deleted, "freed": freed, "items": items}
+        return {"deleted": deleted, "bytes": moved_bytes, "items": items}
 
     # -- stats and clearing (for /api/cache_stats and /api/clear_cache) -------------------
 

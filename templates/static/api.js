@@ -87,3 +87,25 @@ export const withWidth = (thumbnail, width, mtime) =>
 export function downloadUrl(site, models, format) {
   return apiUrl("/api/download", { site, model: models, format });
 }
+
+// The site and model a library path (site/model…/file) belongs to, as the trash names them.
+export function modelOf(relative) {
+  const [site, ...rest] = relative.split("/");
+  const name = rest.pop();
+  return { site, model: rest.join("/"), name };
+}
+
+// Restore trash items (an Undo); answers how many came back and the first error, if any.
+export async function restoreItems(items) {
+  let restored = 0;
+  let failure = null;
+  for (const item of items) {
+    try {
+      await api("/api/trash/restore", { method: "POST", params: { id: item.id } });
+      restored += 1;
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  return { restored, failure };
+}
