@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,32 @@ class StaticAssets:
     def module_urls(self) -> list[str]:
         """Every ES module but the entry point, for `<link rel="modulepreload">` (no waterfall)."""
         return [self.url(name) for name in sorted(self.assets) if name.endswith(".js") and name != "app.js"]
+
+    def not_found_page(self, path: str) -> str:
+        """The HTML 404 a browser gets for a mistyped address: the app's look, a way back to `/`."""
+        return NOT_FOUND_PAGE.format(style_url=html.escape(self.url("style.css")), path=html.escape(path))
+
+
+NOT_FOUND_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>Not found · archive-catalog</title>
+<link rel="stylesheet" href="{style_url}">
+<link rel="icon" href="data:,">
+</head>
+<body>
+<header class="topbar"><a class="brand" href="/">archive-catalog</a></header>
+<main id="main" class="state">
+  <h1>Page not found</h1>
+  <p>Nothing lives at <code>{path}</code>. The address may be mistyped, or the page has moved.</p>
+  <p><a class="button" href="/">Back to the sites</a></p>
+</main>
+</body>
+</html>
+"""
 
 
 def load_assets(folder: Path = STATIC) -> StaticAssets:
