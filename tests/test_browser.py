@@ -765,3 +765,25 @@ async def test_screenshots_of_the_main_views(
         with Image.open(file) as image:
             assert image.format == "PNG" and image.size[0] == width
         assert file.stat().st_size < 400_000
+
+
+# -- states and small comforts ------------------------------------------------------------------
+
+
+async def test_unknown_site_and_model_show_a_not_found_state_without_controls(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    for path, heading, back in [
+        ("/?site=nope", "No site named “nope”", "Back to the sites"),
+        ("/?site=nope&model=ana", "No site named “nope”", "Back to the sites"),
+        ("/?site=alpha&model=nobody", "No model named “nobody” in alpha", "Back to alpha"),
+    ]:
+        await session.goto(path)
+        await page.locator("main h1", has_text=heading).wait_for()
+        for control in ("searchbox", "combobox"):
+            assert await page.get_by_role(control).count() == 0, (path, control)
+        assert await page.locator("main .downloads, main a[download], main button.danger").count() == 0, path
+        await page.get_by_role("link", name=back).click()
+        await page.locator(".site-card, .model-card").first.wait_for()
+    assert session.url_query() == "/?site=alpha"
+    assert await model_names(page) == ["ana", "bruno", "Carla"]
