@@ -787,3 +787,17 @@ async def test_unknown_site_and_model_show_a_not_found_state_without_controls(op
         await page.locator(".site-card, .model-card").first.wait_for()
     assert session.url_query() == "/?site=alpha"
     assert await model_names(page) == ["ana", "bruno", "Carla"]
+
+
+async def test_an_unplayable_video_says_so_and_offers_the_file(open_page: SessionFactory, library_root: Path) -> None:
+    write(library_root / "alpha" / "Carla" / "broken.mkv", os.urandom(4096))
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=Carla&file=broken.mkv")
+    lightbox = page.locator("dialog#lightbox")
+    message = lightbox.get_by_text("This file can't be played in the browser")
+    await message.wait_for()
+    assert await lightbox.locator("video").count() == 0
+    link = lightbox.get_by_role("link", name="Download broken.mkv")
+    assert await link.get_attribute("href") == "/media/alpha/Carla/broken.mkv"
+    assert await link.get_attribute("download") is not None

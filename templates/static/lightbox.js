@@ -1,8 +1,17 @@
 // The lightbox: a modal <dialog> showing one image or video at a time. ←/→ move, Esc closes
 // (the dialog's own cancel), a horizontal swipe moves on touch screens, and the neighbours are
-// preloaded. Videos use the browser's player, which seeks with Range requests.
+// preloaded. Videos use the browser's player, which seeks with Range requests; one it cannot
+// play is offered as a download instead.
 import { formatBytes, formatDate } from "./api.js";
 import { h, clear } from "./dom.js";
+
+// What a video the browser cannot decode (a codec or container it lacks, a damaged file)
+// shows instead of a player stuck at 0:00.
+function unplayable(item) {
+  return h("div", { class: "lb-message", role: "status" },
+    h("p", {}, "This file can't be played in the browser."),
+    h("a", { class: "button", href: item.url, download: item.path }, `Download ${item.path}`));
+}
 
 export class Lightbox {
   constructor(dialog, { onMove, onClose, onDelete }) {
@@ -78,7 +87,7 @@ export class Lightbox {
     if (!item) return this.close();
     const stage = item.kind === "video"
       ? h("video", { src: item.url, controls: true, preload: "metadata", playsinline: true, poster: item.thumbnailLarge,
-        "aria-label": `Video ${item.path}` })
+        "aria-label": `Video ${item.path}`, onerror: (event) => event.target.replaceWith(unplayable(item)) })
       : h("img", { src: item.url, alt: item.path, decoding: "async" });
     const previous = h("button", { type: "button", class: "lb-prev icon", "aria-label": "Previous", onclick: () => this.move(-1) }, "‹");
     const next = h("button", { type: "button", class: "lb-next icon", "aria-label": "Next", onclick: () => this.move(1) }, "›");
