@@ -801,3 +801,36 @@ async def test_an_unplayable_video_says_so_and_offers_the_file(open_page: Sessio
     link = lightbox.get_by_role("link", name="Download broken.mkv")
     assert await link.get_attribute("href") == "/media/alpha/Carla/broken.mkv"
     assert await link.get_attribute("download") is not None
+
+
+async def test_closing_the_lightbox_never_undoes_the_next_navigation(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=ana")
+    await page.locator(".media-grid .tile").first.click()
+    lightbox = page.locator("dialog#lightbox")
+    await lightbox.wait_for(state="visible")
+    assert "file=img1.jpg" in session.url_query()
+    # the viewer closes (as Esc does) and, right as it has, a link to another model is followed
+    await page.evaluate(
+        """() => {
+          const link = Object.assign(document.createElement('a'), {href: '/?site=alpha&model=bruno', textContent: 'bruno'});
+          link.dataset.nav = '';
+          document.querySelector('main').append(link);
+          const dialog = document.getElementById('lightbox');
+          dialog.addEventListener('close', () => link.click(), {once: true});
+          dialog.close();
+        }"""
+    )
+    await page.locator("main h1", has_text="bruno").wait_for()
+    await page.wait_for_function("() => document.querySelectorAll('.media-grid .tile').length === 2")
+    await page.wait_for_load_state("networkidle")
+    assert session.url_query() == "/?site=alpha&model=bruno"
+    assert await page.locator("main h1").inner_text() == "bruno"
+    assert await page.locator(".media-grid .tile").count() == 2
+    zip_link = page.get_by_role("group", name="Download model").get_by_role("link", name="ZIP", exact=True)
+    assert await zip_link.get_attribute("href") == "/api/download?site=alpha&model=bruno&format=zip"
+    await page.go_back()  # the viewer's entry was left, so back is the model it was opened from
+    await page.locator("main h1", has_text="ana").wait_for()
+    assert session.url_query() == "/?site=alpha&model=ana"
+    assert await lightbox.is_hidden()

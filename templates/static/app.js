@@ -37,13 +37,38 @@ const main = document.getElementById("main");
 let current = null; // { route, view }
 let generation = 0;
 
+// history.back() is asynchronous: a link followed before its popstate arrives would be undone by
+// it (the lightbox closed with Esc, then a click at once, landed back on the old model). So a
+// back in flight is awaited by every navigation; the timer only guards against a lost event.
+let backInFlight = null;
+
+function goBack() {
+  backInFlight = new Promise((resolve) => {
+    const settle = () => {
+      clearTimeout(timer);
+      window.removeEventListener("popstate", settle);
+      backInFlight = null;
+      resolve();
+    };
+    const timer = setTimeout(settle, 1000);
+    window.addEventListener("popstate", settle);
+  });
+  history.back();
+}
+
+async function go(url) {
+  while (backInFlight) await backInFlight;
+  if (url === location.pathname + location.search) return;
+  history.pushState(null, "", url);
+  window.scrollTo(0, 0);
+  render();
+}
+
 const ctx = {
   href,
   route: () => parse(),
-  navigate(route) {
-    history.pushState(null, "", href(route));
-    render();
-  },
+  navigate: (route) => go(href(route)),
+  back: goBack,
   push(route) {
     history.pushState(null, "", href(route));
   },
@@ -105,10 +130,7 @@ document.addEventListener("click", (event) => {
   const link = event.target.closest("a[data-nav]");
   if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   event.preventDefault();
-  if (link.getAttribute("href") === location.pathname + location.search) return;
-  history.pushState(null, "", link.getAttribute("href"));
-  window.scrollTo(0, 0);
-  render();
+  go(link.getAttribute("href"));
 });
 window.addEventListener("popstate", () => render());
 

@@ -21,7 +21,7 @@ export async function modelView(main, route, ctx) {
     onMove: (item) => ctx.replace({ site, model, file: item.path }),
     onClose: () => {
       if (!ctx.route().file) return;
-      if (pushed) history.back(); // the entry that opened the viewer: back is where we came from
+      if (pushed) ctx.back(); // the entry that opened the viewer: back is where we came from
       else ctx.replace({ site, model }); // opened from a shared link: stay on the model
       pushed = false;
     },
