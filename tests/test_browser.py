@@ -834,3 +834,27 @@ async def test_closing_the_lightbox_never_undoes_the_next_navigation(open_page: 
     await page.locator("main h1", has_text="ana").wait_for()
     assert session.url_query() == "/?site=alpha&model=ana"
     assert await lightbox.is_hidden()
+
+
+async def test_cache_cards_have_readable_names_decimal_sizes_and_say_hashes_go_too(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?view=cache")
+    await page.locator(".cache-card").first.wait_for()
+    titles = await page.locator(".cache-card h2").evaluate_all(
+        "hs => hs.map(h => [h.firstChild.textContent.trim(), h.querySelector('code').textContent])"
+    )
+    assert ["Site walks", "site_index_cache"] in titles
+    for shown, key in titles:
+        assert "_" not in shown and shown != key, (shown, key)
+    downloads = await page.locator(".cache-card", has_text="download_cache").inner_text()
+    assert "10.7 GB" in downloads  # the default 10 GiB limit in the README's decimal units
+    thumbnails = await page.locator(".cache-card", has_text="thumbnail_cache").inner_text()
+    assert "536.9 MB" in thumbnails
+    assert "MiB" not in downloads + thumbnails and "GiB" not in downloads + thumbnails
+    button = page.locator("#clear-cache")
+    assert "hashes" in (await button.inner_text()).lower()
+    await button.click()
+    notice = page.locator("#notices .notice", has_text="Cleared")
+    await notice.wait_for()
+    assert "hashes" in await notice.inner_text()
