@@ -797,7 +797,7 @@ async def test_an_unplayable_video_says_so_and_offers_the_file(open_page: Sessio
     lightbox = page.locator("dialog#lightbox")
     message = lightbox.get_by_text("This file can't be played in the browser")
     await message.wait_for()
-    assert await lightbox.locator("video").count() == 0
+    assert await lightbox.locator("video").is_hidden()  # no player stuck at 0:00
     link = lightbox.get_by_role("link", name="Download broken.mkv")
     assert await link.get_attribute("href") == "/media/alpha/Carla/broken.mkv"
     assert await link.get_attribute("download") is not None
@@ -858,3 +858,23 @@ async def test_cache_cards_have_readable_names_decimal_sizes_and_say_hashes_go_t
     notice = page.locator("#notices .notice", has_text="Cleared")
     await notice.wait_for()
     assert "hashes" in await notice.inner_text()
+
+
+async def test_a_zero_byte_image_is_shown_as_an_empty_file(open_page: SessionFactory, library_root: Path) -> None:
+    write(library_root / "alpha" / "bruno" / "zero.jpg", b"")
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=bruno")
+    empty = page.get_by_role("button", name="zero.jpg: empty file")
+    await empty.wait_for()
+    assert await empty.inner_text() == "empty file"
+    assert await empty.locator("img").count() == 0
+    await page.wait_for_load_state("networkidle")
+    broken = await page.evaluate("() => [...document.images].filter(i => i.complete && !i.naturalWidth).map(i => i.src)")
+    assert broken == []
+    await empty.click()
+    lightbox = page.locator("dialog#lightbox")
+    await lightbox.wait_for(state="visible")
+    assert await lightbox.locator(".lb-title").inner_text() == "zero.jpg"
+    assert "This file is empty" in await lightbox.locator(".lb-media").inner_text()
+    assert await lightbox.locator(".lb-media img").count() == 0

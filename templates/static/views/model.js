@@ -29,6 +29,11 @@ export async function modelView(main, route, ctx) {
   });
 
   function tile(item, index) {
+    if (item.size === 0) { // nothing to draw: say so rather than show a broken picture
+      return h("li", {},
+        h("button", { type: "button", class: "tile empty-file", "aria-label": `${item.path}: empty file`, onclick: () => open(index) },
+          h("span", { class: "tile-note", "aria-hidden": "true" }, "empty file")));
+    }
     const label = item.kind === "video" ? `Play video ${item.path}` : `View ${item.path}`;
     return h("li", {},
       h("button", { type: "button", class: `tile ${item.kind}`, "aria-label": label, onclick: () => open(index) },
