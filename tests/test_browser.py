@@ -814,7 +814,7 @@ async def test_closing_the_lightbox_never_undoes_the_next_navigation(open_page: 
     # the viewer closes (as Esc does) and, right as it has, a link to another model is followed
     await page.evaluate(
         """() => {
-          const link = Object.assign(document.createElement('a'), {href: '/?site=alpha&model=bruno', textContent: 'bruno'});
+          const link = Object.assign(document.createElement('a'), {href: '/?site=alpha&model=bruno'});
           link.dataset.nav = '';
           document.querySelector('main').append(link);
           const dialog = document.getElementById('lightbox');
@@ -870,11 +870,49 @@ async def test_a_zero_byte_image_is_shown_as_an_empty_file(open_page: SessionFac
     assert await empty.inner_text() == "empty file"
     assert await empty.locator("img").count() == 0
     await page.wait_for_load_state("networkidle")
-    broken = await page.evaluate("() => [...document.images].filter(i => i.complete && !i.naturalWidth).map(i => i.src)")
-    assert broken == []
+    broken = await page.evaluate("() => [...document.images].filter(i => i.complete && !i.naturalWidth).length")
+    assert broken == 0
     await empty.click()
     lightbox = page.locator("dialog#lightbox")
     await lightbox.wait_for(state="visible")
     assert await lightbox.locator(".lb-title").inner_text() == "zero.jpg"
     assert "This file is empty" in await lightbox.locator(".lb-media").inner_text()
     assert await lightbox.locator(".lb-media img").count() == 0
+
+
+async def test_theme_toggle_cycles_is_remembered_and_applies_before_the_first_paint(open_page: SessionFactory) -> None:
+    session = await open_page(color_scheme="light")
+    page = session.page
+    # what <html data-theme> says when <body> first exists: nothing can have been painted before that
+    await page.add_init_script(
+        """new MutationObserver((_, observer) => {
+             if (document.body) { window.themeAtBody = document.documentElement.dataset.theme; observer.disconnect(); }
+           }).observe(document, {childList: true, subtree: true});"""
+    )
+    await session.goto("/?site=alpha")
+    toggle = page.locator("#theme-toggle")
+    assert await toggle.inner_text() == "Theme: auto"
+    assert await page.evaluate("() => [window.themeAtBody, document.documentElement.dataset.theme]") == ["light"] * 2
+    light_background = await page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    await toggle.click()
+    assert await toggle.inner_text() == "Theme: light"
+    await toggle.click()
+    assert await toggle.inner_text() == "Theme: dark"
+    assert await page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+    assert await page.evaluate("() => getComputedStyle(document.body).backgroundColor") != light_background
+    assert await page.evaluate("() => localStorage.getItem('theme')") == "dark"
+
+    await page.reload()
+    await page.wait_for_selector("main h1")
+    assert await page.evaluate("() => window.themeAtBody") == "dark"  # no light flash first
+    assert await toggle.inner_text() == "Theme: dark"
+    await page.goto(session.base + "/no-such-page")  # the HTML 404 keeps the chosen theme too
+    assert await page.evaluate("() => window.themeAtBody") == "dark"
+    assert await page.evaluate("() => getComputedStyle(document.body).backgroundColor") != light_background
+    await session.goto("/")
+    await toggle.click()
+    assert await toggle.inner_text() == "Theme: auto"
+    assert await page.evaluate("() => [localStorage.getItem('theme'), document.documentElement.dataset.theme]") == [
+        None,
+        "light",
+    ]

@@ -186,3 +186,18 @@ async def test_html_404_only_for_reads(client: Client) -> None:
     response = await client.post("/nope", headers={"Accept": BROWSER_ACCEPT})
     assert response.status in (404, 405)
     assert response.headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(("path", "accept"), [("/", "*/*"), ("/nope", BROWSER_ACCEPT)])
+async def test_every_inline_script_is_allowed_by_its_hash(client: Client, path: str, accept: str) -> None:
+    response = await client.get(path, headers={"Accept": accept})
+    page = await response.text()
+    csp = response.headers["Content-Security-Policy"]
+    scripts = re.findall(r"<script(?: type=\"importmap\")?>(.*?)</script>", page, re.DOTALL)
+    assert len(scripts) == (2 if path == "/" else 1)  # the import map only on the app
+    assert any("localStorage" in s for s in scripts)  # the theme script, in <head> before the stylesheet
+    assert page.index("localStorage") < page.index('rel="stylesheet"')
+    for source in scripts:
+        digest = base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+    assert "'unsafe-inline'" not in csp

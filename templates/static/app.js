@@ -153,5 +153,30 @@ live.addEventListener("library.changed", (event) => {
     }
   }, 250);
 });
+// The theme toggle cycles auto -> light -> dark; the page's theme script applies the stored choice
+// (before the first paint on every load, and at once on `themechange`).
+const THEMES = ["auto", "light", "dark"];
+const themeToggle = document.getElementById("theme-toggle");
+
+function showTheme() {
+  const choice = document.documentElement.dataset.themeChoice || "auto";
+  themeToggle.textContent = `Theme: ${choice}`;
+}
+
+themeToggle.addEventListener("click", () => {
+  const current = document.documentElement.dataset.themeChoice || "auto";
+  const next = THEMES[(THEMES.indexOf(current) + 1) % THEMES.length];
+  try {
+    if (next === "auto") localStorage.removeItem("theme");
+    else localStorage.setItem("theme", next);
+  } catch {
+    // storage refused: the choice holds for this page, not the next visit
+  }
+  dispatchEvent(new CustomEvent("themechange", { detail: next }));
+  showTheme();
+});
+addEventListener("storage", showTheme);
+showTheme();
+
 live.start();
 render({ focus: false });
