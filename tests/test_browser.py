@@ -916,3 +916,41 @@ async def test_theme_toggle_cycles_is_remembered_and_applies_before_the_first_pa
         None,
         "light",
     ]
+
+
+async def test_slash_focuses_search_and_question_mark_lists_the_shortcuts(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha")
+    await page.locator(".model-card").first.wait_for()
+    await page.keyboard.press("/")
+    assert await page.evaluate("() => document.activeElement.id") == "model-search"
+    await page.keyboard.type("ar")  # the slash itself was not typed into the box
+    await page.wait_for_function("() => document.querySelectorAll('.model-card').length === 1")
+    assert await page.get_by_role("searchbox").input_value() == "ar"
+    await page.keyboard.press("?")  # typed into the search box: no list
+    assert await page.locator("dialog#shortcuts").is_hidden()
+    await page.locator("main h1").focus()
+    await page.keyboard.press("?")
+    shortcuts = page.get_by_role("dialog", name="Keyboard shortcuts")
+    await shortcuts.wait_for()
+    assert "Search the models" in await shortcuts.inner_text()
+    assert await serious_violations(page) == []
+    await page.keyboard.press("Escape")
+    await shortcuts.wait_for(state="hidden")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_not_found_states_are_accessible_and_fit_a_phone(open_page: SessionFactory, scheme: str) -> None:
+    session = await open_page(width=390, height=844, is_mobile=True, color_scheme=scheme)
+    page = session.page
+    problems: dict[str, list[str]] = {}
+    for path in ("/?site=nope", "/?site=alpha&model=nobody", "/no-such-page"):
+        await session.goto(path)
+        await page.wait_for_load_state("networkidle")
+        found = await serious_violations(page)
+        if found:
+            problems[path] = found
+        width = await page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)  # no horizontal scroll on a phone
+    assert problems == {}

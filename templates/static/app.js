@@ -153,6 +153,23 @@ live.addEventListener("library.changed", (event) => {
     }
   }, 250);
 });
+// Keyboard: "/" focuses the search box (where there is one), "?" lists the shortcuts. Never
+// while typing in a field, with a modifier held, or over an open dialog.
+document.addEventListener("keydown", (event) => {
+  if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.closest?.("input, textarea, select, [contenteditable]") || document.querySelector("dialog[open]")) return;
+  if (event.key === "/") {
+    const search = main.querySelector("input[type=search]");
+    if (!search) return;
+    event.preventDefault();
+    search.focus();
+    search.select();
+  } else if (event.key === "?") {
+    event.preventDefault();
+    document.getElementById("shortcuts").showModal();
+  }
+});
+
 // The theme toggle cycles auto -> light -> dark; the page's theme script applies the stored choice
 // (before the first paint on every load, and at once on `themechange`).
 const THEMES = ["auto", "light", "dark"];
