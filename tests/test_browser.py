@@ -876,3 +876,192 @@ async def test_screenshots_of_the_main_views(
         with Image.open(file) as image:
             assert image.format == "PNG" and image.size[0] == width
         assert file.stat().st_size < 400_000
+
+
+# -- states and small comforts ------------------------------------------------------------------
+
+
+async def test_unknown_site_and_model_show_a_not_found_state_without_controls(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    for path, heading, back in [
+        ("/?site=nope", "No site named “nope”", "Back to the sites"),
+        ("/?site=nope&model=ana", "No site named “nope”", "Back to the sites"),
+        ("/?site=alpha&model=nobody", "No model named “nobody” in alpha", "Back to alpha"),
+    ]:
+        await session.goto(path)
+        await page.locator("main h1", has_text=heading).wait_for()
+        for control in ("searchbox", "combobox"):
+            assert await page.get_by_role(control).count() == 0, (path, control)
+        assert await page.locator("main .downloads, main a[download], main button.danger").count() == 0, path
+        await page.get_by_role("link", name=back).click()
+        await page.locator(".site-card, .model-card").first.wait_for()
+    assert session.url_query() == "/?site=alpha"
+    assert await model_names(page) == ["ana", "bruno", "Carla"]
+
+
+async def test_an_unplayable_video_says_so_and_offers_the_file(open_page: SessionFactory, library_root: Path) -> None:
+    write(library_root / "alpha" / "Carla" / "broken.mkv", os.urandom(4096))
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=Carla&file=broken.mkv")
+    lightbox = page.locator("dialog#lightbox")
+    message = lightbox.get_by_text("This file can't be played in the browser")
+    await message.wait_for()
+    assert await lightbox.locator("video").is_hidden()  # no player stuck at 0:00
+    link = lightbox.get_by_role("link", name="Download broken.mkv")
+    assert await link.get_attribute("href") == "/media/alpha/Carla/broken.mkv"
+    assert await link.get_attribute("download") is not None
+
+
+async def test_closing_the_lightbox_never_undoes_the_next_navigation(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=ana")
+    await page.locator(".media-grid .tile").first.click()
+    lightbox = page.locator("dialog#lightbox")
+    await lightbox.wait_for(state="visible")
+    assert "file=img1.jpg" in session.url_query()
+    # the viewer closes (as Esc does) and, right as it has, a link to another model is followed
+    await page.evaluate(
+        """() => {
+          const link = Object.assign(document.createElement('a'), {href: '/?site=alpha&model=bruno'});
+          link.dataset.nav = '';
+          document.querySelector('main').append(link);
+          const dialog = document.getElementById('lightbox');
+          dialog.addEventListener('close', () => link.click(), {once: true});
+          dialog.close();
+        }"""
+    )
+    await page.locator("main h1", has_text="bruno").wait_for()
+    await page.wait_for_function("() => document.querySelectorAll('.media-grid .tile').length === 2")
+    await page.wait_for_load_state("networkidle")
+    assert session.url_query() == "/?site=alpha&model=bruno"
+    assert await page.locator("main h1").inner_text() == "bruno"
+    assert await page.locator(".media-grid .tile").count() == 2
+    zip_link = page.get_by_role("group", name="Download model").get_by_role("link", name="ZIP", exact=True)
+    assert await zip_link.get_attribute("href") == "/api/download?site=alpha&model=bruno&format=zip"
+    await page.go_back()  # the viewer's entry was left, so back is the model it was opened from
+    await page.locator("main h1", has_text="ana").wait_for()
+    assert session.url_query() == "/?site=alpha&model=ana"
+    assert await lightbox.is_hidden()
+
+
+async def test_cache_cards_have_readable_names_decimal_sizes_and_say_hashes_go_too(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?view=cache")
+    await page.locator(".cache-card").first.wait_for()
+    titles = await page.locator(".cache-card h2").evaluate_all(
+        "hs => hs.map(h => [h.firstChild.textContent.trim(), h.querySelector('code').textContent])"
+    )
+    assert ["Site walks", "site_index_cache"] in titles
+    for shown, key in titles:
+        assert "_" not in shown and shown != key, (shown, key)
+    downloads = await page.locator(".cache-card", has_text="download_cache").inner_text()
+    assert "10.7 GB" in downloads  # the default 10 GiB limit in the README's decimal units
+    thumbnails = await page.locator(".cache-card", has_text="thumbnail_cache").inner_text()
+    assert "536.9 MB" in thumbnails
+    assert "MiB" not in downloads + thumbnails and "GiB" not in downloads + thumbnails
+    button = page.locator("#clear-cache")
+    assert "hashes" in (await button.inner_text()).lower()
+    await button.click()
+    notice = page.locator("#notices .notice", has_text="Cleared")
+    await notice.wait_for()
+    assert "hashes" in await notice.inner_text()
+
+
+async def test_a_zero_byte_image_is_shown_as_an_empty_file(open_page: SessionFactory, library_root: Path) -> None:
+    write(library_root / "alpha" / "bruno" / "zero.jpg", b"")
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=bruno")
+    empty = page.get_by_role("button", name="zero.jpg: empty file")
+    await empty.wait_for()
+    assert await empty.inner_text() == "empty file"
+    assert await empty.locator("img").count() == 0
+    await page.wait_for_load_state("networkidle")
+    broken = await page.evaluate("() => [...document.images].filter(i => i.complete && !i.naturalWidth).length")
+    assert broken == 0
+    await empty.click()
+    lightbox = page.locator("dialog#lightbox")
+    await lightbox.wait_for(state="visible")
+    assert await lightbox.locator(".lb-title").inner_text() == "zero.jpg"
+    assert "This file is empty" in await lightbox.locator(".lb-media").inner_text()
+    assert await lightbox.locator(".lb-media img").count() == 0
+
+
+async def test_theme_toggle_cycles_is_remembered_and_applies_before_the_first_paint(open_page: SessionFactory) -> None:
+    session = await open_page(color_scheme="light")
+    page = session.page
+    # what <html data-theme> says when <body> first exists: nothing can have been painted before that
+    await page.add_init_script(
+        """new MutationObserver((_, observer) => {
+             if (document.body) { window.themeAtBody = document.documentElement.dataset.theme; observer.disconnect(); }
+           }).observe(document, {childList: true, subtree: true});"""
+    )
+    await session.goto("/?site=alpha")
+    toggle = page.locator("#theme-toggle")
+    assert await toggle.inner_text() == "Theme: auto"
+    assert await page.evaluate("() => [window.themeAtBody, document.documentElement.dataset.theme]") == ["light"] * 2
+    light_background = await page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    await toggle.click()
+    assert await toggle.inner_text() == "Theme: light"
+    await toggle.click()
+    assert await toggle.inner_text() == "Theme: dark"
+    assert await page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+    assert await page.evaluate("() => getComputedStyle(document.body).backgroundColor") != light_background
+    assert await page.evaluate("() => localStorage.getItem('theme')") == "dark"
+
+    await page.reload()
+    await page.wait_for_selector("main h1")
+    assert await page.evaluate("() => window.themeAtBody") == "dark"  # no light flash first
+    assert await toggle.inner_text() == "Theme: dark"
+    await page.goto(session.base + "/no-such-page")  # the HTML 404 keeps the chosen theme too
+    assert await page.evaluate("() => window.themeAtBody") == "dark"
+    assert await page.evaluate("() => getComputedStyle(document.body).backgroundColor") != light_background
+    await session.goto("/")
+    await toggle.click()
+    assert await toggle.inner_text() == "Theme: auto"
+    assert await page.evaluate("() => [localStorage.getItem('theme'), document.documentElement.dataset.theme]") == [
+        None,
+        "light",
+    ]
+
+
+async def test_slash_focuses_search_and_question_mark_lists_the_shortcuts(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha")
+    await page.locator(".model-card").first.wait_for()
+    await page.keyboard.press("/")
+    assert await page.evaluate("() => document.activeElement.id") == "model-search"
+    await page.keyboard.type("ar")  # the slash itself was not typed into the box
+    await page.wait_for_function("() => document.querySelectorAll('.model-card').length === 1")
+    assert await page.get_by_role("searchbox").input_value() == "ar"
+    await page.keyboard.press("?")  # typed into the search box: no list
+    assert await page.locator("dialog#shortcuts").is_hidden()
+    await page.locator("main h1").focus()
+    await page.keyboard.press("?")
+    shortcuts = page.get_by_role("dialog", name="Keyboard shortcuts")
+    await shortcuts.wait_for()
+    assert "Search the models" in await shortcuts.inner_text()
+    assert await serious_violations(page) == []
+    await page.keyboard.press("Escape")
+    await shortcuts.wait_for(state="hidden")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_not_found_states_are_accessible_and_fit_a_phone(open_page: SessionFactory, scheme: str) -> None:
+    session = await open_page(width=390, height=844, is_mobile=True, color_scheme=scheme)
+    page = session.page
+    problems: dict[str, list[str]] = {}
+    for path in ("/?site=nope", "/?site=alpha&model=nobody", "/no-such-page"):
+        await session.goto(path)
+        await page.wait_for_load_state("networkidle")
+        found = await serious_violations(page)
+        if found:
+            problems[path] = found
+        width = await page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)  # no horizontal scroll on a phone
+    assert problems == {}

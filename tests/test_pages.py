@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from yarl import URL
 
+from server import keys
 from server.web.assets import STATIC, load_assets
 
 from .conftest import Client
@@ -141,3 +142,62 @@ async def test_current_asset_passes_the_http_linter(client: Client) -> None:
     match = re.search(r'src="(/static/app\.js\?v=[0-9a-f]+)"', page)
     assert match
     assert await lint_response(client, match.group(1)) == []
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize("path", ["/nope", "/media-x", "/sites/alpha", "/api-docs", "/<b>x</b>"])
+async def test_mistyped_page_address_gives_a_browser_an_html_404(client: Client, path: str) -> None:
+    response = await client.get(path, headers={"Accept": BROWSER_ACCEPT})
+    assert response.status == 404
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert response.headers["Content-Security-Policy"] == client.app[keys.STATIC_ASSETS].csp
+    page = await response.text()
+    assert '<a class="button" href="/">' in page
+    assert re.search(r'<link rel="stylesheet" href="/static/style\.css\?v=[0-9a-f]{16}">', page)
+    assert "<b>" not in page  # the path is shown as text, never as markup
+    assert await lint_response(client, path, {"Accept": BROWSER_ACCEPT}) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/nope", "application/json"),
+        ("/nope", "*/*"),
+        ("/api/nope", BROWSER_ACCEPT),
+        ("/api", BROWSER_ACCEPT),
+        ("/media/alpha/nobody/x.jpg", BROWSER_ACCEPT),
+        ("/thumb/alpha/nobody/x.jpg", BROWSER_ACCEPT),
+        ("/static/nope.js", BROWSER_ACCEPT),
+        ("/ws/x", BROWSER_ACCEPT),
+        ("/metrics/x", BROWSER_ACCEPT),
+        ("/healthz/x", BROWSER_ACCEPT),
+    ],
+)
+async def test_machine_addresses_and_api_clients_keep_the_json_404(client: Client, path: str, accept: str) -> None:
+    response = await client.get(path, headers={"Accept": accept})
+    assert response.status == 404
+    body = await response.json()
+    assert set(body) == {"error", "message"}
+
+
+async def test_html_404_only_for_reads(client: Client) -> None:
+    response = await client.post("/nope", headers={"Accept": BROWSER_ACCEPT})
+    assert response.status in (404, 405)
+    assert response.headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(("path", "accept"), [("/", "*/*"), ("/nope", BROWSER_ACCEPT)])
+async def test_every_inline_script_is_allowed_by_its_hash(client: Client, path: str, accept: str) -> None:
+    response = await client.get(path, headers={"Accept": accept})
+    page = await response.text()
+    csp = response.headers["Content-Security-Policy"]
+    scripts = re.findall(r"<script(?: type=\"importmap\")?>(.*?)</script>", page, re.DOTALL)
+    assert len(scripts) == (2 if path == "/" else 1)  # the import map only on the app
+    assert any("localStorage" in s for s in scripts)  # the theme script, in <head> before the stylesheet
+    assert page.index("localStorage") < page.index('rel="stylesheet"')
+    for source in scripts:
+        digest = base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+    assert "'unsafe-inline'" not in csp

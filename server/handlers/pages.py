@@ -6,7 +6,7 @@ manifest (path -> file, content type, content hash). The shell links each asset 
 each other get hashed URLs too. A request carrying the current hash is cached for a year
 (`immutable`); any other is revalidated. Only manifest paths are served, so nothing outside
 the static folder can be reached. The page carries a Content-Security-Policy that allows only
-this origin (and the import map by its hash).
+this origin (and the import map and the theme script by their hashes).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from aiohttp import web
 
 from server import keys
 from server.errors import NotFound
+from server.web.assets import THEME_SCRIPT
 from server.web.conditional import matches_weak
 from server.web.files import send_file
 from server.web.params import Query
@@ -36,6 +37,7 @@ async def index(request: web.Request) -> web.Response:
             "style_url": assets.url("style.css"),
             "app_url": assets.url("app.js"),
             "import_map": assets.import_map,
+            "theme_script": THEME_SCRIPT,
             "modules": assets.module_urls(),
         },
     )

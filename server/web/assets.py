@@ -2,13 +2,16 @@
 
 Pure code (no aiohttp). `templates/static/` is read once at start; each file gets a content
 hash for cache-busting URLs, every ES module an import-map entry so modules importing each
-other get hashed URLs too, and the Content-Security-Policy allows that import map by its hash.
+other get hashed URLs too, and the Content-Security-Policy allows that import map and the
+theme script by their hashes. The theme script (the one inline script besides the import map) runs in `<head>`,
+so the chosen light/dark theme is on `<html data-theme>` before the first paint.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,31 @@ STATIC_TYPES = {
 }
 
 
+# Sets <html data-theme="light|dark"> from the stored choice ("light", "dark", or none: follow
+# the system) and keeps it current: when the system's scheme changes, when another tab stores a
+# choice, and on the app's `themechange` event (its toggle; the choice is the event's detail).
+THEME_SCRIPT = """(() => {
+  const root = document.documentElement;
+  const system = matchMedia("(prefers-color-scheme: dark)");
+  let choice = null;
+  try { choice = localStorage.getItem("theme"); } catch {}
+  const apply = () => {
+    if (choice !== "light" && choice !== "dark") choice = "auto";
+    root.dataset.themeChoice = choice;
+    root.dataset.theme = choice === "auto" ? (system.matches ? "dark" : "light") : choice;
+  };
+  apply();
+  system.addEventListener("change", apply);
+  addEventListener("storage", (event) => { if (event.key === "theme") { choice = event.newValue; apply(); } });
+  addEventListener("themechange", (event) => { choice = event.detail; apply(); });
+})();"""
+
+
+def script_hash(source: str) -> str:
+    """A CSP source allowing exactly this inline script."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
 @dataclass(frozen=True, slots=True)
 class Asset:
     path: str
@@ -58,6 +86,35 @@ class StaticAssets:
         """Every ES module but the entry point, for `<link rel="modulepreload">` (no waterfall)."""
         return [self.url(name) for name in sorted(self.assets) if name.endswith(".js") and name != "app.js"]
 
+    def not_found_page(self, path: str) -> str:
+        """The HTML 404 a browser gets for a mistyped address: the app's look, a way back to `/`."""
+        return NOT_FOUND_PAGE.format(
+            style_url=html.escape(self.url("style.css")), path=html.escape(path), theme_script=THEME_SCRIPT
+        )
+
+
+NOT_FOUND_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>Not found · archive-catalog</title>
+<script>{theme_script}</script>
+<link rel="stylesheet" href="{style_url}">
+<link rel="icon" href="data:,">
+</head>
+<body>
+<header class="topbar"><a class="brand" href="/">archive-catalog</a></header>
+<main id="main" class="state">
+  <h1>Page not found</h1>
+  <p>Nothing lives at <code>{path}</code>. The address may be mistyped, or the page has moved.</p>
+  <p><a class="button" href="/">Back to the sites</a></p>
+</main>
+</body>
+</html>
+"""
+
 
 def load_assets(folder: Path = STATIC) -> StaticAssets:
     assets: dict[str, Asset] = {}
@@ -76,11 +133,10 @@ def load_assets(folder: Path = STATIC) -> StaticAssets:
         if relative.endswith(".js")
     }
     import_map = orjson.dumps({"imports": modules}).decode()
-    map_hash = base64.b64encode(hashlib.sha256(import_map.encode()).digest()).decode()
     csp = "; ".join(
         [
             "default-src 'self'",
-            f"script-src 'self' 'sha256-{map_hash}'",
+            f"script-src 'self' {script_hash(import_map)} {script_hash(THEME_SCRIPT)}",
             "style-src 'self'",
             "img-src 'self' data: blob:",
             "media-src 'self' blob:",

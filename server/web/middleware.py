@@ -3,8 +3,11 @@ request figures for /metrics; and the connection handler that does the same for 
 HTTP parser rejects before any middleware runs.
 
 Domain `AppError`s and aiohttp's own HTTP exceptions (unknown route, wrong method, body too
-large) become `{"error", "message"}` with the right status. Anything unexpected is logged with
-its traceback on the server and answered with a generic 500: nothing internal leaks.
+large) become `{"error", "message"}` with the right status. The one exception: a 404 for a
+browser (a GET that accepts `text/html`) outside the machine-facing paths (`/api`, `/media`,
+`/thumb`, `/static`, `/ws`, `/metrics`, `/healthz`) is an HTML page in the app's look instead.
+Anything unexpected is logged with its traceback on the server and answered with a generic 500:
+nothing internal leaks.
 `JsonErrorRequestHandler` answers a request line over the limit (414), a header over the limit
 (431) or malformed HTTP (400) in that same shape; `server.serve` runs the server with it.
 """
@@ -21,6 +24,7 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from server import keys
 from server.errors import AppError
 
 log = logging.getLogger("archive_catalog")
@@ -44,6 +48,26 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     body = orjson.dumps({"error": code, "message": message})
     response = web.Response(status=status, body=body, content_type="application/json", headers=headers)
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+MACHINE_PATHS = ("/api", "/media", "/thumb", "/static", "/ws", "/metrics", "/healthz")
+
+
+def _wants_html_page(request: web.Request) -> bool:
+    """A browser navigating to a page (not an API client, not a sub-resource of the app)."""
+    if request.method not in ("GET", "HEAD") or "text/html" not in request.headers.get("Accept", ""):
+        return False
+    path = request.path
+    return not any(path == prefix or path.startswith(prefix + "/") for prefix in MACHINE_PATHS)
+
+
+def _html_not_found(request: web.Request) -> web.Response:
+    assets = request.app[keys.STATIC_ASSETS]
+    response = web.Response(status=404, text=assets.not_found_page(request.path), content_type="text/html")
+    response.headers.update(
+        {"Cache-Control": "no-store", "Content-Security-Policy": assets.csp, "X-Content-Type-Options": "nosniff"}
+    )
     return response
 
 
@@ -98,6 +122,8 @@ def make_error_middleware(
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = error_response(500, "internal_error", "The server hit an unexpected error; it has been logged.")
+        if response.status == 404 and _wants_html_page(request):
+            response = _html_not_found(request)
         observe(_route_name(request), request.method, response.status, time.perf_counter() - started)
         return response
 

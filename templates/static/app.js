@@ -37,13 +37,38 @@ const main = document.getElementById("main");
 let current = null; // { route, view }
 let generation = 0;
 
+// history.back() is asynchronous: a link followed before its popstate arrives would be undone by
+// it (the lightbox closed with Esc, then a click at once, landed back on the old model). So a
+// back in flight is awaited by every navigation; the timer only guards against a lost event.
+let backInFlight = null;
+
+function goBack() {
+  backInFlight = new Promise((resolve) => {
+    const settle = () => {
+      clearTimeout(timer);
+      window.removeEventListener("popstate", settle);
+      backInFlight = null;
+      resolve();
+    };
+    const timer = setTimeout(settle, 1000);
+    window.addEventListener("popstate", settle);
+  });
+  history.back();
+}
+
+async function go(url) {
+  while (backInFlight) await backInFlight;
+  if (url === location.pathname + location.search) return;
+  history.pushState(null, "", url);
+  window.scrollTo(0, 0);
+  render();
+}
+
 const ctx = {
   href,
   route: () => parse(),
-  navigate(route) {
-    history.pushState(null, "", href(route));
-    render();
-  },
+  navigate: (route) => go(href(route)),
+  back: goBack,
   push(route) {
     history.pushState(null, "", href(route));
   },
@@ -105,10 +130,7 @@ document.addEventListener("click", (event) => {
   const link = event.target.closest("a[data-nav]");
   if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   event.preventDefault();
-  if (link.getAttribute("href") === location.pathname + location.search) return;
-  history.pushState(null, "", link.getAttribute("href"));
-  window.scrollTo(0, 0);
-  render();
+  go(link.getAttribute("href"));
 });
 window.addEventListener("popstate", () => render());
 
@@ -131,5 +153,47 @@ live.addEventListener("library.changed", (event) => {
     }
   }, 250);
 });
+// Keyboard: "/" focuses the search box (where there is one), "?" lists the shortcuts. Never
+// while typing in a field, with a modifier held, or over an open dialog.
+document.addEventListener("keydown", (event) => {
+  if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.closest?.("input, textarea, select, [contenteditable]") || document.querySelector("dialog[open]")) return;
+  if (event.key === "/") {
+    const search = main.querySelector("input[type=search]");
+    if (!search) return;
+    event.preventDefault();
+    search.focus();
+    search.select();
+  } else if (event.key === "?") {
+    event.preventDefault();
+    document.getElementById("shortcuts").showModal();
+  }
+});
+
+// The theme toggle cycles auto -> light -> dark; the page's theme script applies the stored choice
+// (before the first paint on every load, and at once on `themechange`).
+const THEMES = ["auto", "light", "dark"];
+const themeToggle = document.getElementById("theme-toggle");
+
+function showTheme() {
+  const choice = document.documentElement.dataset.themeChoice || "auto";
+  themeToggle.textContent = `Theme: ${choice}`;
+}
+
+themeToggle.addEventListener("click", () => {
+  const current = document.documentElement.dataset.themeChoice || "auto";
+  const next = THEMES[(THEMES.indexOf(current) + 1) % THEMES.length];
+  try {
+    if (next === "auto") localStorage.removeItem("theme");
+    else localStorage.setItem("theme", next);
+  } catch {
+    // storage refused: the choice holds for this page, not the next visit
+  }
+  dispatchEvent(new CustomEvent("themechange", { detail: next }));
+  showTheme();
+});
+addEventListener("storage", showTheme);
+showTheme();
+
 live.start();
 render({ focus: false });

@@ -28,6 +28,19 @@ export function clear(element, ...children) {
   return element;
 }
 
+// A whole-view state in place of a view that cannot be shown (an unknown site or model): a
+// heading, a sentence and a way back, and none of the controls that could not work there.
+export function showState(main, { title, text, back }) {
+  clear(main, h("section", { class: "state" },
+    h("h1", { tabindex: "-1" }, title),
+    h("p", {}, text),
+    h("p", {}, h("a", { class: "button", href: back.href, "data-nav": "" }, back.label))));
+}
+
+// An unknown site or model (the API's 404): the site when the server says the site is unknown.
+export const isNotFound = (error) => error?.status === 404;
+export const isUnknownSite = (error) => isNotFound(error) && /^Unknown site\b/.test(error.message);
+
 // Errors stay until dismissed or until the person goes elsewhere.
 export function showError(error, context) {
   if (error?.name === "AbortError") return;

@@ -1,8 +1,27 @@
 // The lightbox: a modal <dialog> showing one image or video at a time. ←/→ move, Esc closes
 // (the dialog's own cancel), a horizontal swipe moves on touch screens, and the neighbours are
-// preloaded. Videos use the browser's player, which seeks with Range requests.
+// preloaded. Videos use the browser's player, which seeks with Range requests; one it cannot
+// play is offered as a download instead.
 import { formatBytes, formatDate } from "./api.js";
 import { h, clear } from "./dom.js";
+
+// What a video the browser cannot decode (a codec or container it lacks, a damaged file)
+// shows instead of a player stuck at 0:00.
+function unplayable(item) {
+  return h("div", { class: "lb-message", role: "status" },
+    h("p", {}, "This file can't be played in the browser."),
+    h("a", { class: "button", href: item.url, download: item.path }, `Download ${item.path}`));
+}
+
+function stageFor(item) {
+  if (item.size === 0) return h("div", { class: "lb-message", role: "status" }, h("p", {}, "This file is empty (0 B): there is nothing to show."));
+  if (item.kind === "image") return h("img", { src: item.url, alt: item.path, decoding: "async" });
+  return h("video", { src: item.url, controls: true, preload: "metadata", playsinline: true, poster: item.thumbnailLarge,
+    "aria-label": `Video ${item.path}`, onerror: (event) => {
+      event.target.hidden = true; // the element stays (its error is on record); the person gets the file instead
+      event.target.after(unplayable(item));
+    } });
+}
 
 export class Lightbox {
   constructor(dialog, { onMove, onClose, onDelete }) {
@@ -76,10 +95,6 @@ export class Lightbox {
     const focused = ["lb-prev", "lb-next", "lb-close"].find((name) => document.activeElement?.classList.contains(name));
     const item = this.items[this.index];
     if (!item) return this.close();
-    const stage = item.kind === "video"
-      ? h("video", { src: item.url, controls: true, preload: "metadata", playsinline: true, poster: item.thumbnailLarge,
-        "aria-label": `Video ${item.path}` })
-      : h("img", { src: item.url, alt: item.path, decoding: "async" });
     const previous = h("button", { type: "button", class: "lb-prev icon", "aria-label": "Previous", onclick: () => this.move(-1) }, "‹");
     const next = h("button", { type: "button", class: "lb-next icon", "aria-label": "Next", onclick: () => this.move(1) }, "›");
     clear(
@@ -88,7 +103,7 @@ export class Lightbox {
         h("h2", { class: "lb-title" }, item.path),
         h("span", { class: "lb-counter", "aria-live": "polite" }, `${this.index + 1} / ${this.items.length}`),
         h("button", { type: "button", class: "icon lb-close", "aria-label": "Close", onclick: () => this.close() }, "×")),
-      h("div", { class: "lb-stage" }, previous, h("div", { class: "lb-media" }, stage), next),
+      h("div", { class: "lb-stage" }, previous, h("div", { class: "lb-media" }, stageFor(item)), next),
       h("div", { class: "lb-bar lb-footer" },
         h("span", { class: "meta" }, `${formatBytes(item.size)} · ${formatDate(item.mtime)}`),
         h("a", { class: "button secondary", href: item.url, download: item.path }, "Download file"),
@@ -98,7 +113,7 @@ export class Lightbox {
     this.dialog.querySelector(`.${focused || "lb-next"}`)?.focus();
     for (const offset of [1, -1]) {
       const neighbour = this.items[(this.index + offset + this.items.length) % this.items.length];
-      if (neighbour && neighbour.kind === "image") new Image().src = neighbour.url;
+      if (neighbour && neighbour.kind === "image" && neighbour.size > 0) new Image().src = neighbour.url;
     }
   }
 }

@@ -2,7 +2,7 @@
 // near, thumbnails loaded by the browser only when on screen), the lightbox (its file is in
 // the URL, so back closes it and links open it), downloads and deletes.
 import { api, downloadUrl, formatBytes, plural, withWidth } from "../api.js";
-import { h, clear, confirmAction, downloadButtons, notify, whenNear } from "../dom.js";
+import { h, clear, confirmAction, downloadButtons, isNotFound, isUnknownSite, notify, showState, whenNear } from "../dom.js";
 import { Lightbox } from "../lightbox.js";
 
 const CHUNK = 200;
@@ -21,24 +21,19 @@ export async function modelView(main, route, ctx) {
     onMove: (item) => ctx.replace({ site, model, file: item.path }),
     onClose: () => {
       if (!ctx.route().file) return;
-      if (pushed) history.back(); // the entry that opened the viewer: back is where we came from
+      if (pushed) ctx.back(); // the entry that opened the viewer: back is where we came from
       else ctx.replace({ site, model }); // opened from a shared link: stay on the model
       pushed = false;
     },
     onDelete: (item) => deleteFile(item),
   });
 
-  clear(
-    main,
-    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" },
-      h("a", { href: ctx.href({}), "data-nav": "" }, "Sites"), " › ",
-      h("a", { href: ctx.href({ site }), "data-nav": "" }, site), " › ",
-      h("span", { "aria-current": "page" }, model)),
-    h("div", { class: "heading" }, h("h1", { tabindex: "-1" }, model), actions),
-    summary, grid, sentinel,
-  );
-
   function tile(item, index) {
+    if (item.size === 0) { // nothing to draw: say so rather than show a broken picture
+      return h("li", {},
+        h("button", { type: "button", class: "tile empty-file", "aria-label": `${item.path}: empty file`, onclick: () => open(index) },
+          h("span", { class: "tile-note", "aria-hidden": "true" }, "empty file")));
+    }
     const label = item.kind === "video" ? `Play video ${item.path}` : `View ${item.path}`;
     return h("li", {},
       h("button", { type: "button", class: `tile ${item.kind}`, "aria-label": label, onclick: () => open(index) },
@@ -124,8 +119,28 @@ export async function modelView(main, route, ctx) {
     else ctx.error(new Error(`${file} is not in this model (any more).`));
   }
 
+  try {
+    await load(); // before the page is drawn: an unknown model never shows its downloads
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    lightbox.destroy();
+    showState(main, isUnknownSite(error)
+      ? { title: `No site named “${site}”`, text: "The library has no site folder by that name.", back: { href: ctx.href({}), label: "Back to the sites" } }
+      : { title: `No model named “${model}” in ${site}`, text: "It may have been renamed, moved to the trash, or mistyped.",
+        back: { href: ctx.href({ site }), label: `Back to ${site}` } });
+    ctx.error(error);
+    return {};
+  }
+  clear(
+    main,
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" },
+      h("a", { href: ctx.href({}), "data-nav": "" }, "Sites"), " › ",
+      h("a", { href: ctx.href({ site }), "data-nav": "" }, site), " › ",
+      h("span", { "aria-current": "page" }, model)),
+    h("div", { class: "heading" }, h("h1", { tabindex: "-1" }, model), actions),
+    summary, grid, sentinel,
+  );
   const stopObserving = whenNear(sentinel, () => { if (drawn < items.length) drawMore(); });
-  await load();
   if (route.file) syncLightbox(route.file);
   return {
     destroy() {

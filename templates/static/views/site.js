@@ -2,7 +2,7 @@
 // downloads, and infinite scroll (pages of PAGE models fetched as the end comes near; cards
 // are cheap to lay out thanks to content-visibility, and covers load lazily).
 import { api, downloadUrl, formatBytes, formatNumber, plural, withWidth } from "../api.js";
-import { h, clear, debounce, downloadButtons, whenNear } from "../dom.js";
+import { h, clear, debounce, downloadButtons, isNotFound, showState, whenNear } from "../dom.js";
 
 const PAGE = 60;
 const EAGER = 8; // covers above the fold: requested at once, before layout
@@ -43,19 +43,6 @@ export async function siteView(main, route, ctx) {
     selectionCount,
     h("div", { class: "selection-downloads" }),
     h("button", { type: "button", class: "secondary", onclick: () => clearSelection() }, "Clear selection"),
-  );
-
-  clear(
-    main,
-    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" },
-      h("a", { href: ctx.href({}), "data-nav": "" }, "Sites"), " › ", h("span", { "aria-current": "page" }, site)),
-    h("div", { class: "heading" },
-      h("h1", { tabindex: "-1" }, site),
-      downloadButtons("Download site", (format) => downloadUrl(site, [], format))),
-    h("div", { class: "toolbar", role: "search" },
-      h("span", { class: "field grow" }, h("label", { for: "model-search" }, "Search"), search),
-      h("span", { class: "field" }, h("label", { for: "model-sort" }, "Sort"), sort)),
-    count, grid, more, sentinel, selectionBar,
   );
 
   function updateSelection() {
@@ -151,7 +138,30 @@ export async function siteView(main, route, ctx) {
   });
   more.addEventListener("click", () => loadPage()?.catch(ctx.error));
   updateSelection();
-  await restart();
+  try {
+    await restart(); // the first page before the page is drawn: an unknown site never shows its controls
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    showState(main, {
+      title: `No site named “${site}”`,
+      text: "The library has no site folder by that name: it may have been renamed, moved to the trash, or mistyped.",
+      back: { href: ctx.href({}), label: "Back to the sites" },
+    });
+    ctx.error(error);
+    return {};
+  }
+  clear(
+    main,
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" },
+      h("a", { href: ctx.href({}), "data-nav": "" }, "Sites"), " › ", h("span", { "aria-current": "page" }, site)),
+    h("div", { class: "heading" },
+      h("h1", { tabindex: "-1" }, site),
+      downloadButtons("Download site", (format) => downloadUrl(site, [], format))),
+    h("div", { class: "toolbar", role: "search" },
+      h("span", { class: "field grow" }, h("label", { for: "model-search" }, "Search"), search),
+      h("span", { class: "field" }, h("label", { for: "model-sort" }, "Sort"), sort)),
+    count, grid, more, sentinel, selectionBar,
+  );
   const stopObserving = whenNear(sentinel, () => loadPage()?.catch(ctx.error));
   return {
     destroy() {
