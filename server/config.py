@@ -58,7 +58,8 @@ class Config:
 
     @property
     def download_cache_max_bytes(self) -> int:
-        return int(self.download_cache_max_gb * 1024**3)
+        """GB as everywhere in this app and its README: 10^9 bytes (MB = 10^6)."""
+        return int(self.download_cache_max_gb * 1_000_000_000)
 
 
 # setting name -> (flag, environment variable, metavar, what it does and its default)
@@ -78,7 +79,7 @@ _SETTINGS: dict[str, tuple[str, str, str, str]] = {
     "threshold_mb": ("--threshold-mb", "DOWNLOAD_CACHE_THRESHOLD_MB", "N|auto",
                      f"archives below N MB are built in memory, larger ones streamed (default {DEFAULT_THRESHOLD_MB})"),
     "download_cache_max_gb": ("--download-cache-max-gb", "DOWNLOAD_CACHE_MAX_GB", "N",
-                              f"bound of the download cache (default {DEFAULT_DOWNLOAD_CACHE_MAX_GB:g})"),
+                              f"download cache bound in GB = 10^9 bytes (default {DEFAULT_DOWNLOAD_CACHE_MAX_GB:g})"),
     "workers": ("--workers", "WORKERS", "N", "processes sharing the port; more than 1 needs --redis-url (default 1)"),
     "download_max_builds": ("--download-max-builds", "DOWNLOAD_MAX_BUILDS", "N",
                             "archives built at once, others wait up to 10 s then get 503 (default 4 per core)"),

@@ -959,9 +959,9 @@ async def test_cache_cards_have_readable_names_decimal_sizes_and_say_hashes_go_t
     for shown, key in titles:
         assert "_" not in shown and shown != key, (shown, key)
     downloads = await page.locator(".cache-card", has_text="download_cache").inner_text()
-    assert "10.7 GB" in downloads  # the default 10 GiB limit in the README's decimal units
+    assert "10.0 GB" in downloads  # the default --download-cache-max-gb 10: GB = 10^9 bytes
     thumbnails = await page.locator(".cache-card", has_text="thumbnail_cache").inner_text()
-    assert "536.9 MB" in thumbnails
+    assert "500.0 MB" in thumbnails
     assert "MiB" not in downloads + thumbnails and "GiB" not in downloads + thumbnails
     button = page.locator("#clear-cache")
     assert "hashes" in (await button.inner_text()).lower()

@@ -46,7 +46,7 @@ def test_environment_twins_are_read(tmp_path: Path) -> None:
     assert config.redis_url == "redis://127.0.0.1:6379/0" and config.index_backend == "redis"
     assert config.auth_token == "s3cret-token"
     assert config.threshold_mb == 5
-    assert config.download_cache_max_bytes == 512 * 1024**2
+    assert config.download_cache_max_bytes == 500_000_000  # GB = 10^9 bytes, as MB = 10^6
 
 
 @pytest.mark.parametrize(

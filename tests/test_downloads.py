@@ -246,7 +246,7 @@ async def test_eviction_keeps_the_cache_within_its_bound(make_client: ClientFact
         sizes.append(len(body))
     await settle(probe)
     bound = max(sizes) + 10  # room for one archive, not two
-    client = await make_client(download_cache_max_gb=bound / 1024**3, cache_dir=probe.app[keys.CONFIG].cache_dir / "x")
+    client = await make_client(download_cache_max_gb=bound / 1e9, cache_dir=probe.app[keys.CONFIG].cache_dir / "x")
     await get(client, "/api/download?site=alpha&model=ana")
     await settle(client)
     await get(client, "/api/download?site=alpha&model=bruno")
