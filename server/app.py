@@ -69,7 +69,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete("/api/model", manage.delete_model)
     router.add_delete("/api/file", manage.delete_file)
     router.add_get("/api/trash", manage.list_trash)
+    router.add_get("/api/trash/thumb", manage.trash_thumbnail)
     router.add_post("/api/trash/restore", manage.restore)
+    router.add_post("/api/trash/delete", manage.delete_for_good)
     router.add_delete("/api/trash", manage.empty_trash)
     # downloads
     router.add_get("/api/download", downloads.download)
