@@ -439,6 +439,67 @@ async def test_api_errors_are_shown_to_the_person(open_page: SessionFactory) -> 
     assert await page.locator("#alerts .alert").count() == 0
 
 
+async def test_trash_select_two_and_restore_selected(open_page: SessionFactory, library_root: Path) -> None:
+    session = await open_page()
+    trash = session.app[keys.TRASH]
+    trash.delete_file("alpha", "ana", "img1.jpg")
+    trash.delete_file("alpha", "ana", "img2.jpg")
+    trash.delete_model("alpha", "bruno")
+    page = session.page
+    await session.goto("/?view=trash")
+    await page.locator(".trash-item").nth(2).wait_for()
+    restore = page.get_by_role("button", name="Restore selected")
+    assert await restore.is_disabled()
+    await page.get_by_role("checkbox", name="Select alpha/ana/img1.jpg").check()
+    await page.get_by_role("checkbox", name="Select alpha/ana/img2.jpg").check()
+    assert "2 items selected" in await page.locator(".trash-tools").inner_text()
+    await restore.click()
+    await page.wait_for_function("() => document.querySelectorAll('.trash-item').length === 1")
+    assert (library_root / "alpha" / "ana" / "img1.jpg").exists()
+    assert (library_root / "alpha" / "ana" / "img2.jpg").exists()
+    assert not (library_root / "alpha" / "bruno").exists()
+    assert "Restored 2 items" in await page.locator("#notices").inner_text()
+    assert await page.locator(".trash-item", has_text="alpha/bruno").count() == 1
+
+
+async def test_trash_delete_selected_for_good_once_confirmed(open_page: SessionFactory, library_root: Path) -> None:
+    session = await open_page()
+    trash = session.app[keys.TRASH]
+    kept = trash.delete_file("alpha", "ana", "img1.jpg")
+    gone = [trash.delete_file("alpha", "ana", "img2.jpg"), trash.delete_model("alpha", "bruno")]
+    page = session.page
+    await session.goto("/?view=trash")
+    await page.locator(".trash-item").nth(2).wait_for()
+    await page.get_by_role("checkbox", name="Select all").check()
+    await page.get_by_role("checkbox", name="Select alpha/ana/img1.jpg").uncheck()
+    assert await page.evaluate("() => document.getElementById('trash-select-all').indeterminate")
+    await page.get_by_role("button", name="Delete selected for good").click()
+    text = await confirm(page, "Permanently delete 2 selected items (")
+    assert "cannot be undone" in text
+    await page.wait_for_function("() => document.querySelectorAll('.trash-item').length === 1")
+    assert "for good, freed" in await page.locator("#notices").inner_text()
+    for item in gone:
+        assert not (library_root / "alpha" / ".trash" / item.id).exists()
+    assert (library_root / "alpha" / ".trash" / kept.id / "data").exists()
+    assert not (library_root / "alpha" / "ana" / "img2.jpg").exists()  # deleted for good, not restored
+
+
+async def test_trash_items_show_thumbnails_with_alt_text(open_page: SessionFactory) -> None:
+    session = await open_page()
+    trash = session.app[keys.TRASH]
+    trash.delete_file("alpha", "ana", "img1.jpg")
+    trash.delete_model("alpha", "Carla")
+    page = session.page
+    await session.goto("/?view=trash")
+    await page.locator(".trash-item").nth(1).wait_for()
+    for name in ("Preview of alpha/ana/img1.jpg", "First image of alpha/Carla"):
+        image = page.get_by_role("img", name=name)
+        await image.wait_for()
+        await page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=await image.element_handle())
+    missing = await page.evaluate("() => [...document.images].filter(i => !i.getAttribute('alt')).map(i => i.src)")
+    assert missing == []
+
+
 # -- downloads -------------------------------------------------------------------------------
 
 

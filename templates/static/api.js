@@ -109,3 +109,43 @@ export async function restoreItems(items) {
   }
   return { restored, failure };
 }
+
+// A trashed item's picture: the file itself, or a model's first image (404 when it has none).
+export const trashThumbUrl = (id, width = 128) => apiUrl("/api/trash/thumb", { id, w: width });
+
+// Trash ids go in batches, as a query holds at most 64 parameters.
+const TRASH_BATCH = 50;
+const batches = (ids) => Array.from({ length: Math.ceil(ids.length / TRASH_BATCH) }, (_, i) => ids.slice(i * TRASH_BATCH, (i + 1) * TRASH_BATCH));
+
+// Restore trash items by id: `{restored: [item…], conflicts: [{id, message}]}` however many there are.
+export async function restoreTrashItems(ids) {
+  const restored = [];
+  const conflicts = [];
+  for (const batch of batches(ids)) {
+    try {
+      const body = await api("/api/trash/restore", { method: "POST", params: { id: batch } });
+      if (body.status === "restored") restored.push(body.item);
+      else {
+        restored.push(...body.restored);
+        conflicts.push(...body.conflicts);
+      }
+    } catch (error) {
+      // one id answers 404 or 409 itself; several are always answered per item
+      if (batch.length !== 1 || ![404, 409].includes(error.status)) throw error;
+      conflicts.push({ id: batch[0], message: error.message });
+    }
+  }
+  return { restored, conflicts };
+}
+
+// Delete trash items for good by id: `{deleted: [item…], freed, failed: [{id, message}]}`.
+export async function deleteTrashItems(ids) {
+  const result = { deleted: [], freed: 0, failed: [] };
+  for (const batch of batches(ids)) {
+    const body = await api("/api/trash/delete", { method: "POST", params: { id: batch } });
+    result.deleted.push(...body.deleted);
+    result.freed += body.freed;
+    result.failed.push(...body.failed);
+  }
+  return result;
+}
