@@ -13,12 +13,11 @@ import asyncio
 from aiohttp import web
 
 from server import keys
-from server.cache.thumbnails import CONTENT_TYPE, DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH
-from server.errors import BadRequest, NotFound
-from server.handlers.media import media_cache_control
+from server.cache.thumbnails import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH
+from server.errors import BadRequest
+from server.handlers.thumbs import send_thumbnail
 from server.infra.events import LibraryChanged
 from server.trash import TrashItem
-from server.web.files import send_file
 from server.web.params import Query
 from server.web.responses import send_json
 
@@ -72,16 +71,7 @@ async def trash_thumbnail(request: web.Request) -> web.StreamResponse:
     item_id = query.required("id", max_length=ID_MAX_LENGTH)
     width = query.integer("w", default=DEFAULT_WIDTH, low=MIN_WIDTH, high=MAX_WIDTH) or DEFAULT_WIDTH
     source, video = await asyncio.to_thread(request.app[keys.TRASH].preview_source, item_id)
-    cache = request.app[keys.THUMBNAILS]
-    for attempt in (1, 2):
-        path = await cache.get(source, video, width)
-        try:
-            return await send_file(request, str(path), CONTENT_TYPE, media_cache_control(request.app))
-        except NotFound:
-            if attempt == 2:
-                raise
-            cache.drop(path)  # cleared or evicted between lookup and open: make it again
-    raise AssertionError("unreachable")
+    return await send_thumbnail(request, source, video, width)
 
 
 async def restore(request: web.Request) -> web.Response:

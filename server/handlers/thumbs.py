@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from aiohttp import web
 
@@ -36,15 +37,19 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
     query.text("v", max_length=64)  # a client's cache-buster (the source's mtime): validated, not used
     relative = request.match_info["path"]
     media = await asyncio.to_thread(request.app[keys.LIBRARY].media_path, relative)
+    return await send_thumbnail(request, media, media_kind(media.name) == "video", width)
+
+
+async def send_thumbnail(request: web.Request, source: Path, video: bool, width: int) -> web.StreamResponse:
+    """The thumbnail of `source` from the disk cache, with the caching of the media it shows
+    (private behind a token); made again if it was cleared or evicted before it could be opened."""
     cache = request.app[keys.THUMBNAILS]
-    video = media_kind(media.name) == "video"
     for attempt in (1, 2):
-        path = await cache.get(media, video, width)
+        path = await cache.get(source, video, width)
         try:
-            # the same caching as the media it shows (private behind a token)
             return await send_file(request, str(path), CONTENT_TYPE, media_cache_control(request.app))
         except NotFound:
             if attempt == 2:
                 raise
-            cache.drop(path)  # cleared or evicted between lookup and open: make it again
+            cache.drop(path)
     raise AssertionError("unreachable")
