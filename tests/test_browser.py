@@ -543,6 +543,134 @@ async def test_selection_offers_downloads_of_the_chosen_models(open_page: Sessio
     await bar.wait_for(state="hidden")
 
 
+async def open_viewer(session: Session, file: str = "img2.jpg") -> Any:
+    """The lightbox on alpha/ana at `file`, its image loaded."""
+    await session.goto(f"/?site=alpha&model=ana&file={file}")
+    lightbox = session.page.locator("dialog#lightbox")
+    await lightbox.wait_for(state="visible")
+    return lightbox
+
+
+async def test_viewer_home_and_end_go_to_the_first_and_last_file(open_page: SessionFactory) -> None:
+    session = await open_page()
+    lightbox = await open_viewer(session)
+    await session.page.keyboard.press("End")
+    assert await lightbox.locator(".lb-counter").inner_text() == "5 / 5"
+    last = await lightbox.locator(".lb-title").inner_text()
+    await session.page.wait_for_function("name => location.search.includes('file=' + name)", arg=last)
+    await session.page.keyboard.press("Home")
+    assert await lightbox.locator(".lb-counter").inner_text() == "1 / 5"
+    await session.page.wait_for_function("() => location.search.includes('file=img1.jpg')")
+    assert "file=img1.jpg" in session.url_query()
+
+
+async def test_viewer_info_panel_shows_the_loaded_image_dimensions(open_page: SessionFactory) -> None:
+    session = await open_page()
+    lightbox = await open_viewer(session)
+    page = session.page
+    await page.wait_for_function("() => document.querySelector('#lightbox img')?.naturalWidth > 0")
+    natural = await lightbox.locator("img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    info = lightbox.get_by_role("complementary", name="File information")
+    assert await info.is_hidden()
+    await page.keyboard.press("i")
+    await info.wait_for(state="visible")
+    assert await lightbox.get_by_role("button", name="Info").get_attribute("aria-pressed") == "true"
+    await page.wait_for_function(
+        "text => document.querySelector('#lightbox .lb-dimensions').textContent === text",
+        arg=f"{natural[0]} × {natural[1]} px",
+    )
+    text = await info.inner_text()
+    assert "img2.jpg" in text and "Size" in text and "Date" in text
+    await page.keyboard.press("ArrowRight")  # the panel stays open on the next file, with its figures
+    assert await lightbox.locator(".lb-path").inner_text() != "img2.jpg"
+    assert await info.is_visible()
+    await page.keyboard.press("i")
+    await info.wait_for(state="hidden")
+
+
+async def test_viewer_double_click_zooms_and_drag_pans_the_image(open_page: SessionFactory) -> None:
+    session = await open_page()
+    lightbox = await open_viewer(session)
+    image = lightbox.locator("img")
+    await session.page.wait_for_function("() => document.querySelector('#lightbox img')?.naturalWidth > 0")
+    assert await image.evaluate("img => img.style.transform") == ""
+    await image.dblclick()
+    transform = await image.evaluate("img => img.style.transform")
+    assert "scale(2.5)" in transform, transform
+    await image.evaluate(
+        """img => {
+          const box = img.getBoundingClientRect();
+          const x = box.left + box.width / 2, y = box.top + box.height / 2;
+          const fire = (type, dx) => img.dispatchEvent(new PointerEvent(type,
+            {pointerId: 1, pointerType: 'mouse', button: 0, clientX: x + dx, clientY: y, bubbles: true}));
+          fire('pointerdown', 0); fire('pointermove', 10); fire('pointerup', 10);
+        }"""
+    )
+    assert await image.evaluate("img => img.style.transform") != transform  # panned
+    assert await lightbox.locator(".lb-counter").inner_text() == "2 / 5"  # a pan is no swipe
+    await image.dblclick()
+    assert await image.evaluate("img => img.style.transform") == ""  # back to fit
+
+
+async def test_viewer_pinch_zooms_the_image(open_page: SessionFactory) -> None:
+    session = await open_page(width=390, height=844, has_touch=True, is_mobile=True)
+    lightbox = await open_viewer(session)
+    image = lightbox.locator("img")
+    await session.page.wait_for_function("() => document.querySelector('#lightbox img')?.naturalWidth > 0")
+    await image.evaluate(
+        """img => {
+          const box = img.getBoundingClientRect();
+          const x = box.left + box.width / 2, y = box.top + box.height / 2;
+          const fire = (type, id, dx) => img.dispatchEvent(new PointerEvent(type,
+            {pointerId: id, pointerType: 'touch', clientX: x + dx, clientY: y, bubbles: true}));
+          fire('pointerdown', 1, -10); fire('pointerdown', 2, 10);
+          fire('pointermove', 1, -30); fire('pointermove', 2, 30);
+          fire('pointerup', 1, -30); fire('pointerup', 2, 30);
+        }"""
+    )
+    assert "scale(3)" in await image.evaluate("img => img.style.transform")
+    assert await lightbox.locator(".lb-counter").inner_text() == "2 / 5"  # a pinch is no swipe
+
+
+async def test_viewer_slideshow_advances_by_itself_and_any_key_stops_it(open_page: SessionFactory) -> None:
+    session = await open_page()
+    lightbox = await open_viewer(session, "img1.jpg")
+    page = session.page
+    await page.evaluate("() => { document.getElementById('lightbox').dataset.slideshowMs = '50'; }")
+    await page.keyboard.press("s")
+    assert await lightbox.get_attribute("data-slideshow") == "running"
+    await page.wait_for_function("() => document.querySelector('#lightbox .lb-counter').textContent === '3 / 5'")
+    await page.keyboard.press("Shift")  # any key
+    assert await lightbox.get_attribute("data-slideshow") is None
+    counter = await lightbox.locator(".lb-counter").inner_text()
+    await page.wait_for_timeout(300)  # six intervals: a running slideshow would have moved
+    assert await lightbox.locator(".lb-counter").inner_text() == counter
+    await lightbox.get_by_role("button", name="Slideshow").click()
+    assert await lightbox.get_attribute("data-slideshow") == "running"
+    await lightbox.locator(".lb-title").click()  # any click
+    assert await lightbox.get_attribute("data-slideshow") is None
+
+
+async def test_viewer_f_toggles_fullscreen_and_keys_never_fire_while_typing(open_page: SessionFactory) -> None:
+    session = await open_page()
+    lightbox = await open_viewer(session)
+    page = session.page
+    await page.keyboard.press("f")
+    await page.wait_for_function("() => document.fullscreenElement === document.documentElement")
+    assert await lightbox.is_visible()  # the viewer fills the fullscreen page
+    await page.keyboard.press("f")
+    await page.wait_for_function("() => document.fullscreenElement === null")
+    await page.evaluate(
+        "() => document.querySelector('#lightbox .lb-bar')"
+        ".append(Object.assign(document.createElement('input'), {id: 'typed'}))"
+    )
+    await page.locator("#typed").type("sif")
+    assert await page.locator("#typed").input_value() == "sif"
+    assert await lightbox.get_attribute("data-slideshow") is None
+    assert await lightbox.locator(".lb-info").is_hidden()
+    assert await page.evaluate("() => document.fullscreenElement") is None
+
+
 # -- scan and duplicates -----------------------------------------------------------------------
 
 SCAN_ROUTES = [("POST", "/api/scan"), ("GET", "/api/duplicates"), ("GET", "/ws")]

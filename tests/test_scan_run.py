@@ -82,3 +82,56 @@ async def test_save_writes_only_what_changed(tmp_path: Path) -> None:
     assert cache.path.read_bytes() != b"sentinel"
     assert cache.path.stat().st_mtime_ns >= written
     assert HashCache(tmp_path).load() == 0
+
+
+# -- one meaning per figure ------------------------------------------------------------------
+
+
+def _progress_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [event for event in events if event["type"] == "scan.progress"]
+
+
+async def test_scan_figures_agree_in_every_phase_and_channel(library_root: Path, make_client: ClientFactory) -> None:
+    same = b"x" * 100_000  # above SMALL_FILE: a head+tail hash, then a full one
+    for name in ("a.jpg", "b.jpg"):  # identical
+        (library_root / "alpha" / "ana" / name).write_bytes(same)
+    (library_root / "alpha" / "ana" / "c.jpg").write_bytes(b"y" * 100_000)  # same size, other head: one hash
+    client = await make_client()
+
+    events = await run_scan(client)
+    progress = _progress_events(events)
+    walking = [p for p in progress if p["phase"] == "walking"]
+    assert walking, "the walk reports what it found"
+    assert all(p["total"] is None and p["checked"] == 0 and p["files_found"] > 0 for p in walking)
+    last = progress[-1]
+    stats = events[-1]["stats"]
+    assert last["phase"] == "done"
+    assert last["files_found"] == stats["files"]  # "Files found" and "scanned N files" say the same
+    hashing = [p for p in progress if p["phase"] == "hashing"]
+    assert hashing and all(p["total"] == last["total"] and p["checked"] <= p["total"] for p in hashing)
+    assert last["checked"] == last["total"] >= 3  # a, b and c at least
+    assert last["total"] <= last["files_found"]
+    assert last["cache_hits"] == last["hash_cache_hits"] == 0  # nothing known yet
+    polled = await (await client.get("/api/scan_progress")).json()
+    assert polled == {k: v for k, v in last.items() if k not in ("type", "library")}
+
+    events = await run_scan(client)  # nothing changed: every compared file comes from the cache
+    last = _progress_events(events)[-1]
+    stats = events[-1]["stats"]
+    assert last["cache_hits"] == last["checked"] == last["total"]
+    assert last["hash_cache_hits"] == stats["hashes"] == stats["cache_hits"] > last["cache_hits"]  # a, b: two each
+
+    (library_root / "alpha" / "ana" / "d.jpg").write_bytes(same)  # new: only it must be read
+    events = await run_scan(client)
+    last = _progress_events(events)[-1]
+    assert last["checked"] == last["total"]
+    assert last["cache_hits"] == last["checked"] - 1
+    assert last["files_found"] == events[-1]["stats"]["files"]
+    body = await (await client.get("/api/duplicates")).json()
+    assert ["alpha/ana/a.jpg", "alpha/ana/b.jpg", "alpha/ana/d.jpg"] in [g["files"] for g in body["groups"]]
+
+
+def test_an_idle_progress_has_no_total_yet() -> None:
+    body = Progress().to_json()
+    assert body["total"] is None and body["checked"] == 0 and body["files_found"] == 0
+    assert body["cache_hits"] == body["hash_cache_hits"] == 0

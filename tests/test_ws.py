@@ -57,6 +57,25 @@ async def test_event_order_and_reconnect_resync(client: TestClient[Any, Any]) ->
     assert hello["scan"]["scan_id"] == finished["scan_id"]
 
 
+async def test_a_reconnect_hears_the_same_figures_as_the_live_events_and_scan_progress(
+    client: TestClient[Any, Any], library_root: Path
+) -> None:
+    pair = b"p" * 70_000
+    _write(library_root / "alpha" / "ana" / "p1.jpg", pair)
+    _write(library_root / "beta" / "x" / "p2.jpg", pair)
+    await run_scan(client)  # the cache learns them
+    events = await run_scan(client)
+    live = {k: v for k, v in events[-2].items() if k not in ("type", "library")}  # the last scan.progress
+    assert events[-2]["type"] == "scan.progress" and live["phase"] == "done"
+    async with client.ws_connect("/ws") as ws:  # a page reloaded after the scan
+        hello = await ws.receive_json(timeout=10)
+    polled = await (await client.get("/api/scan_progress")).json()
+    assert hello["scan"] == polled == live
+    assert live["files_found"] == events[-1]["stats"]["files"]
+    assert 0 < live["cache_hits"] == live["checked"] == live["total"] <= live["files_found"]
+    assert live["hash_cache_hits"] == events[-1]["stats"]["hashes"] >= live["cache_hits"]
+
+
 async def test_progress_is_throttled_for_a_large_file_list(tmp_path: Path, make_client: ClientFactory) -> None:
     root = tmp_path / "lib"
     groups = 600

@@ -1,5 +1,15 @@
 """A scan's live progress (the `scan_progress` body) and its throttled `scan.progress` events.
 
+One meaning per figure, whatever the phase and whichever way it is read (/ws, /api/scan_progress,
+after a reload):
+- `files_found`: media files the walk found (hard links and symlinks to one file counted once
+  when the walk ends; the finished results' `stats.files` is the same number);
+- `checked` / `total`: files compared by content (the files that share their size with
+  another), done / to do; `total` is null (unknown) until the walk ends, `checked` 0 until then;
+- `cache_hits`: files among those compared whose hashes all came from the hash cache (never
+  more than `checked`); `hash_cache_hits`: hashes taken from the hash cache (a file can need
+  two: partial and full).
+
 A scan updates its `Progress` far more often than anyone needs to hear about it: the
 `ProgressEmitter` publishes at most one event per interval, unless forced (a phase change,
 the end). Pure: no aiohttp.
@@ -24,12 +34,14 @@ class Progress:
     running: bool = False
     scan_id: str | None = None
     phase: str = "idle"
+    files_found: int = 0
     checked: int = 0
-    total: int = 0
+    total: int | None = None  # unknown until the walk has ended
     bytes_done: int = 0
     bytes_total: int = 0
     percent: float = 0.0
     cache_hits: int = 0
+    hash_cache_hits: int = 0
     started_at: float | None = None
     eta_s: float | None = None
     rate: float | None = None  # bytes per second hashed by the workers
@@ -39,12 +51,14 @@ class Progress:
             "running": self.running,
             "scan_id": self.scan_id,
             "phase": self.phase,
+            "files_found": self.files_found,
             "checked": self.checked,
             "total": self.total,
             "bytes_done": self.bytes_done,
             "bytes_total": self.bytes_total,
             "percent": round(self.percent, 2),
             "cache_hits": self.cache_hits,
+            "hash_cache_hits": self.hash_cache_hits,
             "started_at": self.started_at,
             "eta_s": None if self.eta_s is None else round(self.eta_s, 2),
             "rate": None if self.rate is None else round(self.rate),

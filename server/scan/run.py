@@ -61,6 +61,22 @@ class ScanTools:
     cancel_flag: CancelEvent  # shared with the workers
 
 
+@dataclass(slots=True)
+class _Settled:
+    """What settling some groups adds to the progress: files, bytes and the cache's part."""
+
+    files: int = 0
+    nbytes: int = 0
+    cache_hits: int = 0  # files whose hashes all came from the hash cache
+    hash_cache_hits: int = 0
+
+    def add(self, other: _Settled) -> None:
+        self.files += other.files
+        self.nbytes += other.nbytes
+        self.cache_hits += other.cache_hits
+        self.hash_cache_hits += other.hash_cache_hits
+
+
 class ScanCancelledError(Exception):
     pass
 
@@ -216,7 +232,7 @@ class ScanRun:
             for future in asyncio.as_completed(futures):
                 found = await future
                 entries.extend(found)
-                self.progress.checked = len(entries)
+                self.progress.files_found = len(entries)  # so far; links are told apart at the end
                 self.emitter.emit(self.progress)
         except hashing.ScanCancelled:
             await asyncio.gather(*futures, return_exceptions=True)
@@ -224,7 +240,9 @@ class ScanRun:
         self._check_cancel()
         # A drive unmounted during the walk would look like an empty library: fail instead.
         library.check_available()
-        return await asyncio.to_thread(summarize_walk, entries)  # big libraries: off the loop
+        walk = await asyncio.to_thread(summarize_walk, entries)  # big libraries: off the loop
+        self.progress.files_found = walk.files  # the finished stats' `files`, from here on
+        return walk
 
     # -- hashing ------------------------------------------------------------------------
 
@@ -280,7 +298,7 @@ class ScanRun:
     async def _settle_from_cache(self, groups: list[tuple[int, list[FileInfo]]], tally: Tally) -> Batch:
         """Settle the groups the hash cache can; returns the ones the workers must read."""
         pending: Batch = []
-        settled_files = settled_bytes = settled_hits = 0
+        settled = _Settled()
         for count, (size, members) in enumerate(groups):
             if count % 2000 == 1999:
                 await asyncio.sleep(0)  # a library of millions: let requests through meanwhile
@@ -290,11 +308,10 @@ class ScanRun:
             except hashing.NeedsWork:
                 pending.append((size, members, known))
                 continue
-            hits = self._record(size, members, outcomes, tally)
-            settled_files += len(members)
-            settled_bytes += size * len(members)
-            settled_hits += hits
-        self._update_hash_progress(settled_files, settled_bytes, settled_hits)
+            settled.add(self._record(size, members, known, outcomes, tally))
+            settled.files += len(members)
+            settled.nbytes += size * len(members)
+        self._update_hash_progress(settled)
         return pending
 
     def _record_batch(
@@ -302,14 +319,13 @@ class ScanRun:
     ) -> None:
         tally.hashed_bytes += work.bytes_read
         self.tools.counters.hashed_bytes += work.bytes_read
-        hits = 0
-        for (size, members, _known), outcomes in zip(batch, outcome_lists, strict=True):
-            hits += self._record(size, members, outcomes, tally)
-        hits -= work.computed
+        recorded = _Settled()
+        for (size, members, known), outcomes in zip(batch, outcome_lists, strict=True):
+            recorded.add(self._record(size, members, known, outcomes, tally))
+            recorded.files += len(members)
+            recorded.nbytes += size * len(members)
         tally.computed += work.computed
-        files = sum(len(members) for _s, members, _k in batch)
-        nbytes = sum(size * len(members) for size, members, _k in batch)
-        self._update_hash_progress(files, nbytes, hits)
+        self._update_hash_progress(recorded)
 
     def _known_hashes(self, members: list[FileInfo]) -> list[hashing.Member]:
         known: list[hashing.Member] = []
@@ -318,23 +334,39 @@ class ScanRun:
             known.append((info.path, entry.partial, entry.full) if entry else (info.path, None, None))
         return known
 
-    def _record(self, size: int, members: list[FileInfo], outcomes: Sequence[hashing.Outcome], tally: Tally) -> int:
-        """Store a settled group's hashes; returns the hashes it used (hits when nothing was computed)."""
-        used = 0
-        for info, (partial, full) in zip(members, outcomes, strict=True):
-            used += (partial is not None) + (full is not None)
-            if partial is not None or full is not None:
+    def _record(
+        self,
+        size: int,
+        members: list[FileInfo],
+        known: list[hashing.Member],
+        outcomes: Sequence[hashing.Outcome],
+        tally: Tally,
+    ) -> _Settled:
+        """Store a settled group's hashes; returns its cache hits, in files and in hashes.
+
+        A hash that was known beforehand came from the hash cache (the workers never recompute
+        a known hash); a file is a cache hit when every hash it needed was known.
+        """
+        hits = _Settled()
+        for info, (_path, known_partial, known_full), (partial, full) in zip(members, known, outcomes, strict=True):
+            used = (partial is not None) + (full is not None)
+            cached = (partial is not None and known_partial is not None) + (full is not None and known_full is not None)
+            tally.needed += used
+            hits.hash_cache_hits += cached
+            if used and cached == used:
+                hits.cache_hits += 1
+            if used:
                 self.tools.cache.store(info.path, info.size, info.mtime_ns, info.inode, partial, full)
             if full is not None:
                 tally.hashes[info.path] = (size, full)
-        tally.needed += used
-        return used
+        return hits
 
-    def _update_hash_progress(self, files: int, nbytes: int, hits: int) -> None:
+    def _update_hash_progress(self, settled: _Settled) -> None:
         p = self.progress
-        p.checked += files
-        p.bytes_done += nbytes
-        p.cache_hits += hits
+        p.checked += settled.files
+        p.bytes_done += settled.nbytes
+        p.cache_hits += settled.cache_hits
+        p.hash_cache_hits += settled.hash_cache_hits
         p.percent = 5.0 + 95.0 * (p.bytes_done / p.bytes_total if p.bytes_total else 1.0)
         p.percent = min(p.percent, 99.99)
         elapsed = self.clock() - self._hash_started
