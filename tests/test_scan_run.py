@@ -119,7 +119,8 @@ async def test_scan_figures_agree_in_every_phase_and_channel(library_root: Path,
     last = _progress_events(events)[-1]
     stats = events[-1]["stats"]
     assert last["cache_hits"] == last["checked"] == last["total"]
-    assert last["hash_cache_hits"] == stats["hashes"] == stats["cache_hits"] > last["cache_hits"]  # a, b: two each
+    assert last["hash_cache_hits"] == stats["hashes"] == stats["hash_cache_hits"] > last["cache_hits"]  # a, b: two each
+    assert stats["cache_hits"] == last["cache_hits"] == stats["files_compared"]
 
     (library_root / "alpha" / "ana" / "d.jpg").write_bytes(same)  # new: only it must be read
     events = await run_scan(client)

@@ -59,7 +59,7 @@ class ScanEvent(Event):
 class ScanStarted(ScanEvent):
     kind: ClassVar[str] = "scan.started"
     scan_id: str
-    total: int = 0
+    total: int | None = None  # unknown until the walk ends, as in scan_progress
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

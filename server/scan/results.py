@@ -56,9 +56,11 @@ class WalkResult:
 class Tally:
     """What one scan run hashed (or took from the hash cache)."""
 
-    needed: int = 0
-    computed: int = 0
+    needed: int = 0  # hashes needed
+    computed: int = 0  # hashes the workers computed (the rest came from the hash cache)
     hashed_bytes: int = 0
+    files_compared: int = 0  # files that shared their size with another and were compared
+    file_cache_hits: int = 0  # of those, files whose every hash came from the hash cache
     hashes: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> (size, full hash)
 
 
@@ -130,14 +132,16 @@ class ResultsStore:
             _group(digest, size, paths, mtimes, keys) for (size, digest), paths in by_hash.items() if len(paths) > 1
         ]
         self._natural_keys = keys  # only the paths of this scan's groups are kept
-        cache_hits = tally.needed - tally.computed
-        stats = {
+        hash_cache_hits = tally.needed - tally.computed
+        stats = {  # the same figures, named the same, as scan_progress
             "files": walk.files,
+            "files_compared": tally.files_compared,
             "bytes": walk.bytes,
             "hashed_bytes": tally.hashed_bytes,
             "hashes": tally.needed,
-            "cache_hits": cache_hits,
-            "cache_hit_rate": round(cache_hits / tally.needed, 4) if tally.needed else 1.0,
+            "cache_hits": tally.file_cache_hits,
+            "hash_cache_hits": hash_cache_hits,
+            "cache_hit_rate": round(hash_cache_hits / tally.needed, 4) if tally.needed else 1.0,
             "duration_s": round(duration, 3),
         }
         return _document(scan_id, time.time(), stats, groups)

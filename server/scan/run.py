@@ -352,9 +352,11 @@ class ScanRun:
             used = (partial is not None) + (full is not None)
             cached = (partial is not None and known_partial is not None) + (full is not None and known_full is not None)
             tally.needed += used
+            tally.files_compared += 1
             hits.hash_cache_hits += cached
             if used and cached == used:
                 hits.cache_hits += 1
+                tally.file_cache_hits += 1
             if used:
                 self.tools.cache.store(info.path, info.size, info.mtime_ns, info.inode, partial, full)
             if full is not None:

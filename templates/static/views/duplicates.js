@@ -79,16 +79,16 @@ export async function duplicatesView(main, route, ctx) {
     phase.textContent = running
       ? `Scanning: ${phaseLabel(p.phase)} · ${Math.round(percent)}%`
       : p.scan_id ? `Last scan ${phaseLabel(p.phase)} · ${Math.round(percent)}%` : "No scan running";
-    // while listing, `checked` counts the files found (no total yet); then the same-size files compared
+    // while listing: the files found so far (no total yet); then the same-size files compared
     const walking = running && p.phase === "walking";
     clear(details,
       walking
-        ? detail("Files found", formatNumber(p.checked || 0))
+        ? detail("Files found", formatNumber(p.files_found || 0))
         : detail("Files compared", `${formatNumber(p.checked || 0)} / ${formatNumber(p.total || 0)}`),
       detail("Bytes", `${formatBytes(p.bytes_done || 0)} / ${formatBytes(p.bytes_total || 0)}`),
       detail("Rate", running && rate !== null ? `${formatBytes(rate)}/s` : "–"),
       detail("ETA", running ? formatDuration(p.eta_s) : "–"),
-      detail("Cache hits", formatNumber(p.cache_hits || 0)));
+      detail("Files from the hash cache", formatNumber(p.cache_hits || 0)));
   }
 
   async function loadResults() {
