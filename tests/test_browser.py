@@ -345,7 +345,7 @@ async def test_header_search_finds_a_model_in_another_site_and_a_file(open_page:
     session = await open_page()
     page = session.page
     await session.goto("/?site=alpha")
-    box = page.get_by_role("textbox", name="Search models and files in all sites")
+    box = page.get_by_role("textbox", name="Search the library by name")
     await box.fill("JOAO")
     await box.press("Enter")
     await page.wait_for_selector("main h1:has-text('Search')")
