@@ -60,6 +60,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/sites", catalog.sites)
     router.add_get("/api/models", catalog.models)
     router.add_get("/api/model", catalog.model)
+    router.add_get("/api/search", catalog.search)
     router.add_get("/api/cache_stats", catalog.cache_stats)
     router.add_post("/api/clear_cache", catalog.clear_cache)
     # media

@@ -5,6 +5,9 @@ walks behind them. Freshness: a model's listing is checked against its folder's 
 request (a file added shows up in the very next response) and carries the watcher's folder
 generation (a file rewritten in place is seen within a sweep); site listings carry the watcher
 generation they were built at (one dict lookup per request, changes seen within a sweep).
+Search across sites (`search`) answers from the same site walks for model names and from a
+bounded per-site file-name index (`file_index`, built from the walk's models on first use,
+fresh by the same site generation) for file names.
 A library root that is gone answers 503 `library_unavailable` on every route: from the
 watcher's flag on the hot path, and from the disk whenever a listing is (re)computed.
 No aiohttp here: handlers turn a `Rendered` into a response.
@@ -36,6 +39,9 @@ from server.library import (
 
 MODEL_SORTS = ("name", "files", "bytes", "mtime")
 SITES_KEY = "\x00sites"
+SEARCH_KEY = "\x00search"
+FILE_INDEX_SUFFIX = "\x00files"  # site_index_cache key of a site's file index (a site name holds no NUL)
+MAX_INDEXED_FILES = 100_000  # per site: a bigger site's file search says it is incomplete
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,28 @@ class ModelQuery:
     offset: int = 0
     images_limit: int | None = None
     videos_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    q: str
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedFile:
+    model: str
+    file: MediaFile
+    folded: str  # search_fold of the file name, computed once per index
+
+
+@dataclass(frozen=True, slots=True)
+class FileIndex:
+    """The media file names of one site (model by model, natural order), at most MAX_INDEXED_FILES."""
+
+    site: str
+    files: tuple[IndexedFile, ...]
+    complete: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +210,39 @@ class Catalog:
         listing: SiteListing = stamped.value
         return listing
 
+    async def file_index(self, site: str) -> FileIndex:
+        """The site's file names, read model folder by model folder from the walk's models.
+
+        Cold cost: the walk (if not cached) plus one scandir and one stat per media file of
+        the site, in a thread, once per site generation.
+        """
+        self._require_available()
+        key = site + FILE_INDEX_SUFFIX
+
+        async def build() -> GenerationStamped:
+            generation = self.watcher.generation(site)
+            listing = await self.site_listing(site)
+            index = await asyncio.to_thread(self._read_file_index, listing)
+            return GenerationStamped(index, site, generation)
+
+        stamped = await self.site_index_cache.get_or_compute(key, build, self._generation_fresh)
+        index: FileIndex = stamped.value
+        return index
+
+    def _read_file_index(self, listing: SiteListing) -> FileIndex:
+        site_path = self.library.site_dir(listing.site)
+        files: list[IndexedFile] = []
+        for summary in listing.models:
+            try:
+                folder = self.library.list_folder(site_path / summary.name)
+            except OSError:  # gone since the walk: the watcher bumps the site and a search rebuilds
+                continue
+            for item in (*folder.images, *folder.videos):
+                if len(files) == MAX_INDEXED_FILES:
+                    return FileIndex(listing.site, tuple(files), complete=False)
+                files.append(IndexedFile(summary.name, item, search_fold(item.name)))
+        return FileIndex(listing.site, tuple(files), complete=True)
+
     # -- rendered responses -------------------------------------------------------------
 
     async def sites(self) -> Rendered:
@@ -232,6 +293,54 @@ class Catalog:
                 "models": [_model_json(query.site, m) for m in page],
             }
             return GenerationStamped(render(body), query.site, generation)
+
+        stamped = await self.models_cache.compute_once(key, build)
+        rendered: Rendered = stamped.value
+        return rendered
+
+    async def search(self, query: SearchQuery) -> Rendered:
+        """Models (by name) and media files (by file name) of every site matching `q`."""
+        self._require_available()
+        key = (SEARCH_KEY, query.q, query.limit)
+        hit = self.models_cache.lookup(key, self._generation_fresh)
+        if hit is not None:
+            cached: Rendered = hit.value
+            return cached
+
+        async def build() -> GenerationStamped:
+            generation = self.watcher.total_generation
+            names, root_mtime = await asyncio.to_thread(self._site_names_and_root_mtime)
+            self.watcher.track_root(root_mtime)
+            needle = search_fold(query.q)
+            models: list[dict[str, Any]] = []
+            files: list[dict[str, Any]] = []
+            total_models = total_files = 0
+            complete = True
+            for site in names:
+                listing = await self.site_listing(site)
+                for summary in listing.models:
+                    if needle in search_fold(summary.name):
+                        total_models += 1
+                        if len(models) < query.limit:
+                            models.append({"site": site, **_model_json(site, summary)})
+                index = await self.file_index(site)
+                complete = complete and index.complete
+                for entry in index.files:
+                    if needle in entry.folded:
+                        total_files += 1
+                        if len(files) < query.limit:
+                            files.append({"site": site, "model": entry.model, "kind": entry.file.kind,
+                                          **_media_json(site, entry.model, entry.file)})  # fmt: skip
+            body = {
+                "q": query.q,
+                "limit": query.limit,
+                "total_models": total_models,
+                "total_files": total_files,
+                "complete": complete,
+                "models": models,
+                "files": files,
+            }
+            return GenerationStamped(render(body), SITES_KEY, generation)
 
         stamped = await self.models_cache.compute_once(key, build)
         rendered: Rendered = stamped.value

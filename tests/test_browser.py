@@ -341,6 +341,106 @@ async def test_video_player_seeks_with_range(open_page: SessionFactory, library_
     assert any(status == 206 for status, _ in statuses), statuses
 
 
+async def test_header_search_finds_a_model_in_another_site_and_a_file(open_page: SessionFactory) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha")
+    box = page.get_by_role("textbox", name="Search the library by name")
+    await box.fill("JOAO")
+    await box.press("Enter")
+    await page.wait_for_selector("main h1:has-text('Search')")
+    assert session.url_query() == "/?view=search&q=JOAO"
+    hit = page.get_by_role("link", name="patreon/joão in beta")
+    await wait_for_thumbnail(page, ".model-grid .model-card img")
+    assert await hit.locator("img").get_attribute("alt") == "Cover of patreon/joão"
+    await hit.click()
+    await page.wait_for_selector(".media-grid .tile")
+    assert await page.locator("main h1").inner_text() == "patreon/joão"
+    assert await box.input_value() == ""  # the box leaves the search behind with the results
+
+    await box.fill("img10")
+    await box.press("Enter")
+    file_hit = page.get_by_role("link", name="img10.jpg in ana (alpha)")
+    await file_hit.wait_for()
+    assert "No model name matches." in await page.locator("main").inner_text()
+    assert await box.input_value() == "img10"
+    await file_hit.click()
+    lightbox = page.locator("dialog#lightbox")
+    await lightbox.wait_for(state="visible")
+    assert await lightbox.locator(".lb-title").inner_text() == "img10.jpg"
+    assert session.url_query() == "/?site=alpha&model=ana&file=img10.jpg"
+    await page.keyboard.press("Escape")
+    await lightbox.wait_for(state="hidden")
+    await page.go_back()
+    await page.wait_for_selector("main h1:has-text('Search')")
+    assert await page.get_by_role("link", name="img10.jpg in ana (alpha)").count() == 1
+
+
+async def tile_labels(page: Page) -> list[str]:
+    labels = await page.locator(".media-grid .tile").evaluate_all(
+        "tiles => tiles.map(t => t.getAttribute('aria-label'))"
+    )
+    return [str(label) for label in labels]
+
+
+async def test_model_sort_by_size_puts_the_largest_first_and_filter_shows_only_videos(
+    open_page: SessionFactory, library_root: Path
+) -> None:
+    write(library_root / "alpha" / "ana" / "zbig.jpg", jpeg_bytes(7, size=(400, 300)), mtime=1_600_000_000)
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=ana")
+    await page.wait_for_selector(".media-grid .tile")
+    by_name = await tile_labels(page)
+    assert by_name[-2:] == ["View zbig.jpg", "Play video clip.mp4"]  # by name: images, then videos
+    caption = await page.locator(".media-grid li").first.inner_text()
+    assert "img1.jpg" in caption and " B · " in caption and "2023" in caption  # name, size and date shown
+    await page.get_by_label("Sort").select_option(label="Largest")
+    await page.wait_for_function("() => document.querySelector('.media-grid .tile')?.ariaLabel === 'View zbig.jpg'")
+    assert len(await tile_labels(page)) == 6
+    assert "sort=size&order=desc" in session.url_query()
+    await page.get_by_label("Sort").select_option(label="Oldest")
+    await page.wait_for_function("() => document.querySelector('.media-grid .tile')?.ariaLabel === 'View zbig.jpg'")
+    await page.get_by_label("Sort").select_option(label="Newest")
+    await page.wait_for_function(
+        "() => document.querySelector('.media-grid .tile')?.ariaLabel === 'Play video clip.mp4'"
+    )
+    assert (await tile_labels(page))[-1] == "View zbig.jpg"  # by date, videos and images mix
+
+    await page.get_by_label("Show").select_option(label="Videos")
+    await page.wait_for_function("() => document.querySelectorAll('.media-grid .tile').length === 1")
+    assert await tile_labels(page) == ["Play video clip.mp4"]
+    assert "kind=videos" in session.url_query()
+    await page.reload()
+    await page.wait_for_selector(".media-grid .tile")
+    assert await tile_labels(page) == ["Play video clip.mp4"]
+    assert await page.get_by_label("Show").input_value() == "videos"
+    await page.locator(".media-grid .tile").first.click()
+    await page.locator("dialog#lightbox").wait_for(state="visible")
+    assert "kind=videos" in session.url_query() and "file=clip.mp4" in session.url_query()
+    await page.keyboard.press("Escape")
+    await page.wait_for_function("() => !location.search.includes('file=')")
+    assert "kind=videos" in session.url_query()  # closing the viewer keeps the filter
+    assert await tile_labels(page) == ["Play video clip.mp4"]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_search_and_a_sorted_model_are_accessible_and_fit_a_phone(open_page: SessionFactory, scheme: str) -> None:
+    session = await open_page(width=390, height=844, is_mobile=True, has_touch=True, color_scheme=scheme)
+    page = session.page
+    problems: dict[str, list[str]] = {}
+    for path in ("/?view=search&q=a", "/?view=search&q=nothing-matches", "/?view=search",
+                 "/?site=alpha&model=ana&sort=size&order=desc&kind=images"):  # fmt: skip
+        await session.goto(path)
+        await page.wait_for_load_state("networkidle")
+        found = await serious_violations(page)
+        if found:
+            problems[path] = found
+        width = await page.evaluate("() => [document.documentElement.scrollWidth, document.body.scrollWidth]")
+        assert max(width) <= 390, (path, width)
+    assert problems == {}
+
+
 # -- manage --------------------------------------------------------------------------------
 
 

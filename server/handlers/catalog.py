@@ -1,4 +1,4 @@
-"""Catalog routes: sites, a site's models, a model's media, cache statistics and clearing.
+"""Catalog routes: sites, a site's models, a model's media, search across sites, cache statistics and clearing.
 
 The listing routes are the hot path. Parsing and validating a query string is a pure
 function of its raw text, so the parsed query is memoised per raw string (a browser
@@ -12,12 +12,14 @@ from functools import lru_cache
 from aiohttp import web
 
 from server import keys
-from server.catalog import MODEL_SORTS, ModelQuery, ModelsQuery
+from server.catalog import MODEL_SORTS, ModelQuery, ModelsQuery, SearchQuery
 from server.web.params import Query
 from server.web.responses import send_json, send_rendered
 
 MAX_MODELS_PAGE = 500
 MAX_MEDIA_LIMIT = 5000
+MAX_SEARCH_LIMIT = 500
+MAX_SEARCH_TEXT = 200
 MAX_INT = 2**31 - 1
 PARSED_QUERIES_KEPT = 1024
 
@@ -52,6 +54,21 @@ def parse_model_query(raw_query: str) -> ModelQuery:
         images_limit=query.integer("images_limit", default=None, low=1, high=MAX_MEDIA_LIMIT),
         videos_limit=query.integer("videos_limit", default=None, low=1, high=MAX_MEDIA_LIMIT),
     )
+
+
+@lru_cache(maxsize=PARSED_QUERIES_KEPT)
+def parse_search_query(raw_query: str) -> SearchQuery:
+    query = Query(raw_query)
+    query.reject_unknown(("q", "limit"))
+    return SearchQuery(
+        q=query.required("q", max_length=MAX_SEARCH_TEXT),
+        limit=query.integer("limit", default=50, low=1, high=MAX_SEARCH_LIMIT) or 50,
+    )
+
+
+async def search(request: web.Request) -> web.Response:
+    search_query = parse_search_query(request.rel_url.raw_query_string)
+    return send_rendered(request, await request.app[keys.CATALOG].search(search_query))
 
 
 async def models(request: web.Request) -> web.Response:

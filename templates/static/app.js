@@ -8,12 +8,13 @@ import { live } from "./live.js";
 import { cacheView } from "./views/cache.js";
 import { duplicatesView } from "./views/duplicates.js";
 import { modelView } from "./views/model.js";
+import { searchView } from "./views/search.js";
 import { siteView } from "./views/site.js";
 import { sitesView } from "./views/sites.js";
 import { trashView } from "./views/trash.js";
 
-const VIEWS = { sites: sitesView, site: siteView, model: modelView, duplicates: duplicatesView, trash: trashView, cache: cacheView };
-const KEYS = ["view", "site", "model", "file", "q", "sort", "order"];
+const VIEWS = { sites: sitesView, site: siteView, model: modelView, search: searchView, duplicates: duplicatesView, trash: trashView, cache: cacheView };
+const KEYS = ["view", "site", "model", "file", "q", "sort", "order", "kind"];
 
 function parse(url = location) {
   const params = new URLSearchParams(url.search);
@@ -131,6 +132,14 @@ document.addEventListener("click", (event) => {
   if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   event.preventDefault();
   go(link.getAttribute("href"));
+});
+// a GET form marked data-nav (the header's search) navigates inside the app instead of reloading it
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-nav]");
+  if (!form || event.defaultPrevented) return;
+  event.preventDefault();
+  const query = new URLSearchParams(new FormData(form)).toString();
+  go(`${form.getAttribute("action")}?${query}`);
 });
 window.addEventListener("popstate", () => render());
 

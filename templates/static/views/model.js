@@ -1,15 +1,46 @@
 // A model's media: a lazily drawn thumbnail grid (tiles added in chunks as the end comes
 // near, thumbnails loaded by the browser only when on screen), the lightbox (its file is in
-// the URL, so back closes it and links open it), downloads and deletes.
+// the URL, so back closes it and links open it), sort and filter (kept in the URL as
+// &sort=name|date|size&order=asc|desc&kind=images|videos), downloads and deletes.
 import { api, downloadUrl, formatBytes, plural, withWidth } from "../api.js";
 import { h, clear, confirmAction, downloadButtons, isNotFound, isUnknownSite, notify, showState, whenNear } from "../dom.js";
 import { Lightbox } from "../lightbox.js";
 
 const CHUNK = 200;
+const SORTS = [
+  ["name:asc", "Name (A–Z)"],
+  ["name:desc", "Name (Z–A)"],
+  ["date:desc", "Newest"],
+  ["date:asc", "Oldest"],
+  ["size:desc", "Largest"],
+  ["size:asc", "Smallest"],
+];
+const KINDS = [["", "All"], ["images", "Images"], ["videos", "Videos"]];
+const byName = new Intl.Collator("en", { numeric: true, sensitivity: "base" }).compare;
+const day = new Intl.DateTimeFormat("en", { dateStyle: "medium" });
+
+function arrangementOf(route) {
+  const sort = SORTS.some(([value]) => value.startsWith(`${route.sort}:`)) ? route.sort : "name";
+  const order = route.order === "desc" ? "desc" : "asc";
+  const kind = KINDS.some(([value]) => value && value === route.kind) ? route.kind : "";
+  return { sort, order, kind };
+}
+
+// The listing's images then videos (each in name order) stay apart only when sorted by name;
+// by date or size they mix, ties in name order.
+function arrange(images, videos, { sort, order, kind }) {
+  const shown = kind === "images" ? [images] : kind === "videos" ? [videos] : [images, videos];
+  const sign = order === "desc" ? -1 : 1;
+  if (sort === "name") return shown.flatMap((group) => (sign < 0 ? [...group].reverse() : group));
+  const key = sort === "size" ? (item) => item.size : (item) => item.mtime;
+  return shown.flat().sort((a, b) => sign * (key(a) - key(b)) || byName(a.path, b.path));
+}
 
 export async function modelView(main, route, ctx) {
   const { site, model } = route;
   document.title = `${model} · ${site} · archive-catalog`;
+  let arrangement = arrangementOf(route);
+  let listing = { images: [], videos: [] };
   let items = [];
   let drawn = 0;
   let pushed = false;
@@ -17,12 +48,23 @@ export async function modelView(main, route, ctx) {
   const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
   const summary = h("p", { class: "meta" });
   const actions = h("div", { class: "actions" });
+  const sortSelect = h("select", { id: "media-sort", name: "sort" },
+    SORTS.map(([value, label]) => h("option", { value, selected: value === `${arrangement.sort}:${arrangement.order}` }, label)));
+  const kindSelect = h("select", { id: "media-kind", name: "kind" },
+    KINDS.map(([value, label]) => h("option", { value, selected: value === arrangement.kind }, label)));
+  // this model's route with the current sort and filter (defaults left out of the URL)
+  const here = (extra = {}) => ({
+    site, model, ...extra,
+    sort: arrangement.sort === "name" ? "" : arrangement.sort,
+    order: arrangement.order === "asc" ? "" : arrangement.order,
+    kind: arrangement.kind,
+  });
   const lightbox = new Lightbox(document.getElementById("lightbox"), {
-    onMove: (item) => ctx.replace({ site, model, file: item.path }),
+    onMove: (item) => ctx.replace(here({ file: item.path })),
     onClose: () => {
       if (!ctx.route().file) return;
       if (pushed) ctx.back(); // the entry that opened the viewer: back is where we came from
-      else ctx.replace({ site, model }); // opened from a shared link: stay on the model
+      else ctx.replace(here()); // opened from a shared link: stay on the model
       pushed = false;
     },
     onDelete: (item) => deleteFile(item),
@@ -32,14 +74,42 @@ export async function modelView(main, route, ctx) {
     if (item.size === 0) { // nothing to draw: say so rather than show a broken picture
       return h("li", {},
         h("button", { type: "button", class: "tile empty-file", "aria-label": `${item.path}: empty file`, onclick: () => open(index) },
-          h("span", { class: "tile-note", "aria-hidden": "true" }, "empty file")));
+          h("span", { class: "tile-note", "aria-hidden": "true" }, "empty file")),
+        caption(item));
     }
     const label = item.kind === "video" ? `Play video ${item.path}` : `View ${item.path}`;
     return h("li", {},
       h("button", { type: "button", class: `tile ${item.kind}`, "aria-label": label, onclick: () => open(index) },
         h("img", { src: item.thumbnail, alt: item.path, loading: "lazy", decoding: "async", width: 320, height: 240 }),
-        item.kind === "video" ? h("span", { class: "badge", "aria-hidden": "true" }, "▶ video") : null));
+        item.kind === "video" ? h("span", { class: "badge", "aria-hidden": "true" }, "▶ video") : null),
+      caption(item));
   }
+
+  function caption(item) {
+    return h("span", { class: "tile-caption" },
+      h("span", { class: "tile-name", title: item.path }, item.path),
+      h("span", { class: "tile-meta" }, `${formatBytes(item.size)} · ${day.format(new Date(item.mtime * 1000))}`));
+  }
+
+  function redraw() {
+    items = arrange(listing.images, listing.videos, arrangement);
+    grid.replaceChildren();
+    drawn = 0;
+    drawMore();
+    if (!items.length) {
+      const none = listing.images.length + listing.videos.length ? `No ${arrangement.kind} in this model.` : "This model has no media left.";
+      grid.append(h("li", { class: "empty" }, none));
+    }
+  }
+
+  function rearrange() {
+    const [sort, order] = sortSelect.value.split(":");
+    arrangement = { sort, order, kind: kindSelect.value };
+    ctx.replace(here({ file: ctx.route().file }));
+    redraw();
+  }
+  sortSelect.addEventListener("change", rearrange);
+  kindSelect.addEventListener("change", rearrange);
 
   function drawMore() {
     const end = Math.min(items.length, drawn + CHUNK);
@@ -50,7 +120,7 @@ export async function modelView(main, route, ctx) {
   }
 
   function open(index) {
-    ctx.push({ site, model, file: items[index].path });
+    ctx.push(here({ file: items[index].path }));
     pushed = true;
     lightbox.show(items, index);
   }
@@ -58,17 +128,14 @@ export async function modelView(main, route, ctx) {
   async function load() {
     const body = await api("/api/model", { params: { site, model } });
     const toItem = (kind) => (m) => ({ ...m, kind, thumbnail: withWidth(m.thumbnail, 320, m.mtime), thumbnailLarge: withWidth(m.thumbnail, 1024, m.mtime) });
-    items = [...body.images.map(toItem("image")), ...body.videos.map(toItem("video"))];
+    listing = { images: body.images.map(toItem("image")), videos: body.videos.map(toItem("video")) };
     const parts = [plural(body.total_images, "image")];
     if (body.total_videos) parts.push(plural(body.total_videos, "video"));
     summary.textContent = `${parts.join(" · ")} · ${formatBytes(body.bytes)}`;
     clear(actions,
       downloadButtons("Download model", (format) => downloadUrl(site, [model], format), { pdf: body.total_images > 0 }),
       h("button", { type: "button", class: "danger", onclick: deleteModel }, "Delete model"));
-    grid.replaceChildren();
-    drawn = 0;
-    drawMore();
-    if (!items.length) grid.append(h("li", { class: "empty" }, "This model has no media left."));
+    redraw();
   }
 
   async function deleteFile(item) {
@@ -86,7 +153,7 @@ export async function modelView(main, route, ctx) {
       if (items.length && lightbox.isOpen) {
         const nextIndex = Math.min(index, items.length - 1);
         lightbox.show(items, nextIndex);
-        ctx.replace({ site, model, file: items[nextIndex].path });
+        ctx.replace(here({ file: items[nextIndex].path }));
       } else lightbox.close();
     } catch (error) {
       ctx.error(error, `Could not delete ${item.path}`);
@@ -138,7 +205,11 @@ export async function modelView(main, route, ctx) {
       h("a", { href: ctx.href({ site }), "data-nav": "" }, site), " › ",
       h("span", { "aria-current": "page" }, model)),
     h("div", { class: "heading" }, h("h1", { tabindex: "-1" }, model), actions),
-    summary, grid, sentinel,
+    summary,
+    h("div", { class: "toolbar" },
+      h("span", { class: "field" }, h("label", { for: "media-sort" }, "Sort"), sortSelect),
+      h("span", { class: "field" }, h("label", { for: "media-kind" }, "Show"), kindSelect)),
+    grid, sentinel,
   );
   const stopObserving = whenNear(sentinel, () => { if (drawn < items.length) drawMore(); });
   if (route.file) syncLightbox(route.file);
@@ -149,6 +220,13 @@ export async function modelView(main, route, ctx) {
     },
     update(next) {
       if (next.view !== "model" || next.site !== site || next.model !== model) return false;
+      const wanted = arrangementOf(next);
+      if (wanted.sort !== arrangement.sort || wanted.order !== arrangement.order || wanted.kind !== arrangement.kind) {
+        arrangement = wanted; // back/forward between arrangements
+        sortSelect.value = `${wanted.sort}:${wanted.order}`;
+        kindSelect.value = wanted.kind;
+        redraw();
+      }
       syncLightbox(next.file);
       return true;
     },
