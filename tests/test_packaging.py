@@ -125,22 +125,26 @@ def _get(url: str) -> tuple[int, bytes]:
 @pytest.mark.packaging
 def test_the_built_wheel_installed_in_a_fresh_venv_serves_the_page_and_its_assets(tmp_path: Path) -> None:
     """`pip install .`, a wheel or pipx get the page too: the templates ship inside the package."""
+    # what a person's shell would have: nothing pointing into this checkout
+    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MODELS_DIR", "CACHE_DIR")}
     wheels = tmp_path / "wheels"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
         capture_output=True,
         text=True,
+        env=environment,
     )
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = wheels.glob("archive_catalog-*.whl")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], capture_output=True, text=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=environment)
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(wheel)], capture_output=True, text=True, env=environment
+    )
     assert install.returncode == 0, install.stderr[-2000:]
 
     library = make_library(tmp_path / "library")
     port = _free_port()
-    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MODELS_DIR", "CACHE_DIR")}
     process = subprocess.Popen(
         [str(venv / "bin" / "archive-catalog"), "--port", str(port), "--models-dir", str(library),
          "--cache-dir", str(tmp_path / "cache")],
