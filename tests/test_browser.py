@@ -466,6 +466,27 @@ async def test_delete_file_then_restore_from_trash(open_page: SessionFactory, li
     assert (library_root / "alpha" / "ana" / "img2.jpg").exists()
 
 
+async def test_a_restore_offered_after_a_delete_is_withdrawn_once_restored_elsewhere(
+    open_page: SessionFactory, library_root: Path
+) -> None:
+    session = await open_page()
+    page = session.page
+    await session.goto("/?site=alpha&model=ana&file=img2.jpg")
+    lightbox = page.locator("dialog#lightbox")
+    await lightbox.wait_for(state="visible")
+    await lightbox.get_by_role("button", name="Delete file").click()
+    await confirm(page, "Move img2.jpg")
+    notice = page.locator("#notices .notice", has_text="Moved img2.jpg to the trash")
+    await notice.get_by_role("button", name="Restore").wait_for()
+    items = (await (await page.request.get(session.base + "/api/trash")).json())["items"]
+    (item,) = [i for i in items if i["path"] == "img2.jpg"]
+    restored = await page.request.post(f"{session.base}/api/trash/restore?id={item['id']}")  # another tab
+    assert restored.status == 200
+    await notice.get_by_text("Already restored.").wait_for()
+    assert await notice.get_by_role("button").count() == 0
+    assert (library_root / "alpha" / "ana" / "img2.jpg").exists()
+
+
 async def test_delete_model_then_empty_trash(open_page: SessionFactory, library_root: Path) -> None:
     session = await open_page()
     page = session.page
@@ -1334,10 +1355,14 @@ async def test_slash_focuses_search_and_question_mark_lists_the_shortcuts(open_p
     await page.keyboard.press("?")
     shortcuts = page.get_by_role("dialog", name="Keyboard shortcuts")
     await shortcuts.wait_for()
-    assert "Search the models" in await shortcuts.inner_text()
+    assert "this site's models, or the whole library" in await shortcuts.inner_text()
     assert await serious_violations(page) == []
     await page.keyboard.press("Escape")
     await shortcuts.wait_for(state="hidden")
+    await session.goto("/")  # a view without a search of its own: the library's search
+    await page.locator(".site-card, main a").first.wait_for()
+    await page.keyboard.press("/")
+    assert await page.evaluate("() => document.activeElement.id") == "header-search"
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

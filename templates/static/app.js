@@ -3,7 +3,7 @@
 // forward, reload and shared links all work. One view is mounted at a time; it may handle a
 // URL change itself (update) and react to library.changed events from /ws.
 import { api } from "./api.js";
-import { clearErrors, notify, showError } from "./dom.js";
+import { clearErrors, hasRestoreNotices, notify, retireRestoreNotices, showError } from "./dom.js";
 import { live } from "./live.js";
 import { cacheView } from "./views/cache.js";
 import { duplicatesView } from "./views/duplicates.js";
@@ -84,10 +84,22 @@ const ctx = {
       // redraw now, without waiting for the live channel's library.changed
       current?.view?.onLibraryChanged?.({ site: result.item?.site, model: result.item?.model });
     } catch (error) {
-      showError(error, "Could not restore");
+      if (error.status === 404) notify("Already restored.");  // restored elsewhere meanwhile
+      else showError(error, "Could not restore");
     }
   },
 };
+
+// A restore elsewhere (the Trash view, another tab or instance) retires stale Restore buttons.
+async function refreshRestoreNotices() {
+  if (!hasRestoreNotices()) return;
+  try {
+    const body = await api("/api/trash");
+    retireRestoreNotices(new Set(body.items.map((item) => item.id)));
+  } catch {
+    // the next change tries again; a stale button still answers "Already restored."
+  }
+}
 
 function markNavigation(route) {
   const section = ["duplicates", "trash", "cache"].includes(route.view) ? route.view : "sites";
@@ -160,6 +172,7 @@ live.addEventListener("library.changed", (event) => {
         current?.view?.onLibraryChanged?.(change);
       }
     }
+    refreshRestoreNotices();
   }, 250);
 });
 // Keyboard: "/" focuses the search box (where there is one), "?" lists the shortcuts. Never
@@ -168,7 +181,8 @@ document.addEventListener("keydown", (event) => {
   if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
   if (event.target.closest?.("input, textarea, select, [contenteditable]") || document.querySelector("dialog[open]")) return;
   if (event.key === "/") {
-    const search = main.querySelector("input[type=search]");
+    // the view's own search (a site's models) first, else the header's search of the whole library
+    const search = main.querySelector("input[type=search]") || document.getElementById("header-search");
     if (!search) return;
     event.preventDefault();
     search.focus();

@@ -57,9 +57,13 @@ export function clearErrors() {
   document.getElementById("alerts").replaceChildren();
 }
 
+// A notice, with an optional action button. An action that restores from the trash names the
+// trash ids it would restore (`action.trashIds`): once they are restored elsewhere (the Trash view,
+// another tab), `retireRestoreNotices` takes the button away instead of offering a stale Restore.
 export function notify(text, action) {
   const notices = document.getElementById("notices");
   const item = h("div", { class: "notice" }, h("p", {}, text));
+  if (action?.trashIds?.length) item.dataset.trashIds = action.trashIds.join(" ");
   if (action) {
     item.append(
       h("button", {
@@ -74,6 +78,22 @@ export function notify(text, action) {
   }
   notices.append(item);
   setTimeout(() => item.remove(), action ? 12000 : 6000);
+}
+
+// Notices offering to restore trash items that are no longer in the trash (`inTrash`: the ids
+// still there) say so and lose their button.
+export function retireRestoreNotices(inTrash) {
+  for (const notice of document.querySelectorAll("#notices .notice[data-trash-ids]")) {
+    const ids = notice.dataset.trashIds.split(" ");
+    if (ids.some((id) => inTrash.has(id))) continue;
+    notice.querySelector("button")?.remove();
+    notice.append(h("p", { class: "muted" }, "Already restored."));
+    delete notice.dataset.trashIds;
+  }
+}
+
+export function hasRestoreNotices() {
+  return document.querySelector("#notices .notice[data-trash-ids]") !== null;
 }
 
 // A modal confirmation (a real <dialog>): resolves true only when the person confirms.

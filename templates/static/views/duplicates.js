@@ -212,6 +212,7 @@ export async function duplicatesView(main, route, ctx) {
   function undo(items) {
     return {
       label: "Undo",
+      trashIds: items.map((item) => item.id),
       run: async () => {
         const { restored, failure } = await restoreItems(items);
         if (failure) ctx.error(failure, "Could not restore every copy");

@@ -147,7 +147,8 @@ export async function modelView(main, route, ctx) {
     if (!ok) return;
     try {
       const result = await api("/api/file", { method: "DELETE", params: { site, model, path: item.path } });
-      notify(`Moved ${item.path} to the trash.`, { label: "Restore", run: () => ctx.restore(result.trash_id) });
+      notify(`Moved ${item.path} to the trash.`,
+        { label: "Restore", run: () => ctx.restore(result.trash_id), trashIds: [result.trash_id] });
       const index = items.indexOf(item);
       await load();
       if (items.length && lightbox.isOpen) {
@@ -169,7 +170,8 @@ export async function modelView(main, route, ctx) {
     if (!ok) return;
     try {
       const result = await api("/api/model", { method: "DELETE", params: { site, model } });
-      notify(`Moved ${model} to the trash.`, { label: "Restore", run: () => ctx.restore(result.trash_id) });
+      notify(`Moved ${model} to the trash.`,
+        { label: "Restore", run: () => ctx.restore(result.trash_id), trashIds: [result.trash_id] });
       ctx.navigate({ site });
     } catch (error) {
       ctx.error(error, `Could not delete ${model}`);
