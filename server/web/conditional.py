@@ -151,6 +151,7 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
 
 
 @lru_cache(maxsize=256)
+@lru_cache(maxsize=256)  # a pure function of a header value that clients repeat on every request
 def accepts_gzip(accept_encoding: str) -> bool:
     """Does this Accept-Encoding admit gzip (named, or by '*', with a non-zero q)?"""
     named: dict[str, float] = {}
