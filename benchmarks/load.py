@@ -135,8 +135,13 @@ class Runs:
     def requests_per_cpu_s(self) -> float:
         return max((r.requests_per_cpu_s or 0.0) for r in self.runs)
 
+    def median(self, figure: Callable[[WrkResult], float]) -> float:
+        return statistics.median(figure(run) for run in self.runs)
+
     def summary(self) -> str:
-        return f"best of {len(self.runs)}: {self.best.summary()}; best {self.requests_per_cpu_s:,.0f} req/CPU-s"
+        rates = [run.requests_per_s for run in self.runs]
+        spread = f"median {statistics.median(rates):,.0f} req/s [{min(rates):,.0f}–{max(rates):,.0f}]"
+        return f"{len(self.runs)} rounds: {spread}; best {self.best.summary()}"
 
 
 def compare_wrk(

@@ -3,11 +3,12 @@ the settings a run used."""
 
 from __future__ import annotations
 
+import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .load import Runs
+from .load import Runs, WrkResult
 from .settings import CHECKOUT, CLIENT_CPU, DEFAULT_CONNECTIONS, DEFAULT_DURATION_S, NICE, SERVER_CPU
 
 
@@ -22,10 +23,21 @@ class Ratio:
     unit: str
     goal: float
     higher_is_better: bool = True
+    # paired rounds (ours and the peer measured one after the other): the ratio is the median of
+    # the rounds' ratios, and their range is printed beside it (never the best run)
+    round_ratios: tuple[float, ...] = ()
 
     @property
     def ratio(self) -> float:
+        if self.round_ratios:
+            return statistics.median(self.round_ratios)
         return self.ours / self.peer if self.peer else float("inf")
+
+    @property
+    def ratio_text(self) -> str:
+        if not self.round_ratios:
+            return f"{self.ratio:.2f}"
+        return f"{self.ratio:.2f} [{min(self.round_ratios):.2f}–{max(self.round_ratios):.2f}]"
 
     @property
     def met(self) -> bool:
@@ -33,11 +45,23 @@ class Ratio:
 
 
 def throughput_rows(measure: str, ours: Runs, peer: Runs, peer_name: str, goal: float) -> list[Ratio]:
-    """Two rows for a wrk comparison: best req/s, and req per server CPU-second (noise-robust)."""
+    """Two rows for a wrk comparison, req/s and req per server CPU-second: medians over the
+    interleaved rounds, and the ratio as the median [range] of each round's ours ÷ peer."""
+
+    def paired(figure: Callable[[WrkResult], float]) -> tuple[float, ...]:
+        return tuple(figure(a) / figure(b) for a, b in zip(ours.runs, peer.runs, strict=True) if figure(b))
+
+    def per_cpu(run: WrkResult) -> float:
+        return run.requests_per_cpu_s or 0.0
+
+    def per_s(run: WrkResult) -> float:
+        return run.requests_per_s
+
     return [
-        Ratio(measure, ours.requests_per_s, peer.requests_per_s, peer_name, "req/s", goal),
-        Ratio("  … per server CPU-s", ours.requests_per_cpu_s, peer.requests_per_cpu_s, peer_name, "req/CPU-s", goal),
-    ]
+        Ratio(measure, ours.median(per_s), peer.median(per_s), peer_name, "req/s", goal, True, paired(per_s)),
+        Ratio("  … per server CPU-s", ours.median(per_cpu), peer.median(per_cpu), peer_name, "req/CPU-s", goal,
+              True, paired(per_cpu)),
+    ]  # fmt: skip
 
 
 def format_value(value: float, unit: str) -> str:
@@ -63,7 +87,7 @@ def print_table(title: str, rows: Sequence[Ratio], notes: Sequence[str] = ()) ->
                 row.measure,
                 format_value(row.ours, row.unit),
                 f"{format_value(row.peer, row.unit)} ({row.peer_name})",
-                f"{row.ratio:.2f}",
+                row.ratio_text,
                 f"{sign} {row.goal:g}",
                 "met" if row.met else "MISSED",
             )
