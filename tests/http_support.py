@@ -48,6 +48,14 @@ async def lint_response(client: TestClient[Any, Any], url: str, headers: dict[st
     return lint(response.status, response.reason or "", list(response.raw_headers), body)
 
 
+async def get_json(client: TestClient[Any, Any], url: str, status: int = 200) -> Any:
+    """GET `url`, check the status (showing the body when it differs) and return the JSON body."""
+    response = await client.get(url)
+    body = await response.json()
+    assert response.status == status, body
+    return body
+
+
 async def get(client: TestClient[Any, Any], url: str, **kwargs: Any) -> tuple[int, CIMultiDictProxy[str], bytes]:
     response = await client.get(url, **kwargs)
     body = await response.read()

@@ -15,6 +15,7 @@ from server import keys
 
 from .conftest import ClientFactory
 from .helpers import age_folders, eventually, jpeg_bytes, make_model, write
+from .http_support import get_json
 
 Client = TestClient[Any, Any]
 
@@ -25,15 +26,8 @@ async def aged_client(make_client: ClientFactory, library_root: Path) -> Client:
     return await make_client()
 
 
-async def _json(client: Client, url: str, status: int = 200) -> Any:
-    response = await client.get(url)
-    body = await response.json()
-    assert response.status == status, body
-    return body
-
-
 async def test_sites_with_counts(client: Client) -> None:
-    body = await _json(client, "/api/sites")
+    body = await get_json(client, "/api/sites")
     assert body == {
         "sites": [
             {"name": "alpha", "models": 3, "files": 8, "bytes": body["sites"][0]["bytes"]},
@@ -44,13 +38,13 @@ async def test_sites_with_counts(client: Client) -> None:
 
 
 async def test_models_page_fields(client: Client) -> None:
-    body = await _json(client, "/api/models?site=alpha")
+    body = await get_json(client, "/api/models?site=alpha")
     assert (body["site"], body["page"], body["limit"], body["total"]) == ("alpha", 1, 50, 3)
     ana = body["models"][0]
     assert {"name", "images", "videos", "bytes", "mtime", "thumbnail"} <= set(ana)
     assert (ana["name"], ana["images"], ana["videos"]) == ("ana", 4, 1)
     assert ana["thumbnail"] == "/thumb/alpha/ana/img1.jpg"
-    nested = (await _json(client, "/api/models?site=beta"))["models"][0]
+    nested = (await get_json(client, "/api/models?site=beta"))["models"][0]
     assert nested["name"] == "patreon/joão"
     assert nested["thumbnail"] == "/thumb/beta/patreon/jo%C3%A3o/p1.jpg"
 
@@ -58,26 +52,26 @@ async def test_models_page_fields(client: Client) -> None:
 async def test_paging_sorting_and_search(client: Client, library_root: Path) -> None:
     for index in range(12):
         make_model(library_root, "many", f"m{index}", ["a.jpg"] * 1 + [f"b{i}.jpg" for i in range(index)], seed=index)
-    names = [m["name"] for m in (await _json(client, "/api/models?site=many&limit=5&page=2"))["models"]]
+    names = [m["name"] for m in (await get_json(client, "/api/models?site=many&limit=5&page=2"))["models"]]
     assert names == ["m5", "m6", "m7", "m8", "m9"]
-    last = await _json(client, "/api/models?site=many&limit=5&page=3")
+    last = await get_json(client, "/api/models?site=many&limit=5&page=3")
     assert [m["name"] for m in last["models"]] == ["m10", "m11"] and last["total"] == 12
-    beyond = await _json(client, "/api/models?site=many&limit=5&page=9")
+    beyond = await get_json(client, "/api/models?site=many&limit=5&page=9")
     assert beyond["models"] == [] and beyond["total"] == 12
-    by_files = await _json(client, "/api/models?site=many&sort=files&order=desc&limit=3")
+    by_files = await get_json(client, "/api/models?site=many&sort=files&order=desc&limit=3")
     assert [m["name"] for m in by_files["models"]] == ["m11", "m10", "m9"]
-    by_name_desc = await _json(client, "/api/models?site=many&order=desc&limit=2")
+    by_name_desc = await get_json(client, "/api/models?site=many&order=desc&limit=2")
     assert [m["name"] for m in by_name_desc["models"]] == ["m11", "m10"]
-    search = await _json(client, "/api/models?site=many&q=M1")
+    search = await get_json(client, "/api/models?site=many&q=M1")
     assert [m["name"] for m in search["models"]] == ["m1", "m10", "m11"] and search["total"] == 3
-    by_bytes = await _json(client, "/api/models?site=many&sort=bytes&limit=1")
+    by_bytes = await get_json(client, "/api/models?site=many&sort=bytes&limit=1")
     assert by_bytes["models"][0]["name"] == "m0"
-    by_mtime = await _json(client, "/api/models?site=many&sort=mtime&order=desc")
+    by_mtime = await get_json(client, "/api/models?site=many&sort=mtime&order=desc")
     assert len(by_mtime["models"]) == 12
 
 
 async def test_model_media_with_offset_and_limits(client: Client) -> None:
-    body = await _json(client, "/api/model?site=alpha&model=ana")
+    body = await get_json(client, "/api/model?site=alpha&model=ana")
     assert (body["total_images"], body["total_videos"]) == (4, 1)
     assert [m["path"] for m in body["images"]] == ["img1.jpg", "img2.jpg", "IMG3.PNG", "img10.jpg"]
     first = body["images"][0]
@@ -85,11 +79,11 @@ async def test_model_media_with_offset_and_limits(client: Client) -> None:
     assert first["thumbnail"] == "/thumb/alpha/ana/img1.jpg"
     assert first["size"] == len(jpeg_bytes(1)) and first["mtime"] == 1_700_000_000
     assert body["bytes"] == sum(m["size"] for m in body["images"] + body["videos"])
-    page = await _json(client, "/api/model?site=alpha&model=ana&offset=1&images_limit=2&videos_limit=1")
+    page = await get_json(client, "/api/model?site=alpha&model=ana&offset=1&images_limit=2&videos_limit=1")
     assert [m["path"] for m in page["images"]] == ["img2.jpg", "IMG3.PNG"]
     assert page["videos"] == []  # the offset applies to videos too
     assert page["total_images"] == 4
-    nested = await _json(client, "/api/model?site=beta&model=patreon/jo%C3%A3o")
+    nested = await get_json(client, "/api/model?site=beta&model=patreon/jo%C3%A3o")
     assert nested["images"][0]["url"] == "/media/beta/patreon/jo%C3%A3o/p1.jpg"
 
 
@@ -194,13 +188,13 @@ async def test_head_on_json_routes(client: Client) -> None:
 
 async def test_cached_listings_are_served_without_rewalking(aged_client: Client) -> None:
     catalog = aged_client.app[keys.CATALOG]
-    await _json(aged_client, "/api/models?site=alpha")
+    await get_json(aged_client, "/api/models?site=alpha")
     walks = catalog.walks
     for _ in range(5):
-        await _json(aged_client, "/api/models?site=alpha")
-        await _json(aged_client, "/api/model?site=alpha&model=ana")
+        await get_json(aged_client, "/api/models?site=alpha")
+        await get_json(aged_client, "/api/model?site=alpha&model=ana")
     assert catalog.walks == walks
-    stats = await _json(aged_client, "/api/cache_stats")
+    stats = await get_json(aged_client, "/api/cache_stats")
     assert stats["models_cache"]["hits"] >= 5
     assert stats["model_info_cache"]["hits"] >= 4
     for name in ("models_cache", "model_info_cache", "media_list_cache"):
@@ -214,25 +208,25 @@ async def test_added_removed_renamed_files_show_in_the_next_model_response(
     aged_client: Client, library_root: Path
 ) -> None:
     url = "/api/model?site=alpha&model=bruno"
-    assert [m["path"] for m in (await _json(aged_client, url))["images"]] == ["a.jpg", "b.webp"]
-    await _json(aged_client, url)  # now served from the cache
+    assert [m["path"] for m in (await get_json(aged_client, url))["images"]] == ["a.jpg", "b.webp"]
+    await get_json(aged_client, url)  # now served from the cache
     folder = library_root / "alpha" / "bruno"
     write(folder / "c.jpg", jpeg_bytes(3))
-    assert [m["path"] for m in (await _json(aged_client, url))["images"]] == ["a.jpg", "b.webp", "c.jpg"]
+    assert [m["path"] for m in (await get_json(aged_client, url))["images"]] == ["a.jpg", "b.webp", "c.jpg"]
     os.rename(folder / "a.jpg", folder / "z.jpg")
-    assert [m["path"] for m in (await _json(aged_client, url))["images"]] == ["b.webp", "c.jpg", "z.jpg"]
+    assert [m["path"] for m in (await get_json(aged_client, url))["images"]] == ["b.webp", "c.jpg", "z.jpg"]
     os.remove(folder / "b.webp")
-    assert [m["path"] for m in (await _json(aged_client, url))["images"]] == ["c.jpg", "z.jpg"]
+    assert [m["path"] for m in (await get_json(aged_client, url))["images"]] == ["c.jpg", "z.jpg"]
 
 
 async def test_site_listings_follow_the_disk_within_a_sweep(aged_client: Client, library_root: Path) -> None:
-    assert (await _json(aged_client, "/api/models?site=alpha"))["total"] == 3
-    assert (await _json(aged_client, "/api/sites"))["sites"][0]["files"] == 8
+    assert (await get_json(aged_client, "/api/models?site=alpha"))["total"] == 3
+    assert (await get_json(aged_client, "/api/sites"))["sites"][0]["files"] == 8
     write(library_root / "alpha" / "bruno" / "new.jpg", jpeg_bytes(4))
 
     async def files_counted() -> bool:
-        sites = await _json(aged_client, "/api/sites")
-        models = await _json(aged_client, "/api/models?site=alpha")
+        sites = await get_json(aged_client, "/api/sites")
+        models = await get_json(aged_client, "/api/models?site=alpha")
         bruno = next(m for m in models["models"] if m["name"] == "bruno")
         return bool(sites["sites"][0]["files"] == 9 and bruno["images"] == 3)
 
@@ -240,22 +234,22 @@ async def test_site_listings_follow_the_disk_within_a_sweep(aged_client: Client,
     make_model(library_root, "alpha", "deep/new-model", ["x.jpg"])
 
     async def model_listed() -> bool:
-        names = [m["name"] for m in (await _json(aged_client, "/api/models?site=alpha"))["models"]]
+        names = [m["name"] for m in (await get_json(aged_client, "/api/models?site=alpha"))["models"]]
         return "deep/new-model" in names
 
     await eventually(model_listed, within=5)
     make_model(library_root, "gamma", "g", ["x.jpg"])
 
     async def site_listed() -> bool:
-        return [s["name"] for s in (await _json(aged_client, "/api/sites"))["sites"]] == ["alpha", "beta", "gamma"]
+        return [s["name"] for s in (await get_json(aged_client, "/api/sites"))["sites"]] == ["alpha", "beta", "gamma"]
 
     await eventually(site_listed, within=5)
 
 
 async def test_missing_root_answers_503_and_keeps_the_caches(aged_client: Client, library_root: Path) -> None:
-    await _json(aged_client, "/api/models?site=alpha")
-    await _json(aged_client, "/api/model?site=alpha&model=ana")
-    before = await _json(aged_client, "/api/cache_stats")
+    await get_json(aged_client, "/api/models?site=alpha")
+    await get_json(aged_client, "/api/model?site=alpha&model=ana")
+    before = await get_json(aged_client, "/api/cache_stats")
     moved = library_root.with_name("unmounted")
     os.rename(library_root, moved)
     try:
@@ -269,7 +263,7 @@ async def test_missing_root_answers_503_and_keeps_the_caches(aged_client: Client
             response = await aged_client.get(url)
             assert response.status in (503, 404) if url.startswith("/media") else response.status == 503
             assert "unmounted" not in await response.text()
-        during = await _json(aged_client, "/api/cache_stats")
+        during = await get_json(aged_client, "/api/cache_stats")
         for name in ("models_cache", "model_info_cache", "media_list_cache"):
             assert during[name]["size"] == before[name]["size"]
     finally:
@@ -282,7 +276,7 @@ async def test_missing_root_answers_503_and_keeps_the_caches(aged_client: Client
 
 
 async def test_search_echoes_the_query_as_given(client: Client) -> None:
-    lower = await _json(client, "/api/models?site=alpha&q=an")
-    upper = await _json(client, "/api/models?site=alpha&q=AN")
+    lower = await get_json(client, "/api/models?site=alpha&q=an")
+    upper = await get_json(client, "/api/models?site=alpha&q=AN")
     assert (lower["q"], upper["q"]) == ("an", "AN")
     assert [m["name"] for m in lower["models"]] == [m["name"] for m in upper["models"]] == ["ana"]
