@@ -48,9 +48,7 @@ async def index(request: web.Request) -> web.Response:
         {
             "ETag": etag,
             "Cache-Control": REVALIDATE,
-            "Content-Security-Policy": assets.csp,
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin",
+            **assets.page_headers,
         }
     )
     if_none_match = request.headers.get("If-None-Match")

@@ -79,6 +79,15 @@ class StaticAssets:
     import_map: str
     csp: str
 
+    @property
+    def page_headers(self) -> dict[str, str]:
+        """The security headers of every HTML page the app serves (the shell and the 404 page)."""
+        return {
+            "Content-Security-Policy": self.csp,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+        }
+
     def url(self, relative: str) -> str:
         return f"/static/{relative}?v={self.assets[relative].digest}"
 

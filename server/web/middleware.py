@@ -65,9 +65,7 @@ def _wants_html_page(request: web.Request) -> bool:
 def _html_not_found(request: web.Request) -> web.Response:
     assets = request.app[keys.STATIC_ASSETS]
     response = web.Response(status=404, text=assets.not_found_page(request.path), content_type="text/html")
-    response.headers.update(
-        {"Cache-Control": "no-store", "Content-Security-Policy": assets.csp, "X-Content-Type-Options": "nosniff"}
-    )
+    response.headers.update({"Cache-Control": "no-store", **assets.page_headers})
     return response
 
 
