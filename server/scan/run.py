@@ -33,6 +33,9 @@ log = logging.getLogger("archive_catalog")
 
 BATCH_BYTES = 64 * 1024 * 1024
 BATCH_FILES = 2048
+BATCHES_PER_WORKER = 4  # work is split at least this finely, so the workers finish together
+MIN_BATCH_BYTES = 4 * 1024 * 1024
+MIN_BATCH_FILES = 64
 WALK_CHUNKS_PER_WORKER = 2  # with 2 batches per worker in flight, like the hashing
 CACHE_SAVE_INTERVAL_S = 30.0
 
@@ -256,7 +259,7 @@ class ScanRun:
         self._last_cache_save = self.clock()
         self.emitter.emit(p, force=True)
         pending = await self._settle_from_cache(groups, tally)
-        batches = iter(_batches(pending, self.batch_bytes, self.batch_files))
+        batches = iter(_batches(pending, *self._batch_limits(pending)))
         root = str(self.tools.library.root)
         pool = self.tools.pool
         loop = asyncio.get_running_loop()
@@ -294,6 +297,17 @@ class ScanRun:
             raise ScanFailedError("A hash worker failed; the scan stopped.")
         if cancelled:
             raise ScanCancelledError()
+
+    def _batch_limits(self, pending: Batch) -> tuple[int, int]:
+        """Bytes and files per batch: at most the configured ones, and small enough that every
+        worker gets several batches (a small library's few batches would leave a worker idle)."""
+        slices = BATCHES_PER_WORKER * self.tools.pool.workers
+        files = sum(len(members) for _size, members, _known in pending)
+        nbytes = sum(size * len(members) for size, members, _known in pending)
+        return (
+            min(self.batch_bytes, max(MIN_BATCH_BYTES, nbytes // slices)),
+            min(self.batch_files, max(MIN_BATCH_FILES, files // slices)),
+        )
 
     async def _settle_from_cache(self, groups: list[tuple[int, list[FileInfo]]], tally: Tally) -> Batch:
         """Settle the groups the hash cache can; returns the ones the workers must read."""
