@@ -189,7 +189,7 @@ async def test_a_file_opened_for_a_cancelled_request_is_closed() -> None:
     import asyncio
     import threading
 
-    from server.web.files import open_off_loop
+    from server.infra.pools import open_off_loop
 
     release, closed = threading.Event(), threading.Event()
 

@@ -5,7 +5,7 @@ in RFC 9110 order (304/412), one byte range (206/416), `If-Range`, HEAD, `Last-M
 in the future. Unlike `web.FileResponse` it never serves a precompressed `.gz`/`.br` sibling
 in place of the file asked for, and it opens with `O_NOFOLLOW`, so a file swapped for a symlink
 after the path check fails. `send_region` is the one sendfile loop (streamed archives use it
-too); `open_off_loop` opens in a thread without leaking a descriptor on cancellation.
+too); files are opened off the loop with `server.infra.pools.open_off_loop`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, BinaryIO, TypeVar
+from collections.abc import Mapping
+from typing import BinaryIO
 
 from aiohttp import web
 
 from server.errors import NotFound, PreconditionFailed
+from server.infra.pools import open_off_loop
 from server.web.conditional import (
     Outcome,
     RangeNotSatisfiable,
@@ -52,29 +53,6 @@ def _open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
     return os.fdopen(fd, "rb", buffering=0), info
 
 
-Opened = TypeVar("Opened")
-
-
-async def open_off_loop(opener: Callable[..., Opened], *args: Any) -> Opened:
-    """Run a blocking `open` in a thread; if the request is cancelled meanwhile, the file the
-    thread still opens is closed when it arrives (no descriptor is left to the GC)."""
-    opening = asyncio.get_running_loop().run_in_executor(None, opener, *args)
-    try:
-        return await asyncio.shield(opening)
-    except asyncio.CancelledError:
-        opening.add_done_callback(_close_late_result)
-        raise
-
-
-def _close_late_result(opening: asyncio.Future[Any]) -> None:
-    if opening.cancelled() or opening.exception() is not None:
-        return
-    result = opening.result()
-    for item in result if isinstance(result, tuple) else (result,):
-        if hasattr(item, "close"):
-            item.close()
-
-
 async def send_file(
     request: web.Request,
     path: str,
@@ -90,12 +68,12 @@ async def send_file(
     """
     handle, info = await open_off_loop(_open_regular, path)
     try:
-        return await _send_open_file(request, handle, info, content_type, cache_control, extra_headers, etag)
+        return await send_open_file(request, handle, info, content_type, cache_control, extra_headers, etag)
     finally:
         handle.close()
 
 
-async def _send_open_file(
+async def send_open_file(
     request: web.Request,
     handle: BinaryIO,
     info: os.stat_result,
@@ -104,6 +82,7 @@ async def _send_open_file(
     extra_headers: Mapping[str, str] | None,
     etag: str | None = None,
 ) -> web.StreamResponse:
+    """`send_file` for a file the caller has opened (and closes)."""
     etag = etag or file_etag(info)
     last_modified = last_modified_seconds(info.st_mtime, time.time())
     headers = {
