@@ -40,7 +40,7 @@ def file_etag(info: os.stat_result) -> str:
     return f'"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}"'
 
 
-def _open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
+def open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
     """Open without following a final symlink, so a swap after the path check fails here."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -66,7 +66,7 @@ async def send_file(
     `etag` replaces the file's own (inode/mtime/size) tag when the caller has a stronger
     identity for the content, e.g. a cached archive named by a hash of what it holds.
     """
-    handle, info = await open_off_loop(_open_regular, path)
+    handle, info = await open_off_loop(open_regular, path)
     try:
         return await send_open_file(request, handle, info, content_type, cache_control, extra_headers, etag)
     finally:
@@ -79,7 +79,7 @@ async def send_open_file(
     info: os.stat_result,
     content_type: str,
     cache_control: str,
-    extra_headers: Mapping[str, str] | None,
+    extra_headers: Mapping[str, str] | None = None,
     etag: str | None = None,
 ) -> web.StreamResponse:
     """`send_file` for a file the caller has opened (and closes)."""
