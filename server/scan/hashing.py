@@ -73,7 +73,8 @@ def init_worker(cancel: CancelFlag | None) -> None:
     _cancel = cancel
 
 
-def _check_cancel() -> None:
+def check_cancel() -> None:
+    """In a worker: raise ScanCancelled once the running scan is cancelled (any hashing loop)."""
     if _cancel is not None and _cancel.is_set():
         raise ScanCancelled()
 
@@ -117,7 +118,7 @@ def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
     join, stat_at, is_regular = os.path.join, os.stat, stat.S_ISREG
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
     while pending:
-        _check_cancel()
+        check_cancel()
         path, relative = pending.pop()
         try:
             fd = os.open(path, flags)
@@ -189,7 +190,7 @@ def hash_fd(fd: int) -> tuple[str, int]:
         done += count
         since_check += count
         if since_check >= CANCEL_CHECK_BYTES:
-            _check_cancel()
+            check_cancel()
             since_check = 0
     return hasher.hexdigest(), done
 
@@ -224,7 +225,7 @@ def hash_together(fds: Sequence[int], size: int) -> tuple[str, list[bool], int]:
         offset += count
         since_check += count * len(fds)
         if since_check >= CANCEL_CHECK_BYTES:
-            _check_cancel()
+            check_cancel()
             since_check = 0
     for index in range(1, len(fds)):
         if equal[index] and os.pread(fds[index], 1, offset):
@@ -335,8 +336,9 @@ def resolve_group(
     return outcomes
 
 
-class _OpenFiles:
-    """The files of one group, opened once for both the head+tail and the full hash.
+class OpenFiles:
+    """The files of one group, opened once for both the head+tail and the full hash (relative
+    to the root's descriptor: no path walk from `/`; the perceptual hash opens its files so too).
 
     Only small groups keep their files open (a group can hold thousands of same-size files).
     """
@@ -378,10 +380,10 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
     """
     work = Work()
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # short lookups: relative opens
-    files = _OpenFiles(root_fd)
+    files = OpenFiles(root_fd)
 
     def compute(kind: str, relative: str, size: int) -> str | None:
-        _check_cancel()
+        check_cancel()
         try:
             fd = files.get(relative)
             try:
@@ -399,7 +401,7 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
         digests: list[str | None] = [None] * len(paths)
         for start in range(0, len(paths), LOCKSTEP_FILES):
             chunk = list(range(start, min(start + LOCKSTEP_FILES, len(paths))))
-            _check_cancel()
+            check_cancel()
             opened: list[tuple[int, int]] = []  # (index, fd)
             try:
                 for index in chunk:
@@ -463,7 +465,7 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
         for count, (path, _partial, full) in enumerate(members):
             if full is None:
                 if not count % 64:
-                    _check_cancel()
+                    check_cancel()
                 try:
                     fd = files.get(path)
                     try:

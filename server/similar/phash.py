@@ -274,10 +274,10 @@ def hash_images(root: str, rel_paths: list[str]) -> list[ImageInfo | None]:
     """
     results: list[ImageInfo | None] = []
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    files = hashing._OpenFiles(root_fd)  # keeps nothing open: each file is closed after use
+    files = hashing.OpenFiles(root_fd)  # keeps nothing open: each file is closed after use
     try:
         for relative in rel_paths:
-            hashing._check_cancel()
+            hashing.check_cancel()
             try:
                 fd = files.get(relative)
             except OSError:
