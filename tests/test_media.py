@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
 import time
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
@@ -208,3 +209,35 @@ async def test_a_file_opened_for_a_cancelled_request_is_closed() -> None:
         await task
     release.set()
     assert await asyncio.to_thread(closed.wait, 10), "the late-opened file was never closed"
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_CORK"), reason="TCP_CORK is Linux's")
+def test_a_region_goes_out_corked_and_the_cork_is_lifted_after() -> None:
+    """sendfile regions are sent with TCP_CORK (full segments, as nginx's tcp_nopush); the cork
+    comes off when the region is out, so the tail is not held back; a non-TCP socket is left alone."""
+    from server.web.files import _corked
+
+    class Transport:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def get_extra_info(self, name: str) -> socket.socket:
+            return self.sock
+
+    def cork(sock: socket.socket) -> int:
+        return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    with listener, socket.create_connection(listener.getsockname()):
+        server, _ = listener.accept()
+        with server:
+            server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as aiohttp sets it
+            with _corked(Transport(server)):  # type: ignore[arg-type]
+                assert cork(server) == 1
+            assert cork(server) == 0
+            with pytest.raises(ConnectionResetError), _corked(Transport(server)):  # type: ignore[arg-type]
+                raise ConnectionResetError  # a send that fails still lifts the cork
+            assert cork(server) == 0
+    left, right = socket.socketpair()
+    with left, right, _corked(Transport(left)):  # type: ignore[arg-type]
+        pass
