@@ -25,7 +25,7 @@ from server.downloads.service import Download
 from server.downloads.streaming import Sink
 from server.infra.pools import open_off_loop
 from server.web.conditional import ByteRange, RangeNotSatisfiable, if_range_holds, matches_weak, parse_range
-from server.web.files import send_open_file, send_region
+from server.web.files import corked, send_open_file, send_region
 from server.web.params import Query
 
 log = logging.getLogger("archive_catalog")
@@ -66,7 +66,9 @@ class ResponseSink:
     async def sendfile(self, path: str, offset: int, count: int) -> None:
         handle = await open_off_loop(_open_exactly, path, offset + count)
         try:
-            if await send_region(self._request, self._response, handle, offset, count) != count:
+            with corked(self._request.transport):
+                sent = await send_region(self._request, self._response, handle, offset, count)
+            if sent != count:
                 raise ArchiveSourceChanged(f"{path} changed while it was being sent")
         finally:
             handle.close()
