@@ -231,7 +231,7 @@ def ensure_truth(options: Options, workers: int = 2) -> tuple[Path, Truth]:
     folder = DATA_DIR / "near-copies"
     name = f"lib-{options.originals}-s{options.seed}-{options.min_mp:g}-{options.max_mp:g}mp"
     root, truth_path = folder / name, folder / f"{name}.truth.json"
-    wanted = near_copies.truth_document({}, options)["options"]
+    wanted = json.loads(json.dumps(near_copies.truth_document({}, options)["options"]))  # tuples as lists
     if root.is_dir() and truth_path.is_file():
         try:
             truth = near_copies.read_truth(truth_path)
