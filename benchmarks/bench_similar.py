@@ -379,7 +379,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5, help="throughput rounds")
     parser.add_argument("--threshold", type=int, default=phash.DEFAULT_THRESHOLD)
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args([] if argv is None else argv)  # `python -m benchmarks` passes none
+    if not 0 <= args.threshold <= index.MAX_THRESHOLD:
+        parser.error(f"--threshold must be 0..{index.MAX_THRESHOLD} (index.MAX_THRESHOLD)")
     options = Options(originals=args.originals, seed=args.seed)
     root, truth = ensure_truth(options)
     paths = sorted(truth)
@@ -466,4 +468,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
