@@ -1,0 +1,1 @@
+"""Similar images: perceptual hashes, their cache and grouping."""
