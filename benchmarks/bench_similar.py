@@ -427,7 +427,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{row.worst_kind_precision:.3f}",
             f"{row.worst_kind_recall:.3f}",
             f"{grouped_count}/{negative_files}",
-            ("met" if row.meets_goals else "") + (" ← best" if row.threshold == best else ""),
+            ("met" if row.meets_goals else "")
+            + (" (above index.MAX_THRESHOLD)" if row.threshold > index.MAX_THRESHOLD else "")
+            + (" ← best" if row.threshold == best else ""),
         )
         for row, grouped_count in zip(rows, negatives_grouped, strict=True)
     ]
