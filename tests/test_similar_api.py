@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -20,7 +21,7 @@ from server.infra.events import ScanProgress
 from server.library import natural_key
 from server.similar import index, phash
 from server.similar.cache import PerceptualCache
-from server.similar.results import ImageRecord, SimilarScan
+from server.similar.results import ImageRecord, SimilarResults, SimilarScan
 
 from .conftest import Client, ClientFactory
 from .helpers import eventually
@@ -446,3 +447,27 @@ async def test_an_exact_scan_on_one_instance_blocks_a_similar_scan_on_the_other(
     on_second = await get_similar(second)
     on_first = await get_similar(first)  # read from the shared cache dir
     assert on_first == on_second and on_first["total_groups"] == 2
+
+
+# -- the results file ------------------------------------------------------------------------
+
+
+async def test_results_of_another_format_or_hash_are_ignored(tmp_path: Path) -> None:
+    results = SimilarResults(tmp_path)
+    record = ImageRecord("s/m/a.jpg", 10, 20, 30, (1 << 64) - 1, 4, 3, "JPEG")
+    results.replace(SimilarScan("scan", 1.5, {"images": 1}, [record]))
+    await results.save()
+    again = SimilarResults(tmp_path)
+    again.load()
+    assert again.require().images == [record]  # the full 64 bits survive the file
+    document = orjson.loads(results.file.path.read_bytes())
+    for foreign in ({"version": 0}, {"hash": "another-hash"}, {"images": [["s/m/a.jpg", "ten"]]}):
+        results.file.path.write_bytes(orjson.dumps({**document, **foreign}))
+        stale = SimilarResults(tmp_path)
+        stale.load()
+        assert stale.scan is None  # GET /api/similar: 404 until the next scan
+    results.file.path.write_bytes(b"{not json")
+    unreadable = SimilarResults(tmp_path)
+    unreadable.load()
+    assert unreadable.scan is None
+
