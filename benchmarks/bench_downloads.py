@@ -1,16 +1,23 @@
 """Downloads benchmark: archive throughput against plain file serving, and memory while streaming.
 
-    python -m benchmarks.bench_downloads [--repeats 3] [--skip-many] [--skip-pdf]
+    python -m benchmarks.bench_downloads [--rounds 5] [--quick] [--skip-many] [--skip-pdf]
 
-Measures, with our server and the peers pinned to one core and curl to the other:
-- a 2 GiB ZIP of one model (4 files × 512 MiB): the first download (MISS, streamed while the
-  cache copy is written) and a repeat (HIT, sendfile from the cache), each divided by the
-  faster of nginx and a bare aiohttp `FileResponse` serving a file of the same size;
-- server RSS growth while streaming that archive, and during 50 concurrent downloads of 50
-  different archives (50 models of 64 MiB);
-- a PDF of 1,000 images: build throughput (archive MB per second of the whole download) and
-  RSS growth.
-Data is made once under DATA_DIR (outside the repo; see `benchmarks.settings`).
+Measured on two inputs, with our server and the peers pinned to one core and the clients to the
+other, in interleaved rounds (each row's ratio the median [range] of the rounds' ratios, never
+the best run):
+- big: a 2 GiB ZIP of one model (4 files × 512 MiB), by curl;
+- small: the small ordinary library's busiest model's site as one ZIP (~46 MB), by curl; and that
+  model's ZIP (~3 MB), by wrk over keep-alive (requests/s and per server CPU-second).
+For a curl input each round empties the download cache, downloads the archive once (MISS: built
+while sent, the cache copy written meanwhile), then hard-links the cache's archive into a folder
+nginx and a bare aiohttp `FileResponse` serve, and downloads it from ours (HIT, sendfile from the
+cache) and from both peers, in alternating order: the peers serve the very bytes and inode of our
+cache. The model ZIP is built and shared once, then wrk measures the three in interleaved rounds.
+Rows: MISS and HIT ÷ the faster peer of the round (goals ≥ 0.6 and ≥ 0.95); server RSS growth while
+streaming the 2 GiB archive, during 50 concurrent downloads of 50 different archives (50 models
+of 64 MiB), and while building a PDF of 1,000 images.
+Data is made once under DATA_DIR (outside the repo; see `benchmarks.settings`; `BENCH_SCALE=0.05`
+shrinks the big inputs for a smoke run).
 """
 
 from __future__ import annotations
@@ -20,23 +27,51 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
-from .data import ensure_library, random_file, warm_page_cache
-from .load import HttpClient, curl_download
-from .processes import RssSampler
-from .report import Ratio, environment_note, print_table
+from .data import busiest_model, ensure_library, ordinary_library, random_file, scaled, scaled_name, warm_page_cache
+from .load import HttpClient, compare_wrk, curl_download, interleaved
+from .processes import RssSampler, ServerProcess
+from .report import (
+    Ratio,
+    add_round_options,
+    best_per_round,
+    chosen_rounds,
+    environment_note,
+    fastest_runs,
+    print_table,
+    rounds_ratio,
+    spread,
+    throughput_rows,
+)
 from .servers import start_catalog_server, start_file_peer, start_nginx
 from .settings import CLIENT_CPU, DATA_DIR, BenchmarkError, pin_to_client_core
 
-BIG_ARGS = ("--sites", "1", "--collections", "1", "--files", "0", "--big-files", "4", "--big-mb", "512")
+BIG_MB = 512  # each of the big model's 4 files
 BIG_QUERY = "/api/download?site=gallery-one&model=big-collection"
+HIT_GOAL = 0.95
+MISS_GOAL = 0.6
 MANY_MODELS = 50
 MANY_MB = 64
 PDF_PAGES = 1000
 MIB = 1024 * 1024
+MIN_BYTES_PER_FIGURE = 256 * MIB  # a small archive's HIT and peer figures: the median of this many bytes' downloads
+PEERS = ("nginx", "aiohttp FileResponse")
+Measured = tuple[list[Ratio], list[str]]  # table rows and notes
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One archive to download: its label, our query, and its name in the peers' folder."""
+
+    label: str
+    query: str
+    peer_file: str
 
 
 def wait_for_cache(client: HttpClient, entries: int, timeout_s: float = 120.0) -> None:
@@ -57,58 +92,137 @@ def clear_cache(client: HttpClient) -> None:
     os.sync()  # the deleted archive's dirty pages are not the next run's cost
 
 
-def archive_size(client: HttpClient, path: str) -> int:
+def head(client: HttpClient, path: str) -> tuple[int, str]:
+    """(Content-Length, X-Cache) of a download, without building it."""
     reply = client.request("HEAD", path)
     if reply.status != 200:
         raise BenchmarkError(f"HEAD {path} answered {reply.status}")
-    return int(reply.headers["content-length"])
+    return int(reply.headers["content-length"]), reply.headers.get("x-cache", "")
 
 
-def bench_big(repeats: int) -> tuple[list[Ratio], list[str]]:
-    library = ensure_library("downloads-big", *BIG_ARGS)
-    for path in sorted((library / "gallery-one" / "big-collection").iterdir()):
-        warm_page_cache(path)
-    notes: list[str] = []
-    with start_catalog_server(library, "--download-max-builds", "8") as ours, HttpClient(ours.url) as client:
-        size = archive_size(client, BIG_QUERY)
-        peer_file = random_file(f"downloads-peer/same-size-{size}.bin", size)
-        warm_page_cache(peer_file)
-        misses: list[float] = []
-        hits: list[float] = []
-        peers: list[float] = []  # per repeat, the faster of the two peers
+def share_cached_archive(client: HttpClient, archive: Archive, cache_dir: Path, peer_dir: Path) -> None:
+    """Once our cache holds `archive` (HEAD says HIT), hard-link its file into the peers' folder
+    under `archive.peer_file`: the peers then serve the very bytes (and inode) ours sends."""
+    wait_for_cache(client, 1)
+    size, cache = head(client, archive.query)
+    if cache != "HIT":
+        raise BenchmarkError(f"{archive.label}: X-Cache {cache!r} after the first download (expected HIT)")
+    newest = sorted(
+        (path for path in (cache_dir / "downloads").glob("*.zip") if path.stat().st_size == size),
+        key=lambda path: path.stat().st_mtime_ns,
+    )
+    if not newest:
+        raise BenchmarkError(f"{archive.label}: no archive of {size} bytes in {cache_dir / 'downloads'}")
+    os.sync()
+    staged = peer_dir / f"{archive.peer_file}.new"
+    staged.unlink(missing_ok=True)
+    os.link(newest[-1], staged)
+    os.replace(staged, peer_dir / archive.peer_file)
+
+
+@dataclass
+class Contest:
+    """Ours (with its cache folder) against the peers serving `peer_dir`, for several archives."""
+
+    ours: ServerProcess
+    client: HttpClient
+    cache_dir: Path
+    peer_dir: Path
+    peers: dict[str, ServerProcess]
+    rounds: int
+
+    def curl_rounds(self, archive: Archive, min_bytes_per_figure: int, rss_goal_mb: int | None = None) -> Measured:
+        """Per round: MISS once, then HIT and both peers (by curl, alternating order), each
+        figure at least `min_bytes_per_figure`; a row for the RSS growth while streaming (MISS)
+        when there is a goal for it."""
+        size, _cache = head(self.client, archive.query)
+        repeats = max(1, round(min_bytes_per_figure / size))
+        figures: dict[str, list[float]] = {name: [] for name in ("MISS", "ours", *PEERS)}
         rss_growth_kib = 0
-        with start_file_peer(peer_file.parent) as aiohttp_peer, start_nginx(peer_file.parent) as nginx:
-            peer_speeds: dict[str, list[float]] = {"aiohttp FileResponse": [], "nginx": []}
-            for _ in range(repeats):
-                for name, peer in (("aiohttp FileResponse", aiohttp_peer), ("nginx", nginx)):
-                    url = peer.make_url("/" + peer_file.name)
-                    peer_speeds[name].append(curl_download(url, size, repeats=1).median_bytes_per_s)
-                peers.append(max(runs[-1] for runs in peer_speeds.values()))
-                clear_cache(client)
-                time.sleep(1.0)
-                baseline = ours.rss_kib()
-                with RssSampler(ours.pid) as sampler:
-                    misses.append(curl_download(ours.make_url(BIG_QUERY), size, repeats=1).median_bytes_per_s)
-                rss_growth_kib = max(rss_growth_kib, sampler.peak_kib - baseline)
-                wait_for_cache(client, 1)
-                os.sync()
-                hits.append(curl_download(ours.make_url(BIG_QUERY), size, repeats=1).median_bytes_per_s)
+        for round_number in range(self.rounds):
+            clear_cache(self.client)
+            time.sleep(1.0)
+            baseline = self.ours.rss_kib()
+            with RssSampler(self.ours.pid) as sampler:
+                miss = curl_download(self.ours.make_url(archive.query), size, repeats=1)
+            figures["MISS"].append(miss.median_bytes_per_s)
+            rss_growth_kib = max(rss_growth_kib, sampler.peak_kib - baseline)
+            share_cached_archive(self.client, archive, self.cache_dir, self.peer_dir)
+            for name in interleaved(["ours", *PEERS], round_number):
+                server, path = (
+                    (self.ours, archive.query) if name == "ours" else (self.peers[name], f"/{archive.peer_file}")
+                )
+                figures[name].append(curl_download(server.make_url(path), size, repeats).median_bytes_per_s)
+        peer, peer_name = best_per_round({name: figures[name] for name in PEERS})
+        rows = [
+            rounds_ratio(f"{archive.label}: first download (MISS)", figures["MISS"], peer, peer_name, "B/s", MISS_GOAL),
+            rounds_ratio(f"{archive.label}: repeat download (HIT)", figures["ours"], peer, peer_name, "B/s", HIT_GOAL),
+        ]
+        if rss_goal_mb is not None:
+            measure, goal = f"RSS growth streaming {archive.label}", f"goal {rss_goal_mb} MB"
+            rows.append(Ratio(measure, rss_growth_kib, rss_goal_mb * 1e6 / 1024, goal, "KiB", 1.0, False))
+        notes = [
+            f"{archive.label} ({size:,} bytes; HIT and peers {repeats} per figure): "
+            + ", ".join(f"{name} {spread(values, 'B/s')}" for name, values in figures.items())
+            + f"; RSS growth while streaming (MISS) {rss_growth_kib / 1024:.1f} MiB"
+        ]
+        return rows, notes
 
-        def gbps(values: list[float]) -> str:
-            return "[" + ", ".join(f"{v / 1e9:.2f}" for v in values) + "] GB/s"
+    def wrk_hits(self, archive: Archive) -> Measured:
+        """Cache hits of a small archive by wrk (keep-alive), against both peers."""
+        clear_cache(self.client)
+        size, _cache = head(self.client, archive.query)
+        curl_download(self.ours.make_url(archive.query), size, repeats=1)  # the MISS that fills the cache
+        share_cached_archive(self.client, archive, self.cache_dir, self.peer_dir)
+        targets = {"ours": (self.ours, archive.query)}
+        targets.update({name: (self.peers[name], f"/{archive.peer_file}") for name in PEERS})
+        runs = compare_wrk(targets, rounds=self.rounds)
+        peer_name, peer_runs = fastest_runs({name: runs[name] for name in PEERS})
+        rows = throughput_rows(f"{archive.label}: repeat download (HIT)", runs["ours"], peer_runs, peer_name, HIT_GOAL)
+        notes = [f"{archive.label} ({size:,} bytes), wrk, {name}: {runs[name].summary()}" for name in runs]
+        return rows, notes
 
-        notes.append(
-            f"2 GiB ZIP ({size:,} bytes), {repeats} repeats of: both peers, MISS, HIT; rows show the best of "
-            f"each (other load on a shared machine only slows a run down). MISS {gbps(misses)}, HIT {gbps(hits)}, "
-            + ", ".join(f"{name} {gbps(runs)}" for name, runs in peer_speeds.items())
-        )
-        notes.append(f"server RSS growth while streaming the 2 GiB archive (MISS): {rss_growth_kib / 1024:.1f} MiB")
-    peer_name = "faster of nginx and aiohttp FileResponse"
-    rows = [
-        Ratio("first download (MISS, stream)", max(misses), max(peers), peer_name, "B/s", 0.6),
-        Ratio("repeat download (HIT, cache)", max(hits), max(peers), peer_name, "B/s", 0.9),
-        Ratio("RSS growth streaming 2 GiB", rss_growth_kib, 64e6 / 1024, "goal 64 MB", "KiB", 1.0, False),
-    ]
+
+def bench_archives(rounds: int) -> Measured:
+    """Both inputs: the big ZIP (its own library) and the small library's site and model ZIPs."""
+    big_mb = scaled(BIG_MB)
+    big_args = ("--sites", "1", "--collections", "1", "--files", "0", "--big-files", "4", "--big-mb", str(big_mb))
+    big_library = ensure_library(scaled_name("downloads-big"), *big_args)
+    warm_page_cache(*sorted((big_library / "gallery-one" / "big-collection").iterdir()))
+    small_library = ordinary_library()
+    site, model, _files = busiest_model(small_library)
+    warm_page_cache(*(path for path in (small_library / site).rglob("*") if path.is_file() and not path.is_symlink()))
+    site_query = f"/api/download?site={quote(site, safe='')}"
+    big = Archive(f"{4 * big_mb} MiB ZIP", BIG_QUERY, "big.zip")
+    site_zip = Archive(f"site ZIP ({site})", site_query, "site.zip")
+    model_zip = Archive(f"model ZIP ({site}/{model})", f"{site_query}&model={quote(model, safe='')}", "model.zip")
+    rows: list[Ratio] = []
+    notes: list[str] = []
+    DATA_DIR.mkdir(parents=True, exist_ok=True)  # the cache and the peers' folder: one file system (hard links)
+    with tempfile.TemporaryDirectory(prefix="bench-downloads-", dir=DATA_DIR) as work:
+        peer_dir = Path(work) / "peer"
+        peer_dir.mkdir()
+        with start_nginx(peer_dir) as nginx, start_file_peer(peer_dir) as bare:
+            peers = {"nginx": nginx, "aiohttp FileResponse": bare}
+            plan: list[tuple[Path, list[Callable[[Contest], Measured]]]] = [
+                (big_library, [lambda contest: contest.curl_rounds(big, MIN_BYTES_PER_FIGURE, rss_goal_mb=64)]),
+                (
+                    small_library,
+                    [
+                        lambda contest: contest.curl_rounds(site_zip, MIN_BYTES_PER_FIGURE),
+                        lambda contest: contest.wrk_hits(model_zip),
+                    ],
+                ),
+            ]
+            for library, measures in plan:
+                cache_dir = Path(work) / f"cache-{library.name}"
+                args = ("--download-max-builds", "8")
+                with start_catalog_server(library, *args, cache_dir=cache_dir) as ours, HttpClient(ours.url) as client:
+                    contest = Contest(ours, client, cache_dir, peer_dir, peers, rounds)
+                    for measure in measures:
+                        more_rows, more_notes = measure(contest)
+                        rows += more_rows
+                        notes += more_notes
     return rows, notes
 
 
@@ -203,12 +317,13 @@ def bench_pdf() -> tuple[list[Ratio], list[str]]:
 def main(argv: Sequence[str] = ()) -> int:
     """0 when every goal is met, 1 otherwise (`python -m benchmarks` calls it without arguments)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_downloads")
-    parser.add_argument("--repeats", type=int, default=3)
+    add_round_options(parser)
     parser.add_argument("--skip-many", action="store_true")
     parser.add_argument("--skip-pdf", action="store_true")
     args = parser.parse_args(list(argv))
+    rounds = chosen_rounds(args)
     pin_to_client_core()
-    rows, notes = bench_big(args.repeats)
+    rows, notes = bench_archives(rounds)
     if not args.skip_many:
         more_rows, more_notes = bench_many()
         rows += more_rows
@@ -217,7 +332,7 @@ def main(argv: Sequence[str] = ()) -> int:
         more_rows, more_notes = bench_pdf()
         rows += more_rows
         notes += more_notes
-    print_table("downloads", rows, [*notes, environment_note()])
+    print_table(f"downloads ({rounds} rounds)", rows, [*notes, environment_note()])
     return 0 if all(row.met for row in rows) else 1
 
 

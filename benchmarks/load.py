@@ -1,7 +1,8 @@
-"""Load generators, each on the client core: `run_wrk` (requests/s and latency percentiles) and
-`compare_wrk` (interleaved rounds over several servers, each one's best), `curl_download` and
-`python_download` (bytes/s of one big response), `HttpClient` (timed keep-alive requests from
-this process), `best_seconds`."""
+"""Load generators, each on the client core: `run_wrk` (requests/s and latency percentiles, one
+URL or a Lua script cycling through paths: `path_cycle_script`) and `compare_wrk` (interleaved
+rounds over several servers), `curl_download` and `python_download` (bytes/s of one big
+response), `HttpClient` (timed keep-alive requests from this process), `interleaved` (the
+contenders' order in one round), `best_seconds`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ import http.client
 import re
 import statistics
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 from .processes import ServerProcess
 from .settings import CLIENT_CPU, DEFAULT_CONNECTIONS, DEFAULT_DURATION_S, PYTHON, REPO_ROOT, BenchmarkError, pinned
@@ -88,13 +93,15 @@ def run_wrk(
     allow_errors: bool = False,
     server: ServerProcess | None = None,
     cpu: str = CLIENT_CPU,
+    script: Path | None = None,
 ) -> WrkResult:
     """wrk on the client core against `url`; a short warm-up run first. Errors raise unless allowed.
 
-    With `server`, the CPU time it used during the measured run is recorded too.
+    With `server`, the CPU time it used during the measured run is recorded too; with `script`
+    (e.g. `path_cycle_script`), wrk runs that Lua script, whose requests may replace the path.
     """
     connections = connections or DEFAULT_CONNECTIONS
-    header_args: list[str] = []
+    header_args: list[str] = ["-s", str(script)] if script else []
     for key, value in (headers or {}).items():
         header_args += ["-H", f"{key}: {value}"]
 
@@ -144,26 +151,56 @@ class Runs:
         return f"{len(self.runs)} rounds: {spread}; best {self.best.summary()}"
 
 
+Contender = TypeVar("Contender")
+
+
+def interleaved(contenders: Sequence[Contender], round_number: int) -> list[Contender]:
+    """The order of one round: as given in even rounds, reversed in odd ones (A B, B A, A B …),
+    so neither side always runs first (right after a warm-up, or after the other's load)."""
+    return list(contenders) if round_number % 2 == 0 else list(reversed(contenders))
+
+
+@contextmanager
+def path_cycle_script(paths: Sequence[str]) -> Iterator[Path]:
+    """A wrk Lua script requesting `paths` (already URL-quoted) in turn, round and round, on
+    each connection's keep-alive; removed on leaving the block."""
+    if not paths or any('"' in path or "\\" in path for path in paths):
+        raise BenchmarkError("path_cycle_script needs URL-quoted paths")
+    listed = ",\n".join(f'  "{path}"' for path in paths)
+    body = (
+        f"local paths = {{\n{listed}\n}}\nlocal index = 0\n"
+        'request = function()\n  index = index % #paths + 1\n  return wrk.format("GET", paths[index])\nend\n'
+    )
+    with tempfile.NamedTemporaryFile("w", prefix="bench-paths-", suffix=".lua") as script:
+        script.write(body)
+        script.flush()
+        yield Path(script.name)
+
+
 def compare_wrk(
     targets: Mapping[str, tuple[ServerProcess, str]],
     *,
     rounds: int = 3,
     duration_s: int | None = None,
     headers: Mapping[str, str] | None = None,
+    scripts: Mapping[str, Path] | None = None,
 ) -> dict[str, Runs]:
-    """wrk against each (server, path) in turn, `rounds` times interleaved.
+    """wrk against each (server, path) in turn, `rounds` times interleaved (`interleaved`);
+    `scripts` gives a contender a wrk Lua script (e.g. `path_cycle_script`).
 
     The machine may be shared: interleaving spreads outside load over every contender, the
-    best of several runs is the least disturbed estimate, and each run also records the
-    server's CPU time (requests per CPU-second hardly depend on outside load).
+    rows take the median [range] of the rounds, and each run also records the server's CPU
+    time (requests per CPU-second hardly depend on outside load).
     """
     duration_s = duration_s or max(3, (DEFAULT_DURATION_S + rounds - 1) // rounds)
     runs: dict[str, list[WrkResult]] = {name: [] for name in targets}
     for round_number in range(rounds):
-        for name, (server, path) in targets.items():
+        for name in interleaved(list(targets), round_number):
+            server, path = targets[name]
             warmup = 2 if round_number == 0 else 0
+            script = (scripts or {}).get(name)
             url = server.make_url(path)
-            result = run_wrk(url, duration_s=duration_s, headers=headers, warmup_s=warmup, server=server)
+            result = run_wrk(url, duration_s=duration_s, headers=headers, warmup_s=warmup, server=server, script=script)
             runs[name].append(result)
     return {name: Runs(tuple(results)) for name, results in runs.items()}
 

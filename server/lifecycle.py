@@ -88,7 +88,7 @@ async def download_cache(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await service.close()
-        await store.index.close()
+        await store.close()
 
 
 async def thumbnail_pool(app: web.Application) -> AsyncIterator[None]:

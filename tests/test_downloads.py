@@ -261,6 +261,28 @@ async def test_eviction_keeps_the_cache_within_its_bound(make_client: ClientFact
     assert headers["X-Cache"] == "MISS"
 
 
+async def test_eviction_follows_the_hits_not_yet_written_to_the_index(make_client: ClientFactory) -> None:
+    """Last-hit times reach the index in batches, and an eviction writes them first: the
+    archive hit a moment ago stays, the one not hit since it was made goes."""
+    probe = await make_client()
+    sizes = {}
+    for model in ("ana", "bruno", "Carla"):
+        _, _, body = await get(probe, f"/api/download?site=alpha&model={model}")
+        sizes[model] = len(body)
+    await settle(probe)
+    bound = sizes["ana"] + sizes["bruno"] + sizes["Carla"] - 1  # one of the three must go
+    client = await make_client(download_cache_max_gb=bound / 1e9, cache_dir=probe.app[keys.CONFIG].cache_dir / "y")
+    for model in ("ana", "bruno"):
+        await get(client, f"/api/download?site=alpha&model={model}")
+        await settle(client)
+    _, headers, _ = await get(client, "/api/download?site=alpha&model=ana")  # ana: hit after bruno was made
+    assert headers["X-Cache"] == "HIT"
+    await get(client, "/api/download?site=alpha&model=Carla")
+    await settle(client)
+    kept = {e.file.split(".")[0] for e in await service_of(client).store.index.all_entries()}
+    assert kept == {await _key_of(client, "ana"), await _key_of(client, "Carla")}
+
+
 async def _key_of(client: TestClient[Any, Any], model: str) -> str:
     response = await client.head(f"/api/download?site=alpha&model={model}")
     return response.headers["ETag"].strip('"')

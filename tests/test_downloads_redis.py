@@ -54,12 +54,12 @@ async def test_redis_index_operations(prefix: str) -> None:
         assert (entry.site, entry.models) == ("site", ("patreon/ana",))
         assert await index.totals() == (2, 150)
         assert [e.key for e in await index.least_recent(10)] == ["b", "a"]
-        await index.touch("b", 20.0)
+        await index.touch({"b": 20.0})
         assert [e.key for e in await index.least_recent(1)] == ["a"]
         await index.remove("a")
         assert await index.get("a") is None
         assert [(e.key, e.last_hit) for e in await index.all_entries()] == [("b", 20.0)]
-        await index.touch("gone", 30.0)  # touching a missing entry does not create one
+        await index.touch({"gone": 30.0})  # touching a missing entry does not create one
         assert await index.totals() == (1, 50)
     finally:
         await link.close()

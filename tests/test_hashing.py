@@ -84,6 +84,23 @@ def test_small_files_are_keyed_by_their_full_hash(tmp_path: Path) -> None:
     assert work.computed == 2 and work.bytes_read == 2000
 
 
+def test_small_files_hash_what_is_on_disk_and_reuse_known_hashes(tmp_path: Path) -> None:
+    """A small file rewritten larger since the walk is hashed whole as it is now (past the size
+    the walk saw, even past SMALL_FILE); a known full hash is reused without reading the file."""
+    grown = os.urandom(hashing.SMALL_FILE + 5000)
+    _write(tmp_path / "grown.jpg", grown)
+    _write(tmp_path / "same.jpg", b"s" * 1000)
+    _write(tmp_path / "known.jpg", b"k" * 1000)
+    members = [("grown.jpg", None, None), ("same.jpg", None, None), ("known.jpg", None, "cafe" * 8)]
+    outcomes, work = hashing.hash_groups(str(tmp_path), [(1000, members)])
+    assert outcomes[0] == [
+        (None, xxhash.xxh3_128_hexdigest(grown)),
+        (None, xxhash.xxh3_128_hexdigest(b"s" * 1000)),
+        (None, "cafe" * 8),
+    ]
+    assert work.computed == 2 and work.bytes_read == len(grown) + 1000
+
+
 def test_unreadable_member_is_left_out(tmp_path: Path) -> None:
     _write(tmp_path / "x.png", b"x" * 1000)
     outcomes, work = hashing.hash_groups(str(tmp_path), [(1000, [("x.png", None, None), ("gone.png", None, None)])])

@@ -176,20 +176,20 @@ async def test_symlinks_out_of_the_root_are_not_served(client: Client, library_r
 
 async def test_a_file_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_path: Path) -> None:
     from server.errors import NotFound
-    from server.web.files import _open_regular
+    from server.web.files import open_regular
 
     secret = write(tmp_path / "secret.jpg", b"secret")
     victim = tmp_path / "photo.jpg"
     os.symlink(secret, victim)  # the swap happened between resolve() and open()
     with pytest.raises(NotFound):
-        _open_regular(str(victim))
+        open_regular(str(victim))
 
 
 async def test_a_file_opened_for_a_cancelled_request_is_closed() -> None:
     import asyncio
     import threading
 
-    from server.web.files import open_off_loop
+    from server.infra.pools import open_off_loop
 
     release, closed = threading.Event(), threading.Event()
 

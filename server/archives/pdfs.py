@@ -16,6 +16,7 @@ from server.archives.zips import ZipEntry
 
 PDF_DPI = 96  # pixels per inch when an image says nothing: page size = pixels * 72 / 96 points
 
+
 class NotAnImage(Exception):
     """A file that Pillow cannot read as an image (it is left out of PDFs)."""
 

@@ -27,7 +27,6 @@ FORMAT_VERSION = f"5-{DEFLATE}"  # 5: high-bit-depth images scaled to 8 bits, no
 CRC_READ = 1024 * 1024
 
 
-
 @dataclass(frozen=True, slots=True)
 class FileSpan:
     """`length` bytes of the file at `path`, from `offset`."""

@@ -13,6 +13,7 @@ from server.archives.plans import ArchivePlan, CrcJob, Deferred, FileIdentity, F
 ZIP_LIMIT = 0xFFFFFFFF
 ZIP_COUNT_LIMIT = 0xFFFF
 
+
 @dataclass(frozen=True, slots=True)
 class ZipEntry:
     """One stored member: its name in the archive, its content and modification time."""

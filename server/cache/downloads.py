@@ -7,6 +7,11 @@ last hit, behind one small interface with two backends: `LocalIndex` (SQLite in 
 dir: no other process, survives restarts) and `RedisIndex` (redis.asyncio through the app's
 `RedisLink`, shared by every instance on the same storage). The store bounds the total size with least-recently-used
 eviction and treats an index entry whose file is gone as a miss (the entry is dropped).
+
+A hit is the hot path (a repeat download): the archive is opened in one thread hop, the
+`LocalIndex` answers from its memory (it is the only writer of its file), and the hit's time is
+written to the index in batches, at most every TOUCH_FLUSH_S and always before an eviction —
+not one index write per download.
 """
 
 from __future__ import annotations
@@ -20,17 +25,22 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 from redis.asyncio import Redis
 
 from server.infra.cluster import RedisLink
+from server.infra.pools import open_off_loop
 
 log = logging.getLogger("archive_catalog")
+
+TOUCH_FLUSH_S = 5.0  # last-hit times reach the index at most this late (evictions flush first)
+KNOWN_ENTRIES_KEPT = 1024  # entries the local index keeps in memory for hits
 
 ARCHIVE_NAME = re.compile(r"[0-9a-f]{40}\.(zip|pdf)")
 TEMP_PREFIX = "tmp-"
@@ -89,7 +99,7 @@ class DownloadIndex(Protocol):
 
     async def get(self, key: str) -> CacheEntry | None: ...
     async def put(self, entry: CacheEntry) -> None: ...
-    async def touch(self, key: str, when: float) -> None: ...
+    async def touch(self, hits: Mapping[str, float]) -> None: ...
     async def remove(self, key: str) -> None: ...
     async def least_recent(self, limit: int) -> list[CacheEntry]: ...
     async def totals(self) -> tuple[int, int]: ...
@@ -99,7 +109,8 @@ class DownloadIndex(Protocol):
 
 
 class LocalIndex:
-    """The embedded index: one SQLite file, queried in a thread, one connection behind a lock."""
+    """The embedded index: one SQLite file, queried in a thread, one connection behind a lock;
+    recent entries are also kept in memory (every write goes through here, so it never lags)."""
 
     name = "local"
 
@@ -107,6 +118,7 @@ class LocalIndex:
         self.path = path
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._recent: OrderedDict[str, CacheEntry] = OrderedDict()
 
     async def open(self) -> None:
         await asyncio.to_thread(self._connect)
@@ -138,19 +150,42 @@ class LocalIndex:
         return CacheEntry.from_json(raw, last_hit)
 
     async def get(self, key: str) -> CacheEntry | None:
-        rows = await self._query("SELECT entry, last_hit FROM archives WHERE key = ?", (key,))
-        return self._entry(rows[0]) if rows else None
+        entry = self._recent.get(key)
+        if entry is None:
+            rows = await self._query("SELECT entry, last_hit FROM archives WHERE key = ?", (key,))
+            if not rows:
+                return None
+            entry = self._entry(rows[0])
+        self._remember(entry)
+        return entry
+
+    def _remember(self, entry: CacheEntry) -> None:
+        self._recent[entry.key] = entry
+        self._recent.move_to_end(entry.key)
+        if len(self._recent) > KNOWN_ENTRIES_KEPT:
+            self._recent.popitem(last=False)
 
     async def put(self, entry: CacheEntry) -> None:
+        self._recent.pop(entry.key, None)
         await self._query(
             "INSERT OR REPLACE INTO archives VALUES (?, ?, ?, ?)",
             (entry.key, entry.size, entry.last_hit, entry.to_json()),
         )
 
-    async def touch(self, key: str, when: float) -> None:
-        await self._query("UPDATE archives SET last_hit = ? WHERE key = ?", (when, key))
+    async def touch(self, hits: Mapping[str, float]) -> None:
+        """Record last hits (key -> time) in one transaction; unknown keys are ignored."""
+        await asyncio.to_thread(self._touch, [(when, key) for key, when in hits.items()])
+
+    def _touch(self, rows: list[tuple[float, str]]) -> None:
+        with self._lock:
+            if self._db is None:
+                raise RuntimeError("the download index is not open")
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("UPDATE archives SET last_hit = ? WHERE key = ?", rows)
 
     async def remove(self, key: str) -> None:
+        self._recent.pop(key, None)
         await self._query("DELETE FROM archives WHERE key = ?", (key,))
 
     async def least_recent(self, limit: int) -> list[CacheEntry]:
@@ -203,8 +238,10 @@ class RedisIndex:
 
         await self._link.run(put)
 
-    async def touch(self, key: str, when: float) -> None:
-        await self._link.run(lambda c: c.zadd(self._lru, {key: when}, xx=True))
+    async def touch(self, hits: Mapping[str, float]) -> None:
+        """Record last hits (key -> time); keys no longer in the index are not added back."""
+        mapping = dict(hits)
+        await self._link.run(lambda c: c.zadd(self._lru, mapping, xx=True))
 
     async def remove(self, key: str) -> None:
         async def remove(client: Redis) -> None:
@@ -256,6 +293,8 @@ class DownloadStore:
         self.misses = 0
         folder.mkdir(parents=True, exist_ok=True)
         self._evict_lock = asyncio.Lock()
+        self._touched: dict[str, float] = {}  # last hits not yet written to the index
+        self._touches_flushed = time.monotonic()
 
     def path_of(self, entry: CacheEntry) -> Path:
         return self.folder / entry.file
@@ -272,19 +311,40 @@ class DownloadStore:
             log.warning("Download cache: orphan check skipped (%s)", exc)
         return removed
 
-    async def lookup(self, key: str) -> Path | None:
-        """The cached archive's path (its last hit recorded), or None; counts hits and misses."""
+    async def lookup(self, key: str) -> CachedArchive | None:
+        """The cached archive, open (the caller closes it), or None; counts hits and misses."""
         entry = await self.index.get(key)
         if entry is not None:
-            path = self.path_of(entry)
-            if await asyncio.to_thread(path.is_file):
+            opened = await open_off_loop(_open_archive, str(self.path_of(entry)))
+            if opened is not None:
                 self.hits += 1
-                await self.index.touch(key, time.time())
-                return path
+                self._touched[key] = time.time()
+                if time.monotonic() - self._touches_flushed >= TOUCH_FLUSH_S:
+                    await self.flush_touches()
+                return CachedArchive(self.path_of(entry), *opened)
             log.warning("Download cache entry %s has no file any more; rebuilding (intermittent miss)", key)
+            self._touched.pop(key, None)
             await self.index.remove(key)
         self.misses += 1
         return None
+
+    async def flush_touches(self) -> None:
+        """Write the last hits recorded since the previous flush to the index; if the index is
+        unreachable they are dropped (the eviction order is then a little off, nothing else)."""
+        touched, self._touched = self._touched, {}
+        self._touches_flushed = time.monotonic()
+        if touched:
+            try:
+                await self.index.touch(touched)
+            except Exception as exc:
+                log.warning("Download cache: last-hit times of %d archive(s) not recorded (%s)", len(touched), exc)
+
+    async def close(self) -> None:
+        """Write what is pending and close the index."""
+        try:
+            await self.flush_touches()
+        finally:
+            await self.index.close()
 
     def new_temp(self) -> Path:
         return self.folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
@@ -322,6 +382,7 @@ class DownloadStore:
         """Drop least recently used entries until the total fits; returns how many went."""
         dropped = 0
         async with self._evict_lock:
+            await self.flush_touches()  # least recently used by the hits so far
             count, total = await self.index.totals()
             while total > self.max_bytes and count > 0:
                 candidates = [e for e in await self.index.least_recent(16) if e.key != keep]
@@ -331,6 +392,7 @@ class DownloadStore:
                     if total <= self.max_bytes:
                         break
                     await self.index.remove(entry.key)
+                    self._touched.pop(entry.key, None)
                     discard(self.path_of(entry))
                     total -= entry.size
                     count -= 1
@@ -345,6 +407,7 @@ class DownloadStore:
         for entry in await self.index.all_entries():
             if entry.shows(site, model):
                 await self.index.remove(entry.key)
+                self._touched.pop(entry.key, None)
                 discard(self.path_of(entry))
                 dropped += 1
         return dropped
@@ -354,6 +417,7 @@ class DownloadStore:
         for entry in entries:
             await self.index.remove(entry.key)
             discard(self.path_of(entry))
+        self._touched.clear()
         return len(entries)
 
     def remove_leftover_temps(self, min_age_s: float = 0.0) -> int:
@@ -399,6 +463,27 @@ class DownloadStore:
             "misses": self.misses,
             "index": self.index.name,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class CachedArchive:
+    """A cache hit: the archive's path and its open file and status (the caller closes it)."""
+
+    path: Path
+    handle: BinaryIO
+    info: os.stat_result
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _open_archive(path: str) -> tuple[BinaryIO, os.stat_result] | None:
+    """The archive opened (no symlink followed) with its status; None if it is gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    return os.fdopen(fd, "rb", buffering=0), os.fstat(fd)
 
 
 def discard(path: Path) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
-from server.cache.downloads import DownloadStore
+from server.cache.downloads import CachedArchive, DownloadStore
 
 log = logging.getLogger("archive_catalog")
 
@@ -34,7 +34,7 @@ class TolerantCache:
     def __init__(self, store: DownloadStore) -> None:
         self.store = store
 
-    async def lookup(self, key: str) -> Path | None:
+    async def lookup(self, key: str) -> CachedArchive | None:
         return await _or_else(
             self.store.lookup(key), None, "Download cache index unavailable (%s): building without the cache"
         )

@@ -32,7 +32,7 @@ from prometheus_client import Counter, Histogram
 
 from server.archives.plans import ArchivePlan, ArchiveSourceChanged, CrcCache, render_bytes
 from server.archives.zips import zip_plan
-from server.cache.downloads import DownloadStore, discard
+from server.cache.downloads import CachedArchive, DownloadStore, discard
 from server.catalog import Catalog
 from server.downloads.cache import TolerantCache
 from server.downloads.plans import estimate, pdf_archive_plan, zip_entries
@@ -70,10 +70,10 @@ class Download:
     fmt: str
     content_type: str
     extension: str
-    estimate: int
     strategy: Strategy
     selection: Selection
-    cached_path: Path | None = None
+    estimate: int = 0  # bytes: the cached archive's size on a hit, else the planned size
+    cached: CachedArchive | None = None  # a hit, open: whoever answers closes it
 
 
 @dataclass(slots=True, eq=False)
@@ -161,15 +161,15 @@ class DownloadService:
             fmt=fmt,
             content_type=CONTENT_TYPES[fmt],
             extension=EXTENSIONS[fmt],
-            estimate=estimate(selection, fmt),
             strategy="cache",
             selection=selection,
         )
         cached = await self.cache.lookup(key)
-        if cached is not None:
+        if cached is not None:  # the hot path of a repeat download: nothing planned
             log.info("Cache hit for key: %s", key)
-            download.cached_path = cached
+            download.cached, download.estimate = cached, cached.info.st_size
             return download
+        download.estimate = estimate(selection, fmt)
         log.info("Estimated size: %.2fMB", download.estimate / MB)
         if download.estimate < self.threshold_bytes:
             log.info("Using buffer cache strategy")

@@ -1,7 +1,7 @@
 """GET /api/download: ZIP, PDF and ZIP-of-PDFs of a model, several models or a whole site.
 
 Thin: parse and validate (all 400/404s before the response starts), ask the download
-service, then answer one of three ways: a cache hit through `send_file` (sendfile, Range,
+service, then answer one of three ways: a cache hit, already open, through `send_open_file` (sendfile, Range,
 If-Range), an in-memory body (`buffer`), or a `StreamResponse` with an exact Content-Length
 fed part by part (`stream`; a ZIP stream also answers one Range with a 206, so a download
 manager's parallel segments each get only their bytes).
@@ -23,8 +23,9 @@ from server.archives.plans import ArchiveSourceChanged
 from server.downloads.selection import FORMATS, fit_name
 from server.downloads.service import Download
 from server.downloads.streaming import Sink
+from server.infra.pools import open_off_loop
 from server.web.conditional import ByteRange, RangeNotSatisfiable, if_range_holds, matches_weak, parse_range
-from server.web.files import open_off_loop, send_file, send_region
+from server.web.files import send_open_file, send_region
 from server.web.params import Query
 
 log = logging.getLogger("archive_catalog")
@@ -106,11 +107,14 @@ async def download(request: web.Request) -> web.StreamResponse:
         figures = request.app[keys.DOWNLOAD_METRICS]
         figures.downloads.labels(prepared.strategy, fmt).inc()
         figures.bytes.labels(prepared.strategy).inc(prepared.estimate)
-    if prepared.cached_path is not None:
-        etag = headers.pop("ETag")
-        return await send_file(
-            request, str(prepared.cached_path), prepared.content_type, CACHE_CONTROL, headers, etag=etag
-        )
+    if prepared.cached is not None:
+        cached, etag = prepared.cached, headers.pop("ETag")
+        try:
+            return await send_open_file(
+                request, cached.handle, cached.info, prepared.content_type, CACHE_CONTROL, headers, etag=etag
+            )
+        finally:
+            cached.close()
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None and matches_weak(if_none_match, headers["ETag"]):
         return web.Response(status=304, headers=headers)  # same key, same bytes: nothing to build

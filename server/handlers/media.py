@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
+import os
+from typing import BinaryIO
 
 from aiohttp import web
 
 from server import keys
-from server.library import content_type
-from server.web.files import send_file
+from server.infra.pools import open_off_loop
+from server.library import Library, content_type
+from server.web.files import open_regular, send_open_file
 
 PUBLIC_MEDIA = "public, max-age=86400"
 # Behind a token, shared caches must not keep what only token holders may see.
@@ -19,8 +21,17 @@ def media_cache_control(app: web.Application) -> str:
     return PRIVATE_MEDIA if app[keys.CONFIG].auth_token else PUBLIC_MEDIA
 
 
+def _open_media(library: Library, relative: str) -> tuple[BinaryIO, os.stat_result, str]:
+    """The media file checked (inside the library, a media name, a regular file) and opened, in
+    one trip to a thread; with its status and name."""
+    path = library.media_path(relative)
+    handle, info = open_regular(str(path))
+    return handle, info, path.name
+
+
 async def media(request: web.Request) -> web.StreamResponse:
-    relative = request.match_info["path"]
-    library = request.app[keys.LIBRARY]
-    path = await asyncio.to_thread(library.media_path, relative)
-    return await send_file(request, str(path), content_type(path.name), media_cache_control(request.app))
+    handle, info, name = await open_off_loop(_open_media, request.app[keys.LIBRARY], request.match_info["path"])
+    try:
+        return await send_open_file(request, handle, info, content_type(name), media_cache_control(request.app))
+    finally:
+        handle.close()

@@ -3,7 +3,9 @@
 Both the thumbnail renderer and the duplicate scan run their CPU work in a `WorkerPool`: an
 explicit `forkserver` context, workers that ignore Ctrl-C (the server shuts them down in order)
 and exit on their own when the server process dies (SIGKILL leaves no orphans), warmed at start
-so the first request does not pay for imports, and replaced when a worker dies. Pure: no aiohttp.
+so the first request does not pay for imports, and replaced when a worker dies. Also the one
+way to open a file off the event loop (`open_off_loop`, used by every file responder and the
+download cache) without leaking a descriptor when the request is cancelled. Pure: no aiohttp.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from server.infra.orphans import exit_with
 
@@ -118,3 +120,26 @@ class WorkerPool:
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+
+Opened = TypeVar("Opened")
+
+
+async def open_off_loop(opener: Callable[..., Opened], *args: Any) -> Opened:
+    """Run a blocking `open` in a thread; if the request is cancelled meanwhile, the file the
+    thread still opens is closed when it arrives (no descriptor is left to the GC)."""
+    opening = asyncio.get_running_loop().run_in_executor(None, opener, *args)
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_late_result)
+        raise
+
+
+def _close_late_result(opening: asyncio.Future[Any]) -> None:
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    result = opening.result()
+    for item in result if isinstance(result, tuple) else (result,):
+        if hasattr(item, "close"):
+            item.close()

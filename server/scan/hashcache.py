@@ -9,9 +9,8 @@ version, BLAKE3 hashes) is discarded whole, never mixed with new hashes. Pure do
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from server.infra.filecache import FileCache
 from server.scan.hashing import HASH_NAME
@@ -20,8 +19,10 @@ FORMAT_VERSION = 2  # 1: BLAKE3 hashes; 2: XXH3-128 (HASH_NAME), named in the fi
 FILE_NAME = "hashcache.json"
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
+    """One file's cached result and the identity (size, mtime, inode) it holds for (a tuple:
+    built and compared in C, which a rescan does once per file)."""
+
     size: int
     mtime_ns: int
     inode: int
@@ -45,6 +46,8 @@ class HashCache(FileCache[Entry]):
         """Record what was learnt; a hash not given is kept from the entry of the unchanged file."""
         old = self._valid(path, size, mtime_ns, inode)
         if old is not None:
+            if (partial is None or partial == old.partial) and (full is None or full == old.full):
+                return  # nothing new (a rescan: every file)
             partial = partial or old.partial
             full = full or old.full
         self._put(path, Entry(size, mtime_ns, inode, partial, full))

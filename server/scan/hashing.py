@@ -73,7 +73,8 @@ def init_worker(cancel: CancelFlag | None) -> None:
     _cancel = cancel
 
 
-def _check_cancel() -> None:
+def check_cancel() -> None:
+    """In a worker: raise ScanCancelled once the running scan is cancelled (any hashing loop)."""
     if _cancel is not None and _cancel.is_set():
         raise ScanCancelled()
 
@@ -117,7 +118,7 @@ def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
     join, stat_at, is_regular = os.path.join, os.stat, stat.S_ISREG
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
     while pending:
-        _check_cancel()
+        check_cancel()
         path, relative = pending.pop()
         try:
             fd = os.open(path, flags)
@@ -189,7 +190,7 @@ def hash_fd(fd: int) -> tuple[str, int]:
         done += count
         since_check += count
         if since_check >= CANCEL_CHECK_BYTES:
-            _check_cancel()
+            check_cancel()
             since_check = 0
     return hasher.hexdigest(), done
 
@@ -224,7 +225,7 @@ def hash_together(fds: Sequence[int], size: int) -> tuple[str, list[bool], int]:
         offset += count
         since_check += count * len(fds)
         if since_check >= CANCEL_CHECK_BYTES:
-            _check_cancel()
+            check_cancel()
             since_check = 0
     for index in range(1, len(fds)):
         if equal[index] and os.pread(fds[index], 1, offset):
@@ -335,8 +336,9 @@ def resolve_group(
     return outcomes
 
 
-class _OpenFiles:
-    """The files of one group, opened once for both the head+tail and the full hash.
+class OpenFiles:
+    """The files of one group, opened once for both the head+tail and the full hash (relative
+    to the root's descriptor: no path walk from `/`; the perceptual hash opens its files so too).
 
     Only small groups keep their files open (a group can hold thousands of same-size files).
     """
@@ -378,10 +380,10 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
     """
     work = Work()
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # short lookups: relative opens
-    files = _OpenFiles(root_fd)
+    files = OpenFiles(root_fd)
 
     def compute(kind: str, relative: str, size: int) -> str | None:
-        _check_cancel()
+        check_cancel()
         try:
             fd = files.get(relative)
             try:
@@ -399,7 +401,7 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
         digests: list[str | None] = [None] * len(paths)
         for start in range(0, len(paths), LOCKSTEP_FILES):
             chunk = list(range(start, min(start + LOCKSTEP_FILES, len(paths))))
-            _check_cancel()
+            check_cancel()
             opened: list[tuple[int, int]] = []  # (index, fd)
             try:
                 for index in chunk:
@@ -454,11 +456,40 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
             except OSError:
                 continue
 
+    def hash_small(size: int, members: Sequence[Member]) -> list[Outcome]:
+        """A group of files up to SMALL_FILE (most of an ordinary library): each read whole with
+        one read and hashed, the per-file work kept to the syscalls (resolve_group's rule for
+        such groups, without its per-file indirection)."""
+        prefetch([path for path, _partial, full in members if full is None], size)
+        result: list[Outcome] = []
+        for count, (path, _partial, full) in enumerate(members):
+            if full is None:
+                if not count % 64:
+                    check_cancel()
+                try:
+                    fd = files.get(path)
+                    try:
+                        data = os.read(fd, size + 1)
+                        digest, read = hash_fd(fd) if len(data) > size else (_hexdigest_of(data), len(data))
+                    finally:
+                        files.release(path, fd)
+                except OSError:
+                    result.append((None, None))
+                    continue
+                work.computed += 1
+                work.bytes_read += read
+                full = digest
+            result.append((None, full))
+        return result
+
     outcomes = []
     try:
         for size, members in groups:
             files.start_group(len(members))
-            outcomes.append(resolve_group(size, members, compute, prefetch, compute_many, prefetch_edges))
+            if size <= SMALL_FILE:
+                outcomes.append(hash_small(size, members))
+            else:
+                outcomes.append(resolve_group(size, members, compute, prefetch, compute_many, prefetch_edges))
         return outcomes, work
     finally:
         files.close_all()

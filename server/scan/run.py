@@ -38,8 +38,11 @@ log = logging.getLogger("archive_catalog")
 
 BATCH_BYTES = 64 * 1024 * 1024
 BATCH_FILES = 2048
+BATCHES_PER_WORKER = 4  # work is split at least this finely, so the workers finish together
+MIN_BATCH_BYTES = 4 * 1024 * 1024
+MIN_BATCH_FILES = 64
+IN_FLIGHT_PER_WORKER = 2  # batches in flight per worker: one working, one queued
 WALK_CHUNKS_PER_WORKER = 2  # with 2 batches per worker in flight, like the hashing
-BATCHES_PER_WORKER = 2  # batches in flight per worker: one working, one queued
 CACHE_SAVE_INTERVAL_S = 30.0
 
 Batch = list[tuple[int, list[FileInfo], list[hashing.Member]]]
@@ -309,7 +312,7 @@ class ScanRun(ABC):
         record: Callable[[B, R], None],
     ) -> None:
         """Run `task(*arguments(batch))` in the workers for every batch, at most
-        BATCHES_PER_WORKER per worker in flight, and `record` each result in the event loop.
+        IN_FLIGHT_PER_WORKER per worker in flight, and `record` each result in the event loop.
 
         A cancel (here or raised by a worker) stops sending batches; the ones in flight are
         awaited, then ScanCancelledError. A failed batch stops the scan the same way, then
@@ -321,7 +324,7 @@ class ScanRun(ABC):
         cancelled = False
         failure: BaseException | None = None
         while True:
-            while not cancelled and failure is None and len(in_flight) < BATCHES_PER_WORKER * pool.workers:
+            while not cancelled and failure is None and len(in_flight) < IN_FLIGHT_PER_WORKER * pool.workers:
                 batch = next(batches, None)
                 if batch is None:
                     break
@@ -350,6 +353,29 @@ class ScanRun(ABC):
             raise ScanFailedError("A hash worker failed; the scan stopped.")
         if cancelled:
             raise ScanCancelledError()
+
+    def _batched(
+        self,
+        items: list[Item],
+        weigh: Callable[[Item], tuple[int, int]],
+        *,
+        min_files: int = MIN_BATCH_FILES,
+        max_files: int = BATCH_FILES,
+    ) -> Iterator[list[Item]]:
+        """`items` in batches (`weigh(item)`: its bytes and files) of at most the configured bytes
+        and files (and `max_files`), yet small enough that every worker gets several batches (a
+        small library's few batches would leave a worker idle), down to MIN_BATCH_BYTES and
+        `min_files`."""
+        slices = BATCHES_PER_WORKER * self.tools.pool.workers
+        weights = [weigh(item) for item in items]
+        nbytes = sum(item_bytes for item_bytes, _files in weights)
+        files = sum(item_files for _bytes, item_files in weights)
+        return batches(
+            items,
+            weigh,
+            min(self.batch_bytes, max(MIN_BATCH_BYTES, nbytes // slices)),
+            min(self.batch_files, max_files, max(min_files, files // slices)),
+        )
 
     async def _maybe_save_cache(self) -> None:
         if self.clock() - self._last_cache_save >= CACHE_SAVE_INTERVAL_S and self.cache.dirty:
@@ -428,9 +454,7 @@ class ExactScanRun(ScanRun):
         def record(batch: Batch, result: tuple[Sequence[Sequence[hashing.Outcome]], hashing.Work]) -> None:
             self._record_batch(batch, *result, tally)
 
-        await self._in_workers(
-            batches(pending, weigh, self.batch_bytes, self.batch_files), hashing.hash_groups, arguments, record
-        )
+        await self._in_workers(self._batched(pending, weigh), hashing.hash_groups, arguments, record)
 
     async def _settle_from_cache(self, groups: list[tuple[int, list[FileInfo]]], tally: Tally) -> Batch:
         """Settle the groups the hash cache can; returns the ones the workers must read."""

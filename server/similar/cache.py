@@ -11,9 +11,8 @@ code: no aiohttp.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from server.infra.filecache import FileCache
 from server.similar.phash import HASH_BITS, HASH_NAME, ImageInfo
@@ -23,8 +22,10 @@ FILE_NAME = "phashcache.json"
 _HEX_DIGITS = HASH_BITS // 4
 
 
-@dataclass(frozen=True, slots=True)
-class PerceptualEntry:
+class PerceptualEntry(NamedTuple):
+    """One file's cached result and the identity (size, mtime, inode) it holds for (a tuple:
+    built and compared in C, which a rescan does once per file)."""
+
     size: int
     mtime_ns: int
     inode: int

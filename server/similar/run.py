@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 from server.scan import hashing
 from server.scan.results import FileInfo
-from server.scan.run import Finished, ScanRun, Settled, batches
+from server.scan.run import Finished, ScanRun, Settled
 from server.similar import phash
 from server.similar.cache import PerceptualCache
 from server.similar.results import ImageRecord, SimilarResults, SimilarScan, summarize_images
 
-IMAGE_BATCH_FILES = 64  # images per worker task: decoding is slow, progress and cancels are not
+IMAGE_BATCH_FILES = 64  # images per worker task at most: decoding is slow, progress and cancels are not
+MIN_IMAGE_BATCH = 4  # a few images per task at least, so a small library still keeps every worker busy
 
 
 @dataclass(slots=True)
@@ -72,8 +73,8 @@ class SimilarScanRun(ScanRun):
         def record(batch: list[FileInfo], infos: list[phash.ImageInfo | None]) -> None:
             self._record_batch(batch, infos, tally)
 
-        image_batches = batches(
-            pending, lambda image: (image.size, 1), self.batch_bytes, min(self.batch_files, IMAGE_BATCH_FILES)
+        image_batches = self._batched(
+            pending, lambda image: (image.size, 1), min_files=MIN_IMAGE_BATCH, max_files=IMAGE_BATCH_FILES
         )
         await self._in_workers(image_batches, phash.hash_images, arguments, record)
         self._work_done()

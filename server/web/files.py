@@ -5,7 +5,7 @@ in RFC 9110 order (304/412), one byte range (206/416), `If-Range`, HEAD, `Last-M
 in the future. Unlike `web.FileResponse` it never serves a precompressed `.gz`/`.br` sibling
 in place of the file asked for, and it opens with `O_NOFOLLOW`, so a file swapped for a symlink
 after the path check fails. `send_region` is the one sendfile loop (streamed archives use it
-too); `open_off_loop` opens in a thread without leaking a descriptor on cancellation.
+too); files are opened off the loop with `server.infra.pools.open_off_loop`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, BinaryIO, TypeVar
+from collections.abc import Mapping
+from typing import BinaryIO
 
 from aiohttp import web
 
 from server.errors import NotFound, PreconditionFailed
+from server.infra.pools import open_off_loop
 from server.web.conditional import (
     Outcome,
     RangeNotSatisfiable,
@@ -39,7 +40,7 @@ def file_etag(info: os.stat_result) -> str:
     return f'"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}"'
 
 
-def _open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
+def open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
     """Open without following a final symlink, so a swap after the path check fails here."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -50,29 +51,6 @@ def _open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
         os.close(fd)
         raise NotFound("No such file.")
     return os.fdopen(fd, "rb", buffering=0), info
-
-
-Opened = TypeVar("Opened")
-
-
-async def open_off_loop(opener: Callable[..., Opened], *args: Any) -> Opened:
-    """Run a blocking `open` in a thread; if the request is cancelled meanwhile, the file the
-    thread still opens is closed when it arrives (no descriptor is left to the GC)."""
-    opening = asyncio.get_running_loop().run_in_executor(None, opener, *args)
-    try:
-        return await asyncio.shield(opening)
-    except asyncio.CancelledError:
-        opening.add_done_callback(_close_late_result)
-        raise
-
-
-def _close_late_result(opening: asyncio.Future[Any]) -> None:
-    if opening.cancelled() or opening.exception() is not None:
-        return
-    result = opening.result()
-    for item in result if isinstance(result, tuple) else (result,):
-        if hasattr(item, "close"):
-            item.close()
 
 
 async def send_file(
@@ -88,22 +66,23 @@ async def send_file(
     `etag` replaces the file's own (inode/mtime/size) tag when the caller has a stronger
     identity for the content, e.g. a cached archive named by a hash of what it holds.
     """
-    handle, info = await open_off_loop(_open_regular, path)
+    handle, info = await open_off_loop(open_regular, path)
     try:
-        return await _send_open_file(request, handle, info, content_type, cache_control, extra_headers, etag)
+        return await send_open_file(request, handle, info, content_type, cache_control, extra_headers, etag)
     finally:
         handle.close()
 
 
-async def _send_open_file(
+async def send_open_file(
     request: web.Request,
     handle: BinaryIO,
     info: os.stat_result,
     content_type: str,
     cache_control: str,
-    extra_headers: Mapping[str, str] | None,
+    extra_headers: Mapping[str, str] | None = None,
     etag: str | None = None,
 ) -> web.StreamResponse:
+    """`send_file` for a file the caller has opened (and closes)."""
     etag = etag or file_etag(info)
     last_modified = last_modified_seconds(info.st_mtime, time.time())
     headers = {
