@@ -23,6 +23,7 @@ from server.library import natural_key
 from server.similar import index, phash
 from server.similar.cache import PerceptualCache
 from server.similar.results import ImageRecord, SimilarResults, SimilarScan
+from server.web.openapi import load_document
 
 from .conftest import Client, ClientFactory
 from .helpers import eventually
@@ -487,3 +488,13 @@ async def test_results_of_another_format_or_hash_are_ignored(tmp_path: Path) -> 
     unreadable = SimilarResults(tmp_path)
     unreadable.load()
     assert unreadable.scan is None
+
+
+def test_the_document_states_the_thresholds_the_server_takes() -> None:
+    paths = load_document()["paths"]
+    listed = {p["name"]: p["schema"] for p in paths["/api/similar"]["get"]["parameters"]}["threshold"]
+    assert (listed["maximum"], listed["default"]) == (index.MAX_THRESHOLD, phash.DEFAULT_THRESHOLD)
+    for route in ("/api/similar/delete", "/api/similar/resolve"):
+        body = paths[route]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        given = body["properties"]["threshold"]
+        assert (given["maximum"], given["default"]) == (index.MAX_THRESHOLD, phash.DEFAULT_THRESHOLD)
