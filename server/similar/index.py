@@ -1,0 +1,498 @@
+"""Which 64-bit perceptual hashes lie within a Hamming distance of each other, without comparing all pairs.
+
+Owns `similar_pairs` (every index pair i < j within the threshold), `group_similar` (their
+connected components) and `brute_force_pairs` (the all-pairs reference the tests and the
+benchmark check the index against). Pure numpy, no I/O.
+
+The index is multi-index hashing (Norouzi, Punjani, Fleet: "Fast search in Hamming space with
+multi-index hashing"): the 64 bits are cut into m contiguous blocks and block i gets a radius
+r_i with sum(r_i + 1) > threshold. Two hashes within the threshold then differ in at most r_i
+bits of some block i (if every block differed in r_i + 1 or more, the distance would exceed
+the threshold), so every such pair is found by probing, in some block, the buckets whose key is
+the block key with at most r_i bits flipped. Per block the hashes are sorted by block key once,
+with a direct-address table of bucket starts (blocks are at most 22 bits); each flip mask is
+then one vectorised pass: xor, a gather in the table, and a full 64-bit distance check of the
+few hits with `np.bitwise_count`. A pair whose block keys differ by the mask e is probed only
+from the end whose key has e's highest bit clear, and a pair found in block i is kept only if
+no earlier block found it, so no pair is ever reported twice and nothing needs deduplicating.
+
+`plan_index` picks the number of blocks and the radii from a cost model (calibrated on one core
+of the development machine, see `_COST`): more blocks mean fewer flip masks but fuller buckets,
+so the best plan depends on the number of hashes as well as on the threshold, and for a few
+thousand hashes the chunked all-pairs compare is cheaper and is used instead. Identical hashes
+are collapsed first, so a library full of byte-identical copies does not blow up the buckets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+from numpy.typing import NDArray
+
+HASH_BITS = 64
+# Largest threshold the index accepts. On random 64-bit hashes the work grows steeply with the
+# threshold (the flip masks per block grow like C(21, r)); see benchmarks/bench_similar_index.py
+# for the measured cost per threshold.
+MAX_THRESHOLD = 12
+
+Pairs = NDArray[np.int64]
+Hashes = NDArray[np.uint64]
+# uint64 (or any integer dtype: signed values are read as their 64-bit two's complement), or ints
+HashInput = NDArray[np.integer] | Sequence[int]
+
+_ALL_BITS = (1 << 64) - 1
+
+_MAX_BLOCK_BITS = 22  # direct-address tables of 2**22 int32 bucket starts (16 MiB) at most
+_BRUTE_CHUNK = 1 << 21  # pair distances computed at once by the all-pairs compare
+_PROBE_CHUNK = 1 << 18  # probes (masks x hashes) handled in one vectorised pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Cost:
+    """Nanoseconds per unit of work on one (shared) core of the development machine."""
+
+    build: float = 60.0  # per hash and block: key, composite sort, gathers
+    table: float = 1.5  # per direct-address table slot and block
+    probe_small: float = 2.0  # per probe (hash x flip mask) into a table that fits in cache
+    probe_large: float = 5.0  # ... into a 2**22-slot table
+    hit: float = 15.0  # per candidate pair: bucket lookup, distance check
+    mask: float = 20_000.0  # per batch of flip masks: numpy call overhead
+    brute: float = 1.2  # per pair in the all-pairs compare
+
+    def probe(self, bits: int) -> float:
+        share = min(1.0, max(0.0, (bits - 16) / 6))
+        return self.probe_small + share * (self.probe_large - self.probe_small)
+
+
+_COST = _Cost()
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Bits [shift, shift + bits) of the hash, probed up to `radius` flipped bits."""
+
+    shift: int
+    bits: int
+    radius: int
+
+    @property
+    def mask(self) -> int:
+        return (1 << self.bits) - 1
+
+    def key_distance(self, diff: NDArray[np.uint64]) -> NDArray[np.uint8]:
+        """Hamming distance of two hashes' keys in this block, from the xor of the hashes."""
+        distance: NDArray[np.uint8] = np.bitwise_count((diff >> np.uint64(self.shift)) & np.uint64(self.mask))
+        return distance
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPlan:
+    """How `similar_pairs` searches: multi-index blocks, or (no blocks) the all-pairs compare."""
+
+    threshold: int
+    blocks: tuple[Block, ...]
+    estimated_seconds: float
+
+    @property
+    def brute_force(self) -> bool:
+        return not self.blocks
+
+    @property
+    def probes_per_hash(self) -> int:
+        """Flip masks probed per hash (each block's masks of weight 1..radius, halved by symmetry)."""
+        return sum(_masks_within(block.bits, block.radius) for block in self.blocks if block.radius >= 0)
+
+    def describe(self) -> str:
+        if self.brute_force:
+            return "all pairs"
+        used = [block for block in self.blocks if block.radius >= 0]
+        bits = "/".join(str(block.bits) for block in used)
+        radii = "/".join(str(block.radius) for block in used)
+        return f"{len(used)} blocks of {bits} bits, radius {radii}, {self.probes_per_hash} masks"
+
+
+def similar_pairs(hashes: HashInput, threshold: int, *, plan: IndexPlan | None = None) -> Pairs:
+    """Every index pair (i, j), i < j, whose hashes differ in at most `threshold` bits.
+
+    Returns a (k, 2) int64 array sorted by i then j. `plan` forces a search plan (tests and the
+    benchmark); by default `plan_index` chooses one for the number of distinct hashes.
+    """
+    values = _as_hashes(hashes)
+    _check_threshold(threshold, MAX_THRESHOLD)
+    distinct, inverse = _distinct(values)
+    found = _distinct_pairs(distinct, threshold, plan)
+    return _expand_pairs(found, inverse, len(distinct))
+
+
+def group_similar(hashes: HashInput, threshold: int, *, plan: IndexPlan | None = None) -> list[list[int]]:
+    """Connected components of `similar_pairs`: each group has two or more indices, ascending;
+    groups are ordered by their smallest index."""
+    values = _as_hashes(hashes)
+    _check_threshold(threshold, MAX_THRESHOLD)
+    distinct, inverse = _distinct(values)
+    found = _distinct_pairs(distinct, threshold, plan)
+    roots = _component_roots(len(distinct), found)
+    return _groups(roots[inverse])
+
+
+def brute_force_pairs(hashes: HashInput, threshold: int) -> Pairs:
+    """The all-pairs reference for `similar_pairs` (same result, same order), compared in chunks
+    of a few million pairs so memory stays bounded whatever the number of hashes."""
+    values = _as_hashes(hashes)
+    _check_threshold(threshold, HASH_BITS)
+    return _brute_force(values, threshold)
+
+
+def plan_index(count: int, threshold: int) -> IndexPlan:
+    """The cheapest search plan for `count` distinct hashes by the cost model: the all-pairs
+    compare, or m blocks (3 to 16, at most 22 bits each) with the radii that minimise the work."""
+    _check_threshold(threshold, HASH_BITS)
+    pair_count = count * (count - 1) / 2
+    best = IndexPlan(threshold, (), pair_count * _COST.brute * 1e-9)
+    for block_count in range(-(-HASH_BITS // _MAX_BLOCK_BITS), 17):
+        blocks = _radii_for(_split_bits(block_count), count, threshold)
+        if blocks is None:
+            continue
+        seconds = sum(_block_cost(block.bits, block.radius, count) for block in blocks) * 1e-9
+        if seconds < best.estimated_seconds:
+            best = IndexPlan(threshold, blocks, seconds)
+    return best
+
+
+def multi_index_plan(bit_counts: tuple[int, ...], radii: tuple[int, ...], threshold: int) -> IndexPlan:
+    """A plan with the given block widths (summing to 64, each at most 22) and radii (-1: block
+    not probed); raises ValueError unless the radii cover the threshold."""
+    if sum(bit_counts) != HASH_BITS or len(radii) != len(bit_counts):
+        raise ValueError("blocks must cover the 64 bits, one radius per block")
+    if any(not 1 <= bits <= _MAX_BLOCK_BITS for bits in bit_counts) or any(r < -1 for r in radii):
+        raise ValueError(f"blocks are 1..{_MAX_BLOCK_BITS} bits, radii -1 or more")
+    if sum(r + 1 for r in radii) <= threshold:
+        raise ValueError(f"radii {radii} do not cover threshold {threshold}")
+    shifts = np.cumsum((0, *bit_counts[:-1]))
+    blocks = tuple(Block(int(shift), bits, r) for shift, bits, r in zip(shifts, bit_counts, radii, strict=True))
+    return IndexPlan(threshold, blocks, 0.0)
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+def _as_hashes(hashes: HashInput) -> Hashes:
+    if not isinstance(hashes, np.ndarray):  # Python ints, possibly above 2**63 or negative
+        if not all(isinstance(value, int | np.integer) and not isinstance(value, bool) for value in hashes):
+            raise TypeError("hashes must be integers")
+        return np.fromiter((int(value) & _ALL_BITS for value in hashes), dtype=np.uint64, count=len(hashes))
+    if hashes.ndim != 1:
+        raise ValueError("hashes must be a one-dimensional array")
+    if hashes.dtype.kind == "i":  # e.g. read back from SQLite: the same 64 bits, two's complement
+        return hashes.astype(np.int64).view(np.uint64)
+    if hashes.dtype.kind == "u":
+        return hashes.astype(np.uint64, copy=False)
+    raise TypeError(f"hashes must be integers, not {hashes.dtype}")
+
+
+def _check_threshold(threshold: int, limit: int) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, int | np.integer):
+        raise TypeError("threshold must be an integer")
+    if not 0 <= threshold <= limit:
+        raise ValueError(f"threshold must be between 0 and {limit}")
+
+
+def _distinct(values: Hashes) -> tuple[Hashes, NDArray[np.int64]]:
+    """The distinct hashes (ascending) and, for each input hash, the index of its distinct value."""
+    order = np.argsort(values)
+    ordered = values[order]
+    first = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(len(values), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
+
+
+# --- pairs of distinct hashes -----------------------------------------------------------------
+
+
+def _distinct_pairs(distinct: Hashes, threshold: int, plan: IndexPlan | None) -> Pairs:
+    """Pairs (i, j), i < j, of indices into `distinct` (all different), sorted."""
+    if len(distinct) < 2 or threshold == 0:  # distinct hashes are never at distance 0
+        return np.zeros((0, 2), dtype=np.int64)
+    chosen = plan if plan is not None else plan_index(len(distinct), threshold)
+    if chosen.threshold != threshold:
+        raise ValueError(f"plan is for threshold {chosen.threshold}, not {threshold}")
+    if chosen.brute_force:
+        return _brute_force(distinct, threshold)
+    return _sorted_pairs(_multi_index(distinct, threshold, chosen.blocks), len(distinct))
+
+
+def _brute_force(values: Hashes, threshold: int) -> Pairs:
+    count = len(values)
+    rows = max(1, _BRUTE_CHUNK // max(count, 1))
+    firsts: list[NDArray[np.int64]] = []
+    seconds: list[NDArray[np.int64]] = []
+    for start in range(0, count - 1, rows):
+        stop = min(count - 1, start + rows)
+        distances = np.bitwise_count(values[start:stop, None] ^ values[None, start + 1 :])
+        row, column = np.nonzero(distances <= threshold)
+        column += start + 1
+        row += start
+        later = column > row
+        firsts.append(row[later].astype(np.int64))
+        seconds.append(column[later].astype(np.int64))
+    return _sorted_pairs(_stack(firsts, seconds), count)
+
+
+def _multi_index(values: Hashes, threshold: int, blocks: tuple[Block, ...]) -> Pairs:
+    found: list[Pairs] = []
+    for position, block in enumerate(blocks):
+        if block.radius >= 0:
+            found.append(_block_pairs(values, threshold, block, blocks[:position]))
+    return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+
+
+def _block_pairs(values: Hashes, threshold: int, block: Block, earlier: tuple[Block, ...]) -> Pairs:
+    """Pairs within the threshold whose keys in `block` differ in at most its radius bits and
+    which no earlier block reports, as (index, index) in any order."""
+    count = len(values)
+    index_bits = max(1, (count - 1).bit_length())
+    keys = ((values >> np.uint64(block.shift)) & np.uint64(block.mask)).astype(np.int64)
+    composite = (keys << index_bits) | np.arange(count, dtype=np.int64)
+    del keys
+    composite.sort()
+    sorted_keys = composite >> index_bits
+    items = composite & ((1 << index_bits) - 1)
+    del composite
+    sorted_values = values[items]
+    buckets = _Buckets(sorted_keys, block.bits)
+
+    firsts: list[NDArray[np.int64]] = []
+    seconds: list[NDArray[np.int64]] = []
+
+    def keep(left: NDArray[np.int64], right: NDArray[np.int64], diff: Hashes) -> None:
+        """Record the candidate pairs (positions in sorted order, xor of their hashes) that
+        are within the threshold and not found by an earlier block."""
+        close = np.flatnonzero(np.bitwise_count(diff) <= threshold)
+        if not close.size:
+            return
+        diff = diff[close]
+        new = np.ones(close.size, dtype=bool)
+        for other in earlier:
+            if other.radius >= 0:
+                new &= other.key_distance(diff) > other.radius
+        close = close[new]
+        firsts.append(items[left[close]])
+        seconds.append(items[right[close]])
+
+    # mask 0: pairs inside a bucket, i.e. sorted neighbours at gap 1, 2, ... with equal keys
+    gap = 1
+    left = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+    while left.size:
+        keep(left, left + gap, sorted_values[left] ^ sorted_values[left + gap])
+        gap += 1
+        left = left[left + gap < count]
+        left = left[sorted_keys[left] == sorted_keys[left + gap]]
+
+    # masks of weight 1..radius, grouped by their highest bit: probed only from keys with that
+    # bit clear, so each pair of keys is met once
+    for high in range(block.bits if block.radius >= 1 else 0):
+        masks = _masks_with_high_bit(high, block.radius)
+        probers = np.flatnonzero((sorted_keys & (1 << high)) == 0)
+        if not probers.size:
+            continue
+        prober_keys = sorted_keys[probers]
+        prober_values = sorted_values[probers]
+        per_pass = max(1, _PROBE_CHUNK // len(probers))
+        targets = np.empty(len(probers) * min(per_pass, len(masks)), dtype=np.int64)
+        occupied = np.empty(len(targets), dtype=bool)
+        for first in range(0, len(masks), per_pass):
+            batch = masks[first : first + per_pass]
+            size = len(batch) * len(probers)
+            if len(batch) == 1:
+                np.bitwise_xor(prober_keys, batch[0], out=targets[:size])
+            else:
+                np.bitwise_xor(prober_keys[None, :], batch[:, None], out=targets[:size].reshape(len(batch), -1))
+            np.take(buckets.occupied, targets[:size], out=occupied[:size], mode="clip")  # keys are in range
+            hits = np.flatnonzero(occupied[:size])
+            if not hits.size:
+                continue
+            source = hits if len(batch) == 1 else hits % len(probers)
+            starts = buckets.starts[targets[hits]].astype(np.int64)
+            # the first hash of each bucket hit, then the second of those holding two or more, ...
+            keep(probers[source], starts, prober_values[source] ^ sorted_values[starts])
+            more = np.flatnonzero(buckets.sizes[starts] > 1)
+            step = 1
+            while more.size:
+                source, starts = source[more], starts[more] + 1
+                keep(probers[source], starts, prober_values[source] ^ sorted_values[starts])
+                step += 1
+                more = np.flatnonzero(buckets.sizes[starts - (step - 1)] > step)
+    return _stack(firsts, seconds)
+
+
+class _Buckets:
+    """Direct-address tables over all 2**bits keys of a block: whether any hash has the key and
+    where the key's run of hashes starts in the sorted order; and each run's length (at its start)."""
+
+    def __init__(self, sorted_keys: NDArray[np.int64], bits: int) -> None:
+        count = len(sorted_keys)
+        run_starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
+        run_keys = sorted_keys[run_starts]
+        self.occupied = np.zeros(1 << bits, dtype=bool)
+        self.occupied[run_keys] = True
+        self.starts = np.zeros(1 << bits, dtype=np.int64 if count >= 2**31 else np.int32)
+        self.starts[run_keys] = run_starts
+        self.sizes = np.zeros(count, dtype=np.int32)
+        self.sizes[run_starts] = np.diff(np.append(run_starts, count))
+
+
+def _masks_with_high_bit(high: int, radius: int) -> NDArray[np.int64]:
+    """Every mask whose highest set bit is `high` and with at most `radius` bits set."""
+    masks = [
+        (1 << high) | sum(1 << bit for bit in lower)
+        for weight in range(radius)
+        for lower in combinations(range(high), weight)
+    ]
+    return np.array(masks, dtype=np.int64)
+
+
+def _masks_within(bits: int, radius: int) -> int:
+    return sum(math.comb(bits, weight) for weight in range(1, radius + 1))
+
+
+# --- plans --------------------------------------------------------------------------------------
+
+
+def _split_bits(block_count: int) -> tuple[int, ...]:
+    """64 bits cut into `block_count` contiguous blocks, the wider ones first."""
+    base, wider = divmod(HASH_BITS, block_count)
+    return tuple(base + 1 if position < wider else base for position in range(block_count))
+
+
+def _block_cost(bits: int, radius: int, count: int) -> float:
+    """Estimated nanoseconds for one block probed to `radius` (-1: not probed) over `count` hashes."""
+    if radius < 0:
+        return 0.0
+    per_key = count / (1 << bits)  # expected hashes per bucket, for uniform hashes
+    cost = count * _COST.build + (1 << bits) * _COST.table + count * per_key / 2 * _COST.hit
+    masks = _masks_within(bits, radius)
+    batches = min(masks, max(bits, masks * count / 2 / _PROBE_CHUNK))
+    return cost + masks * count / 2 * (_COST.probe(bits) + per_key * _COST.hit) + batches * _COST.mask
+
+
+def _radii_for(bit_counts: tuple[int, ...], count: int, threshold: int) -> tuple[Block, ...] | None:
+    """The radii (each -1 or more, sum of radius + 1 over blocks = threshold + 1) minimising the
+    summed block cost, by dynamic programming over the blocks; None if the blocks are too wide."""
+    if max(bit_counts) > _MAX_BLOCK_BITS:
+        return None
+    units = threshold + 1
+    # best[u] = (cost, radii) for the blocks so far using u units
+    best: list[tuple[float, tuple[int, ...]] | None] = [(0.0, ())] + [None] * units
+    for bits in bit_counts:
+        step: list[tuple[float, tuple[int, ...]] | None] = [None] * (units + 1)
+        for used, entry in enumerate(best):
+            if entry is None:
+                continue
+            for extra in range(units - used + 1):
+                cost = entry[0] + _block_cost(bits, extra - 1, count)
+                current = step[used + extra]
+                if current is None or cost < current[0]:
+                    step[used + extra] = (cost, (*entry[1], extra - 1))
+        best = step
+    final = best[units]
+    if final is None:
+        return None
+    shifts = np.cumsum((0, *bit_counts[:-1]))
+    return tuple(Block(int(shift), bits, r) for shift, bits, r in zip(shifts, bit_counts, final[1], strict=True))
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+def _stack(firsts: list[NDArray[np.int64]], seconds: list[NDArray[np.int64]]) -> Pairs:
+    if not firsts:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.stack((np.concatenate(firsts), np.concatenate(seconds)), axis=1)
+
+
+def _sorted_pairs(pairs: Pairs, count: int) -> Pairs:
+    """Each pair as (smaller, larger), the pairs sorted; `count` bounds the indices."""
+    low = np.minimum(pairs[:, 0], pairs[:, 1])
+    high = np.maximum(pairs[:, 0], pairs[:, 1])
+    codes = np.sort(low * count + high)
+    return np.stack((codes // count, codes % count), axis=1) if count else pairs
+
+
+def _concat_ranges(starts: NDArray[np.int64], sizes: NDArray[np.int64]) -> NDArray[np.int64]:
+    """starts[0] .. starts[0]+sizes[0]-1, starts[1] .. , ... in one array."""
+    total = int(sizes.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    run_offsets = np.cumsum(sizes) - sizes
+    return np.repeat(starts - run_offsets, sizes) + np.arange(total, dtype=np.int64)
+
+
+def _expand_pairs(found: Pairs, inverse: NDArray[np.int64], distinct_count: int) -> Pairs:
+    """Pairs of distinct hashes as pairs of input indices: every copy of one hash with every
+    copy of the other, plus every two copies of the same hash (distance 0)."""
+    count = len(inverse)
+    if distinct_count == count:  # no repeated hash: one input index per distinct value
+        single = np.empty(count, dtype=np.int64)
+        single[inverse] = np.arange(count, dtype=np.int64)
+        return _sorted_pairs(single[found], count) if count else found
+    members = np.argsort(inverse, kind="stable")  # input indices grouped by distinct value
+    copies = np.bincount(inverse, minlength=distinct_count)
+    first_member = np.cumsum(copies) - copies
+    # across values: copies of found[:, 0] x copies of found[:, 1]
+    left_sizes = copies[found[:, 0]]
+    right_sizes = copies[found[:, 1]]
+    widths = np.repeat(right_sizes, left_sizes)
+    left = np.repeat(_concat_ranges(first_member[found[:, 0]], left_sizes), widths)
+    right = _concat_ranges(np.repeat(first_member[found[:, 1]], left_sizes), widths)
+    # within a value: member k with members k+1 .. end
+    repeated = np.flatnonzero(copies > 1)
+    positions = _concat_ranges(first_member[repeated], copies[repeated])
+    ends = np.repeat(first_member[repeated] + copies[repeated], copies[repeated])
+    after = ends - positions - 1
+    within_left = np.repeat(positions, after)
+    within_right = _concat_ranges(positions + 1, after)
+    pairs = np.stack(
+        (members[np.concatenate((left, within_left))], members[np.concatenate((right, within_right))]), axis=1
+    )
+    return _sorted_pairs(pairs, count)
+
+
+def _component_roots(count: int, pairs: Pairs) -> NDArray[np.int64]:
+    """For each node, the smallest node of its connected component (hook larger roots onto
+    smaller ones, then jump pointers to the root, until every edge is inside one tree)."""
+    parent = np.arange(count, dtype=np.int64)
+    left, right = pairs[:, 0], pairs[:, 1]
+    while True:
+        left_root, right_root = parent[left], parent[right]
+        apart = left_root != right_root
+        if not apart.any():
+            return parent
+        low = np.minimum(left_root[apart], right_root[apart])
+        high = np.maximum(left_root[apart], right_root[apart])
+        np.minimum.at(parent, high, low)
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+
+
+def _groups(roots: NDArray[np.int64]) -> list[list[int]]:
+    """Indices sharing a root, groups of two or more, members ascending, by smallest member."""
+    order = np.argsort(roots, kind="stable")
+    ordered = roots[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    sizes = np.diff(np.append(starts, len(ordered)))
+    starts, sizes = starts[sizes > 1], sizes[sizes > 1]
+    by_smallest = np.argsort(order[starts], kind="stable")
+    members = order.tolist()
+    return [
+        members[start : start + size]
+        for start, size in zip(starts[by_smallest].tolist(), sizes[by_smallest].tolist(), strict=True)
+    ]
