@@ -489,9 +489,10 @@ class ExactScanRun(ScanRun):
         self._advance(recorded)
 
     def _known_hashes(self, members: list[FileInfo]) -> list[hashing.Member]:
+        lookup = self.cache.lookup
         known: list[hashing.Member] = []
         for info in members:
-            entry = self.cache.lookup(info.path, info.size, info.mtime_ns, info.inode)
+            entry = lookup(info.path, info.size, info.mtime_ns, info.inode)
             known.append((info.path, entry.partial, entry.full) if entry else (info.path, None, None))
         return known
 
@@ -509,17 +510,22 @@ class ExactScanRun(ScanRun):
         a known hash); a file is a cache hit when every hash it needed was known.
         """
         hits = Settled()
+        store, hashes = self.cache.store, tally.hashes
+        needed = 0
         for info, (_path, known_partial, known_full), (partial, full) in zip(members, known, outcomes, strict=True):
             used = (partial is not None) + (full is not None)
+            if not used:
+                continue  # unreadable: compared, nothing learnt
             cached = (partial is not None and known_partial is not None) + (full is not None and known_full is not None)
-            tally.needed += used
-            tally.files_compared += 1
+            needed += used
             hits.hash_cache_hits += cached
-            if used and cached == used:
-                hits.cache_hits += 1
-                tally.file_cache_hits += 1
-            if used:
-                self.cache.store(info.path, info.size, info.mtime_ns, info.inode, partial, full)
+            if cached == used:
+                hits.cache_hits += 1  # all from the cache: nothing new to store (a rescan: every file)
+            else:
+                store(info.path, info.size, info.mtime_ns, info.inode, partial, full)
             if full is not None:
-                tally.hashes[info.path] = (size, full)
+                hashes[info.path] = (size, full)
+        tally.needed += needed
+        tally.files_compared += len(members)
+        tally.file_cache_hits += hits.cache_hits
         return hits
