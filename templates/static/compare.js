@@ -95,7 +95,7 @@ export function openCompare(files, { first = 0, second = 1, opener } = {}) {
       h("div", { class: "field" }, h("label", { for: "compare-a" }, "Image A"), pickA),
       h("div", { class: "field" }, h("label", { for: "compare-b" }, "Image B"), pickB),
       h("fieldset", { class: "compare-modes" }, h("legend", {}, "Mode"), radios),
-      h("div", { class: "field" }, levelLabel, level),
+      h("div", { class: "field grow" }, levelLabel, level),
       swap),
     stage,
     captions);
