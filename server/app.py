@@ -26,7 +26,7 @@ from server.cache.thumbnails import warm_up as warm_thumbnail_worker
 from server.catalog import Catalog
 from server.config import MAX_BODY_BYTES, Config
 from server.downloads.service import DownloadMetrics, DownloadService, auto_threshold_mb
-from server.handlers import catalog, downloads, manage, media, ops, pages, scan, thumbs
+from server.handlers import catalog, downloads, manage, media, ops, pages, scan, similar, thumbs
 from server.infra.cluster import ClusterLock, EventRelay, RedisLink
 from server.infra.events import BROWSER_EVENTS, EventBus, LibraryChanged, ScanEvent
 from server.infra.metrics import Metrics, Source
@@ -83,6 +83,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/duplicates", scan.duplicates)
     router.add_post("/api/duplicates/delete", scan.delete_duplicates)
     router.add_post("/api/duplicates/resolve", scan.resolve_duplicates)
+    # similar images (their scan is POST /api/scan?kind=similar)
+    router.add_get("/api/similar", similar.similar)
+    router.add_post("/api/similar/delete", similar.delete_similar)
+    router.add_post("/api/similar/resolve", similar.resolve_similar)
     router.add_get("/ws", scan.websocket)
 
 
@@ -130,14 +134,15 @@ def create_app(config: Config) -> web.Application:
         config.cache_dir / "thumbnails", thumbnail_pool, max_concurrent=thumb_workers * 2, ffmpeg=find_ffmpeg()
     )
 
-    # the duplicate scan: its worker pool, the cancel flag the workers share, the cluster lock
+    # the scans (duplicates, similar images): their worker pool, the cancel flag the workers
+    # share, the cluster lock
     cancel_flag = multiprocessing.get_context("forkserver").Event()
     scan_pool = WorkerPool(
         "scan",
         default_workers(2, 8),
         initializer=hashing.init_worker,
         initargs=(cancel_flag,),
-        preload=("server.scan.hashing",),
+        preload=("server.scan.hashing", "server.similar.phash"),
     )
     library_id = ScanService.library_id_of(library)
     lock = ClusterLock(link, f"scan:{library_id}", ttl_s=SCAN_LOCK_TTL_S) if link is not None else None
@@ -225,7 +230,9 @@ def _register_metrics(
                          lambda: [({}, float(catalog_service.walks))])  # fmt: skip
     metrics.gauge_from("hash_cache_entries", "Files in the duplicate scan's hash cache", (),
                        lambda: [({}, float(len(scan_service.cache)))])  # fmt: skip
-    metrics.counter_from("scans", "Duplicate scans ended on this instance, by outcome", ("outcome",),
+    metrics.gauge_from("perceptual_cache_entries", "Files in the similar-image scan's perceptual cache", (),
+                       lambda: [({}, float(len(scan_service.perceptual_cache)))])  # fmt: skip
+    metrics.counter_from("scans", "Scans (duplicates, similar images) ended on this instance, by outcome", ("outcome",),
                          lambda: [({"outcome": k}, float(v)) for k, v in scan_service.outcomes.items()])  # fmt: skip
     metrics.counter_from("scan_hashed_bytes", "Bytes read by the hash workers", (),
                          lambda: [({}, float(scan_service.hashed_bytes_total))])  # fmt: skip

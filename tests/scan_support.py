@@ -54,13 +54,14 @@ def inode_groups(root: Path, groups: list[list[str]]) -> list[list[tuple[int, in
     return sorted(sorted(identity(p) for p in group) for group in groups)
 
 
-async def run_scan(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
-    """Start a scan and return every event after `hello` up to the terminal one."""
+async def run_scan(client: TestClient[Any, Any], kind: str | None = None) -> list[dict[str, Any]]:
+    """Start a scan (of `kind`, or the default) and return every event after `hello` up to the
+    terminal one."""
     events: list[dict[str, Any]] = []
     async with client.ws_connect("/ws") as ws:
         hello = await ws.receive_json(timeout=30)
         assert hello["type"] == "hello"
-        response = await client.post("/api/scan")
+        response = await client.post("/api/scan" if kind is None else f"/api/scan?kind={kind}")
         assert response.status == 202, await response.text()
         while True:
             event = await ws.receive_json(timeout=60)

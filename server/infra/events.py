@@ -4,14 +4,15 @@ Who publishes each kind, and who reacts (the subscriptions are all in `server.ap
 - `LibraryChanged`: deletes and restores (handlers.manage) and duplicate deletes (ScanService)
   -> Catalog.invalidate, DownloadService.on_library_changed, the WebSocket hub, the Redis relay.
 - `ScanStarted`, `ScanProgress` (at most ~10 a second), `ScanFinished`, `ScanFailed`,
-  `ScanCancelled`: the ScanService of the instance that scans
+  `ScanCancelled`: the ScanService of the instance that scans, each naming the scan's `kind`
+  (`exact`: duplicates, `similar`: similar images; in `ScanProgress`, inside its body)
   -> the hub, the relay, and other instances' ScanService (which mirror the remote scan).
 - `ScanCancelRequest`: ScanService.cancel on an instance that does not run the scan itself
   -> the relay, then the scanning instance's ScanService (never sent to browsers).
 
 Events from another instance arrive through the relay with `origin` set to that instance's id;
 locally published ones have `origin=None`. `to_json()` is the wire shape (WebSocket frames and
-the Redis channel): the contract's fields plus `"type"`. Publishing is synchronous and never
+the Redis channel): the contract's fields plus `"type"` (the class's `type_name`). Publishing is synchronous and never
 raises because of a subscriber. Pure: no aiohttp.
 """
 
@@ -28,13 +29,13 @@ log = logging.getLogger("archive_catalog")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
-    """An event; `kind` is its wire name, `origin` the instance it came from (None: this one)."""
+    """An event; `type_name` is its wire name, `origin` the instance it came from (None: this one)."""
 
-    kind: ClassVar[str] = ""
+    type_name: ClassVar[str] = ""
     origin: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        body = {"type": self.kind}
+        body = {"type": self.type_name}
         for item in dataclasses.fields(self):
             if item.name != "origin":
                 body[item.name] = getattr(self, item.name)
@@ -43,7 +44,7 @@ class Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LibraryChanged(Event):
-    kind: ClassVar[str] = "library.changed"
+    type_name: ClassVar[str] = "library.changed"
     site: str
     model: str | None
 
@@ -55,10 +56,20 @@ class ScanEvent(Event):
     library: str
 
 
+SCAN_KINDS = ("exact", "similar")  # exact: byte-identical duplicates; similar: similar images
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ScanStarted(ScanEvent):
-    kind: ClassVar[str] = "scan.started"
+class ScanRunEvent(ScanEvent):
+    """An event of one scan run (`kind`: one of SCAN_KINDS; exact from instances that predate it)."""
+
     scan_id: str
+    kind: str = "exact"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanStarted(ScanRunEvent):
+    type_name: ClassVar[str] = "scan.started"
     total: int | None = None  # unknown until the walk ends, as in scan_progress
 
 
@@ -66,40 +77,37 @@ class ScanStarted(ScanEvent):
 class ScanProgress(ScanEvent):
     """The scan_progress body (`progress`), flattened into the frame."""
 
-    kind: ClassVar[str] = "scan.progress"
+    type_name: ClassVar[str] = "scan.progress"
     progress: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.kind, **self.progress, "library": self.library}
+        return {"type": self.type_name, **self.progress, "library": self.library}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ScanFinished(ScanEvent):
-    kind: ClassVar[str] = "scan.finished"
-    scan_id: str
+class ScanFinished(ScanRunEvent):
+    type_name: ClassVar[str] = "scan.finished"
     groups: int
     total_wasted: int
     stats: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ScanFailed(ScanEvent):
-    kind: ClassVar[str] = "scan.failed"
-    scan_id: str
+class ScanFailed(ScanRunEvent):
+    type_name: ClassVar[str] = "scan.failed"
     message: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ScanCancelled(ScanEvent):
-    kind: ClassVar[str] = "scan.cancelled"
-    scan_id: str
+class ScanCancelled(ScanRunEvent):
+    type_name: ClassVar[str] = "scan.cancelled"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScanCancelRequest(ScanEvent):
     """Asks the instance running the library's scan to cancel it (never sent to browsers)."""
 
-    kind: ClassVar[str] = "cluster.scan_cancel"
+    type_name: ClassVar[str] = "cluster.scan_cancel"
 
 
 BROWSER_EVENTS: tuple[type[Event], ...] = (
@@ -111,21 +119,21 @@ BROWSER_EVENTS: tuple[type[Event], ...] = (
     ScanCancelled,
 )
 ALL_EVENTS: tuple[type[Event], ...] = (*BROWSER_EVENTS, ScanCancelRequest)
-EVENT_TYPES: dict[str, type[Event]] = {kind.kind: kind for kind in ALL_EVENTS}
+EVENT_TYPES: dict[str, type[Event]] = {event.type_name: event for event in ALL_EVENTS}
 
 
 def from_json(body: dict[str, Any], origin: str) -> Event | None:
     """An event received from another instance, or None for an unknown or malformed one."""
-    kind = EVENT_TYPES.get(str(body.get("type")))
-    if kind is None:
+    event_type = EVENT_TYPES.get(str(body.get("type")))
+    if event_type is None:
         return None
     values = {k: v for k, v in body.items() if k not in ("type", "origin")}
     try:
-        if kind is ScanProgress:
+        if event_type is ScanProgress:
             library = values.pop("library")
             return ScanProgress(library=library, progress=values, origin=origin)
-        names = {item.name for item in dataclasses.fields(kind)}
-        return kind(**{k: v for k, v in values.items() if k in names and k != "origin"}, origin=origin)
+        names = {item.name for item in dataclasses.fields(event_type)}
+        return event_type(**{k: v for k, v in values.items() if k in names and k != "origin"}, origin=origin)
     except (TypeError, KeyError):
         return None
 
@@ -153,4 +161,4 @@ class EventBus:
             try:
                 subscriber(event)
             except Exception:
-                log.exception("event subscriber failed on %s", event.kind)
+                log.exception("event subscriber failed on %s", event.type_name)

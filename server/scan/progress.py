@@ -2,13 +2,16 @@
 
 One meaning per figure, whatever the phase and whichever way it is read (/ws, /api/scan_progress,
 after a reload):
+- `kind`: the scan's kind, `exact` (duplicates) or `similar` (similar images); null before any;
 - `files_found`: media files the walk found (hard links and symlinks to one file counted once
   when the walk ends; the finished results' `stats.files` is the same number);
-- `checked` / `total`: files compared by content (the files that share their size with
-  another), done / to do; `total` is null (unknown) until the walk ends, `checked` 0 until then;
-- `cache_hits`: files among those compared whose hashes all came from the hash cache (never
-  more than `checked`); `hash_cache_hits`: hashes taken from the hash cache (a file can need
-  two: partial and full).
+- `checked` / `total`: the files the work phase handles, done / to do: in an exact scan's
+  `hashing` phase the files compared by content (those that share their size with another),
+  in a similar scan's `similar` phase the images; `total` is null (unknown) until the walk
+  ends, `checked` 0 until then; `bytes_done` / `bytes_total`: those files' bytes;
+- `cache_hits`: files among those whose hashes all came from the (hash or perceptual) cache
+  (never more than `checked`); `hash_cache_hits`: hashes taken from the cache (an exact scan's
+  file can need two: partial and full; an image needs one).
 
 A scan updates its `Progress` far more often than anyone needs to hear about it: the
 `ProgressEmitter` publishes at most one event per interval, unless forced (a phase change,
@@ -33,6 +36,7 @@ Clock = Callable[[], float]
 class Progress:
     running: bool = False
     scan_id: str | None = None
+    kind: str | None = None  # "exact" | "similar"; None before any scan
     phase: str = "idle"
     files_found: int = 0
     checked: int = 0
@@ -50,6 +54,7 @@ class Progress:
         return {
             "running": self.running,
             "scan_id": self.scan_id,
+            "kind": self.kind,
             "phase": self.phase,
             "files_found": self.files_found,
             "checked": self.checked,

@@ -4,9 +4,12 @@
 fills a `Tally` with the hashes it settled; `ResultsStore.build` turns both into the document
 `GET /api/duplicates` serves (groups sorted by wasted bytes, then by the natural order of their
 first file). `ResultsStore` keeps that document in memory and in `<cache_dir>/duplicates.json`
-(written atomically), reads it again when another instance sharing the cache dir rewrote it,
-and drops deleted paths from it. `verify_identical` is the byte-for-byte check a delete makes
-before anything moves to the trash. Pure domain code: no aiohttp.
+(a `DocumentFile`: written atomically, read again when another instance sharing the cache dir
+rewrote it), and drops deleted paths from it. `verify_identical` is the byte-for-byte check a
+delete makes before anything moves to the trash. `Resolution` is a bulk clean-up, for
+duplicates and similar images alike: a plan per chosen group (`resolve_groups` makes the
+duplicates' by rule), its preview, and carrying it out group by group. Pure domain code: no
+aiohttp.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +68,12 @@ class Tally:
     hashes: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> (size, full hash)
 
 
+def names_better(entry: hashing.WalkEntry, current: hashing.WalkEntry) -> bool:
+    """Of two names of one file (device, inode), whether `entry` is the one to keep: a real
+    path over a symlink, then the first in path order."""
+    return (entry[5], entry[0]) < (current[5], current[0])
+
+
 def summarize_walk(entries: list[hashing.WalkEntry]) -> WalkResult:
     """Group by size first (cheap), then collapse links only where sizes collide.
 
@@ -85,7 +95,7 @@ def summarize_walk(entries: list[hashing.WalkEntry]) -> WalkResult:
         if current is not None:
             files -= 1
             total -= size
-            if (current[5], current[0]) <= (entry[5], entry[0]):
+            if not names_better(entry, current):
                 continue
         same_size[key] = entry
     groups = [
@@ -101,9 +111,8 @@ class ResultsStore:
     """The last results document, in memory and in `<cache_dir>/duplicates.json`."""
 
     def __init__(self, cache_dir: Path) -> None:
-        self.path = cache_dir / RESULTS_FILE
+        self.file = DocumentFile(cache_dir / RESULTS_FILE, "scan results")
         self.document: Document | None = None
-        self._mtime_ns = 0  # of the file as we last read or wrote it
         self._natural_keys: dict[str, NaturalKey] = {}  # of the last results' paths (rescans reuse them)
 
     def require(self) -> Document:
@@ -163,38 +172,54 @@ class ResultsStore:
 
     def load(self) -> None:
         """Read the file (blocking); a missing or unreadable one leaves no results."""
-        self.document = self._read()
+        self.document = self.file.read()
 
     def refresh(self) -> None:
         """Read the file again if another instance (sharing the cache dir) rewrote it (blocking)."""
-        try:
-            mtime_ns = self.path.stat().st_mtime_ns
-        except OSError:
-            return
-        if mtime_ns != self._mtime_ns:
-            loaded = self._read()
+        if self.file.rewritten():
+            loaded = self.file.read()
             if loaded is not None:
                 self.document = loaded
 
     async def save(self) -> None:
         """Replace the file atomically with the document (written in a thread)."""
-        if self.document is None:
-            return
-        data = orjson.dumps(self.document)
-        await asyncio.to_thread(write_atomically, self.path, data)
-        with contextlib.suppress(OSError):
-            self._mtime_ns = self.path.stat().st_mtime_ns
+        if self.document is not None:
+            await self.file.write(orjson.dumps(self.document))
 
-    def _read(self) -> Document | None:
+
+class DocumentFile:
+    """One JSON document in a file of the cache dir: replaced atomically (a kill leaves the old
+    or the new one), read back, and able to tell when another instance rewrote it."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        self.what = what  # for the log: "scan results", "similar-image results"
+        self._mtime_ns = 0  # of the file as we last read or wrote it
+
+    def read(self) -> Document | None:
+        """The document (blocking); None when missing or unreadable."""
         try:
             self._mtime_ns = self.path.stat().st_mtime_ns
             document: Document = orjson.loads(self.path.read_bytes())
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
-            log.warning("scan results file unreadable; ignoring it")
+            log.warning("%s file unreadable; ignoring it", self.what)
             return None
         return document
+
+    def rewritten(self) -> bool:
+        """Whether the file changed since we last read or wrote it (blocking; False if gone)."""
+        try:
+            return self.path.stat().st_mtime_ns != self._mtime_ns
+        except OSError:
+            return False
+
+    async def write(self, data: bytes) -> None:
+        """Replace the file with `data` (in a thread)."""
+        await asyncio.to_thread(write_atomically, self.path, data)
+        with contextlib.suppress(OSError):
+            self._mtime_ns = self.path.stat().st_mtime_ns
 
 
 def mtimes_of(group: dict[str, Any]) -> dict[str, float | None]:
@@ -283,13 +308,41 @@ def _same_bytes(a: Path, b: Path) -> bool:
 
 RULES = ("oldest", "newest", "shortest_path", "in_site", "in_model")
 
+Group = dict[str, Any]
+Plan = dict[str, Any]  # {"keep": path, "delete": [path, ...], "bytes": their total size}
+Moved = dict[str, Any]  # what moving to the trash tells: {"deleted", "bytes", "items"}
+
 
 @dataclass(slots=True)
 class Resolution:
     """What a rule decides over chosen groups: per group the copy kept and the copies to move."""
 
-    plan: list[dict[str, Any]] = field(default_factory=list)  # {"id", "keep", "delete": [...], "size"}
+    plan: list[Plan] = field(default_factory=list)  # {"id", "keep", "delete": [...], "bytes"}
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"id", "reason"}
+
+    @classmethod
+    def build(
+        cls, groups: list[Group], chosen: list[str] | None, plan_of: Callable[[Group], Plan | None], skip_reason: str
+    ) -> Resolution:
+        """Apply `plan_of` to the groups `chosen` by id (None: every group), in `groups`' order.
+
+        A group `plan_of` leaves alone (None) is skipped for `skip_reason`, as is an id the
+        groups do not hold (resolved already?).
+        """
+        if chosen is not None:
+            by_id = {group["id"]: group for group in groups}
+            wanted = list(dict.fromkeys(chosen))
+            resolution = cls(skipped=[{"id": gid, "reason": "unknown_group"} for gid in wanted if gid not in by_id])
+            groups = [by_id[gid] for gid in wanted if gid in by_id]
+        else:
+            resolution = cls()
+        for group in groups:
+            plan = plan_of(group)
+            if plan is None:
+                resolution.skipped.append({"id": group["id"], "reason": skip_reason})
+            else:
+                resolution.plan.append({"id": group["id"], **plan})
+        return resolution
 
     @property
     def files(self) -> int:
@@ -297,7 +350,7 @@ class Resolution:
 
     @property
     def bytes(self) -> int:
-        return sum(entry["size"] * len(entry["delete"]) for entry in self.plan)
+        return sum(int(entry["bytes"]) for entry in self.plan)
 
     def preview(self) -> dict[str, Any]:
         return {
@@ -308,35 +361,51 @@ class Resolution:
             "skipped": self.skipped,
         }
 
+    async def carry_out(
+        self,
+        verify: Callable[[str, list[str]], Awaitable[list[str]]],
+        move: Callable[[list[str]], Awaitable[Moved]],
+        all_changed_code: str,
+    ) -> dict[str, Any]:
+        """Check each group with `verify(keep, delete)` (409 or 404: it changed since the scan,
+        so it is left alone and listed in `changed`), then `move` what passed to the trash;
+        409 `all_changed_code` when every group changed (nothing moves)."""
+        targets: list[str] = []
+        changed: list[dict[str, str]] = []
+        for entry in self.plan:
+            try:
+                targets += await verify(entry["keep"], entry["delete"])
+            except (Conflict, NotFound) as error:
+                changed.append({"id": entry["id"], "reason": error.code})
+        if self.plan and len(changed) == len(self.plan):
+            raise Conflict(
+                "Every chosen group changed since the scan; nothing was moved. Scan again.", code=all_changed_code
+            )
+        moved = await move(targets)
+        return {**moved, "changed": changed, "skipped": self.skipped}
+
 
 def resolve_groups(
     document: Document, rule: str, chosen: list[str] | None, *, site: str | None = None, model: str | None = None
 ) -> Resolution:
-    """Apply `rule` to the groups `chosen` by id (None: every group), in the document's order.
+    """Apply `rule` to the duplicate groups `chosen` by id (None: every group), in the document's order.
 
     Files are in natural order, so taking the first best copy breaks ties by natural path
     order. `in_site`/`in_model` keep the first copy under that site (or site/model); a group
     with no such copy is skipped, as is an id the results do not hold (resolved already?).
     """
-    groups = document["groups"]
-    if chosen is not None:
-        by_id = {group["id"]: group for group in groups}
-        wanted = list(dict.fromkeys(chosen))
-        resolution = Resolution(skipped=[{"id": gid, "reason": "unknown_group"} for gid in wanted if gid not in by_id])
-        groups = [by_id[gid] for gid in wanted if gid in by_id]
-    else:
-        resolution = Resolution()
-    for group in groups:
+
+    def plan_of(group: Group) -> Plan | None:
         keep = _kept_copy(group, rule, site, model)
         if keep is None:
-            resolution.skipped.append({"id": group["id"], "reason": f"no_copy_{rule}"})
-            continue
+            return None
         delete = [path for path in group["files"] if path != keep]
-        resolution.plan.append({"id": group["id"], "keep": keep, "delete": delete, "size": group["size"]})
-    return resolution
+        return {"keep": keep, "delete": delete, "bytes": group["size"] * len(delete)}
+
+    return Resolution.build(document["groups"], chosen, plan_of, f"no_copy_{rule}")
 
 
-def _kept_copy(group: dict[str, Any], rule: str, site: str | None, model: str | None) -> str | None:
+def _kept_copy(group: Group, rule: str, site: str | None, model: str | None) -> str | None:
     files: list[str] = group["files"]
     if rule == "shortest_path":
         return min(files, key=len)

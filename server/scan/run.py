@@ -1,24 +1,29 @@
-"""One duplicate scan run: walk, hash, live progress, and the one place its outcome is told.
+"""One scan run: walk, work in the workers, live progress, and the one place its outcome is told.
 
-`ScanRun.run()` walks the library in the workers, groups files by size in the event loop
-thread (cheap), settles from the hash cache what it can and sends the remaining same-size
-groups to the workers in batches, never more than two per worker in flight. It updates the
-shared `Progress` (server.scan.progress: published at most ~10 times a second, and at each
-phase change), saves what the hash cache learnt now and then and on the way out, and ends with
-exactly one of `scan.finished` (after building and saving the results), `scan.cancelled` or
-`scan.failed` (one `_fail(message)` path, whatever failed). The cluster lock and starting,
-cancelling and mirroring scans are `ScanService`'s (server.scan.service). Pure: no aiohttp.
+`ScanRun` is what every kind of scan shares: the walk in the workers, the outcome (exactly one
+of `scan.finished`, `scan.cancelled` or `scan.failed`; one `_fail(message)` path, whatever
+failed), cancelling, the shared `Progress` (server.scan.progress: published at most ~10 times a
+second, and at each phase change), sending batches to the workers (never more than two per
+worker in flight, stopping between batches on a cancel) and saving what its cache learnt now and
+then and on the way out. A kind supplies `_work`: what the walk's files become.
+
+`ExactScanRun` (kind `exact`, phase `hashing`) groups files by size in the event loop thread
+(cheap), settles from the hash cache what it can and sends the remaining same-size groups to
+the workers in batches, then builds and saves the duplicate results. The similar-image kind is
+`server.similar.run.SimilarScanRun`. The cluster lock and starting, cancelling and mirroring
+scans are `ScanService`'s (server.scan.service). Pure: no aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event as CancelEvent
-from typing import Any
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from server.errors import ServiceUnavailable
 from server.infra.events import ScanCancelled, ScanFailed, ScanFinished, ScanStarted
@@ -27,16 +32,20 @@ from server.library import Library
 from server.scan import hashing
 from server.scan.hashcache import HashCache
 from server.scan.progress import Clock, Progress, ProgressEmitter, Publish
-from server.scan.results import FileInfo, ResultsStore, Tally, WalkResult, summarize_walk
+from server.scan.results import FileInfo, ResultsStore, Tally, summarize_walk
 
 log = logging.getLogger("archive_catalog")
 
 BATCH_BYTES = 64 * 1024 * 1024
 BATCH_FILES = 2048
 WALK_CHUNKS_PER_WORKER = 2  # with 2 batches per worker in flight, like the hashing
+BATCHES_PER_WORKER = 2  # batches in flight per worker: one working, one queued
 CACHE_SAVE_INTERVAL_S = 30.0
 
 Batch = list[tuple[int, list[FileInfo], list[hashing.Member]]]
+Item = TypeVar("Item")
+B = TypeVar("B")
+R = TypeVar("R")
 
 
 @dataclass(slots=True)
@@ -49,28 +58,51 @@ class ScanCounters:
 
 @dataclass(slots=True)
 class ScanTools:
-    """What every run works with; the service builds it once."""
+    """What every run works with, whatever its kind; the service builds it once."""
 
     library: Library
     library_id: str
     pool: WorkerPool
-    cache: HashCache
-    results: ResultsStore
     publish: Publish
     counters: ScanCounters
     cancel_flag: CancelEvent  # shared with the workers
 
 
+class ScanCache(Protocol):
+    """What a run needs of its persistent cache (HashCache, PerceptualCache)."""
+
+    @property
+    def dirty(self) -> bool: ...
+    def reload_if_changed(self) -> None: ...
+    async def save(self) -> None: ...
+
+
+class SavedResults(Protocol):
+    """What a run needs of its results store (ResultsStore, SimilarResults)."""
+
+    async def save(self) -> None: ...
+
+
 @dataclass(slots=True)
-class _Settled:
-    """What settling some groups adds to the progress: files, bytes and the cache's part."""
+class Finished:
+    """What a finished run tells: `scan.finished`'s figures and its log line's."""
+
+    groups: int
+    total_wasted: int
+    stats: dict[str, Any]
+    summary: str  # "N files, N groups, ..." for the log
+
+
+@dataclass(slots=True)
+class Settled:
+    """What settling some files adds to the progress: files, bytes and the cache's part."""
 
     files: int = 0
     nbytes: int = 0
-    cache_hits: int = 0  # files whose hashes all came from the hash cache
+    cache_hits: int = 0  # files whose hashes all came from the cache
     hash_cache_hits: int = 0
 
-    def add(self, other: _Settled) -> None:
+    def add(self, other: Settled) -> None:
         self.files += other.files
         self.nbytes += other.nbytes
         self.cache_hits += other.cache_hits
@@ -85,14 +117,19 @@ class ScanFailedError(Exception):
     pass
 
 
-class ScanRun:
+class ScanRun(ABC):
     """One scan, from `scan.started` to its outcome; `cancel()` stops it at the next check."""
+
+    kind: ClassVar[str]  # "exact" | "similar": named by every event and the progress
+    work_phase: ClassVar[str]  # the progress phase of `_work` after the walk
 
     def __init__(
         self,
         scan_id: str,
         tools: ScanTools,
         progress: Progress,
+        cache: ScanCache,
+        results: SavedResults,
         *,
         clock: Clock,
         progress_interval_s: float,
@@ -103,13 +140,16 @@ class ScanRun:
         self.scan_id = scan_id
         self.tools = tools
         self.progress = progress
+        self.cache = cache
+        self.results = results
         self.clock = clock
         self.batch_bytes = batch_bytes
         self.batch_files = batch_files
         self.pool_broken = restart_pool  # the pool is replaced first; a dead worker sets it again
         self.emitter = ProgressEmitter(tools.publish, tools.library_id, clock, progress_interval_s)
         self.cancel_requested = False
-        self._hash_started = 0.0
+        self.started = 0.0
+        self._work_started = 0.0
         self._last_cache_save = 0.0
         tools.cancel_flag.clear()  # a new run: the workers' flag starts clear
 
@@ -121,66 +161,48 @@ class ScanRun:
         if self.cancel_requested:
             raise ScanCancelledError()
 
+    @abstractmethod
+    async def _work(self, entries: list[hashing.WalkEntry]) -> Finished:
+        """The kind's part: from the walk's files to results kept in memory (saved after
+        `scan.finished`); raises ScanCancelledError or ScanFailedError to end otherwise."""
+
     # -- the outcome --------------------------------------------------------------------
 
     async def run(self) -> None:
-        tools, scan_id = self.tools, self.scan_id
-        started = self.clock()
-        tools.publish(ScanStarted(library=tools.library_id, scan_id=scan_id))
-        log.info("scan %s started", scan_id)
+        tools, scan_id, kind = self.tools, self.scan_id, self.kind
+        self.started = self.clock()
+        tools.publish(ScanStarted(library=tools.library_id, scan_id=scan_id, kind=kind))
+        log.info("scan %s (%s) started", scan_id, kind)
         try:
-            await asyncio.to_thread(tools.cache.reload_if_changed)
+            await asyncio.to_thread(self.cache.reload_if_changed)
             if self.pool_broken:
                 tools.pool.replace(tools.pool.executor)
                 self.pool_broken = False
-            walk = await self._walk()
-            walked = self.clock()
-            tally = Tally()
-            await self._hash(walk.groups, tally)
-            hashed = self.clock()
-            self._check_cancel()
-            tools.library.check_available()  # files that vanished with their drive are not "gone"
-            duration = self.clock() - started
-            document = await asyncio.to_thread(tools.results.build, scan_id, walk, tally, duration)
-            tools.results.document = document
-            tools.cache.retain(walk.paths)  # files gone from the library leave the cache too
-            log.info(
-                "scan %s: walk %.3fs, hashing %.3fs, results %.3fs",
-                scan_id,
-                walked - started,
-                hashed - walked,
-                self.clock() - hashed,
-            )
+            finished = await self._work(await self._walk())
             self._end("finished")
             tools.publish(
                 ScanFinished(
                     library=tools.library_id,
                     scan_id=scan_id,
-                    groups=len(document["groups"]),
-                    total_wasted=document["total_wasted"],
-                    stats=document["stats"],
+                    kind=kind,
+                    groups=finished.groups,
+                    total_wasted=finished.total_wasted,
+                    stats=finished.stats,
                 )
             )
-            await tools.results.save()
-            log.info(
-                "scan %s finished: %d files, %d groups, %d hashed bytes, %.2fs",
-                scan_id,
-                walk.files,
-                len(document["groups"]),
-                tally.hashed_bytes,
-                duration,
-            )
+            await self.results.save()
+            log.info("scan %s finished: %s, %.2fs", scan_id, finished.summary, self.clock() - self.started)
         except asyncio.CancelledError:
             self._end("cancelled")
             raise
         except ScanCancelledError:
             self._end("cancelled")
-            tools.publish(ScanCancelled(library=tools.library_id, scan_id=scan_id))
+            tools.publish(ScanCancelled(library=tools.library_id, scan_id=scan_id, kind=kind))
             log.info("scan %s cancelled", scan_id)
         except Exception as exc:
             self._fail(self._failure_message(exc))
         finally:
-            await tools.cache.save()
+            await self.cache.save()
 
     def _failure_message(self, exc: Exception) -> str:
         """What `scan.failed` says about `exc` (and its log line)."""
@@ -197,7 +219,9 @@ class ScanRun:
 
     def _fail(self, message: str) -> None:
         self._end("failed")
-        self.tools.publish(ScanFailed(library=self.tools.library_id, scan_id=self.scan_id, message=message))
+        self.tools.publish(
+            ScanFailed(library=self.tools.library_id, scan_id=self.scan_id, kind=self.kind, message=message)
+        )
 
     def _end(self, outcome: str) -> None:
         """Count the outcome and publish the last progress (a finished scan: "done", 100%)."""
@@ -211,9 +235,16 @@ class ScanRun:
         p.eta_s = 0.0 if finished else None
         self.emitter.emit(p, force=True)
 
+    def _work_done(self) -> None:
+        """After the workers: stop if cancelled meanwhile, or if the drive went away (files
+        that vanished with their drive are not "gone")."""
+        self._check_cancel()
+        self.tools.library.check_available()
+
     # -- walking ------------------------------------------------------------------------
 
-    async def _walk(self) -> WalkResult:
+    async def _walk(self) -> list[hashing.WalkEntry]:
+        """Every media file under the library's site/model folders, listed by the workers."""
         library, pool = self.tools.library, self.tools.pool
         root = str(library.root)
         try:
@@ -240,50 +271,75 @@ class ScanRun:
         self._check_cancel()
         # A drive unmounted during the walk would look like an empty library: fail instead.
         library.check_available()
-        walk = await asyncio.to_thread(summarize_walk, entries)  # big libraries: off the loop
-        self.progress.files_found = walk.files  # the finished stats' `files`, from here on
-        return walk
+        return entries
 
-    # -- hashing ------------------------------------------------------------------------
+    # -- the work phase: progress, batches in the workers, the cache ---------------------
 
-    async def _hash(self, groups: list[tuple[int, list[FileInfo]]], tally: Tally) -> None:
+    def _begin_work(self, total: int, bytes_total: int) -> None:
+        """Enter the work phase: `total` files of `bytes_total` bytes to settle."""
         p = self.progress
-        p.phase = "hashing"
+        p.phase = self.work_phase
         p.checked = 0
-        p.total = sum(len(members) for _size, members in groups)
-        p.bytes_total = sum(size * len(members) for size, members in groups)
-        self._hash_started = self.clock()
+        p.total = total
+        p.bytes_total = bytes_total
+        self._work_started = self.clock()
         self._last_cache_save = self.clock()
         self.emitter.emit(p, force=True)
-        pending = await self._settle_from_cache(groups, tally)
-        batches = iter(_batches(pending, self.batch_bytes, self.batch_files))
-        root = str(self.tools.library.root)
+
+    def _advance(self, settled: Settled) -> None:
+        """Count settled files into the progress (percent: the walk is the first 5)."""
+        p = self.progress
+        p.checked += settled.files
+        p.bytes_done += settled.nbytes
+        p.cache_hits += settled.cache_hits
+        p.hash_cache_hits += settled.hash_cache_hits
+        p.percent = 5.0 + 95.0 * (p.bytes_done / p.bytes_total if p.bytes_total else 1.0)
+        p.percent = min(p.percent, 99.99)
+        elapsed = self.clock() - self._work_started
+        if elapsed > 0 and p.bytes_done:
+            p.rate = p.bytes_done / elapsed
+            p.eta_s = (p.bytes_total - p.bytes_done) / p.rate
+        self.emitter.emit(p)
+
+    async def _in_workers(
+        self,
+        batches: Iterator[B],
+        task: Callable[..., R],
+        arguments: Callable[[B], tuple[Any, ...]],
+        record: Callable[[B, R], None],
+    ) -> None:
+        """Run `task(*arguments(batch))` in the workers for every batch, at most
+        BATCHES_PER_WORKER per worker in flight, and `record` each result in the event loop.
+
+        A cancel (here or raised by a worker) stops sending batches; the ones in flight are
+        awaited, then ScanCancelledError. A failed batch stops the scan the same way, then
+        fails it (a dead worker: BrokenProcessPool, and the pool is replaced next scan).
+        """
         pool = self.tools.pool
         loop = asyncio.get_running_loop()
-        in_flight: dict[asyncio.Future[Any], Batch] = {}
+        in_flight: dict[asyncio.Future[R], B] = {}
         cancelled = False
         failure: BaseException | None = None
         while True:
-            while not cancelled and failure is None and len(in_flight) < 2 * pool.workers:
+            while not cancelled and failure is None and len(in_flight) < BATCHES_PER_WORKER * pool.workers:
                 batch = next(batches, None)
                 if batch is None:
                     break
-                payload = [(size, known) for size, _members, known in batch]
-                in_flight[loop.run_in_executor(pool.executor, hashing.hash_groups, root, payload)] = batch
+                in_flight[loop.run_in_executor(pool.executor, task, *arguments(batch))] = batch
             if not in_flight:
                 break
             done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
                 batch = in_flight.pop(future)
                 try:
-                    outcome_lists, work = future.result()
+                    result = future.result()
                 except hashing.ScanCancelled:
                     cancelled = True
                     continue
                 except Exception as exc:
                     failure = exc
                     continue
-                self._record_batch(batch, outcome_lists, work, tally)
+                record(batch, result)
             cancelled = cancelled or self.cancel_requested
             await self._maybe_save_cache()
         if isinstance(failure, BrokenProcessPool):
@@ -295,10 +351,91 @@ class ScanRun:
         if cancelled:
             raise ScanCancelledError()
 
+    async def _maybe_save_cache(self) -> None:
+        if self.clock() - self._last_cache_save >= CACHE_SAVE_INTERVAL_S and self.cache.dirty:
+            self._last_cache_save = self.clock()
+            await self.cache.save()
+
+
+def batches(
+    items: Iterable[Item], weigh: Callable[[Item], tuple[int, int]], max_bytes: int, max_files: int
+) -> Iterator[list[Item]]:
+    """Whole items packed in order into batches of about `max_bytes` or `max_files`;
+    `weigh(item)` is its (bytes, files)."""
+    batch: list[Item] = []
+    nbytes = nfiles = 0
+    for item in items:
+        item_bytes, item_files = weigh(item)
+        if batch and (nbytes + item_bytes > max_bytes or nfiles + item_files > max_files):
+            yield batch
+            batch, nbytes, nfiles = [], 0, 0
+        batch.append(item)
+        nbytes += item_bytes
+        nfiles += item_files
+    if batch:
+        yield batch
+
+
+class ExactScanRun(ScanRun):
+    """The duplicate scan: byte-identical files, by size then by content hashes."""
+
+    kind = "exact"
+    work_phase = "hashing"
+    cache: HashCache
+    results: ResultsStore
+
+    async def _work(self, entries: list[hashing.WalkEntry]) -> Finished:
+        walk = await asyncio.to_thread(summarize_walk, entries)  # big libraries: off the loop
+        self.progress.files_found = walk.files  # the finished stats' `files`, from here on
+        walked = self.clock()
+        tally = Tally()
+        await self._hash(walk.groups, tally)
+        hashed = self.clock()
+        self._work_done()
+        duration = self.clock() - self.started
+        document = await asyncio.to_thread(self.results.build, self.scan_id, walk, tally, duration)
+        self.results.document = document
+        self.cache.retain(walk.paths)  # files gone from the library leave the cache too
+        log.info(
+            "scan %s: walk %.3fs, hashing %.3fs, results %.3fs",
+            self.scan_id,
+            walked - self.started,
+            hashed - walked,
+            self.clock() - hashed,
+        )
+        groups = len(document["groups"])
+        return Finished(
+            groups=groups,
+            total_wasted=document["total_wasted"],
+            stats=document["stats"],
+            summary=f"{walk.files} files, {groups} groups, {tally.hashed_bytes} hashed bytes",
+        )
+
+    async def _hash(self, groups: list[tuple[int, list[FileInfo]]], tally: Tally) -> None:
+        self._begin_work(
+            total=sum(len(members) for _size, members in groups),
+            bytes_total=sum(size * len(members) for size, members in groups),
+        )
+        pending = await self._settle_from_cache(groups, tally)
+        root = str(self.tools.library.root)
+
+        def weigh(group: tuple[int, list[FileInfo], list[hashing.Member]]) -> tuple[int, int]:
+            return group[0] * len(group[1]), len(group[1])
+
+        def arguments(batch: Batch) -> tuple[Any, ...]:
+            return root, [(size, known) for size, _members, known in batch]
+
+        def record(batch: Batch, result: tuple[Sequence[Sequence[hashing.Outcome]], hashing.Work]) -> None:
+            self._record_batch(batch, *result, tally)
+
+        await self._in_workers(
+            batches(pending, weigh, self.batch_bytes, self.batch_files), hashing.hash_groups, arguments, record
+        )
+
     async def _settle_from_cache(self, groups: list[tuple[int, list[FileInfo]]], tally: Tally) -> Batch:
         """Settle the groups the hash cache can; returns the ones the workers must read."""
         pending: Batch = []
-        settled = _Settled()
+        settled = Settled()
         for count, (size, members) in enumerate(groups):
             if count % 2000 == 1999:
                 await asyncio.sleep(0)  # a library of millions: let requests through meanwhile
@@ -311,7 +448,7 @@ class ScanRun:
             settled.add(self._record(size, members, known, outcomes, tally))
             settled.files += len(members)
             settled.nbytes += size * len(members)
-        self._update_hash_progress(settled)
+        self._advance(settled)
         return pending
 
     def _record_batch(
@@ -319,18 +456,18 @@ class ScanRun:
     ) -> None:
         tally.hashed_bytes += work.bytes_read
         self.tools.counters.hashed_bytes += work.bytes_read
-        recorded = _Settled()
+        recorded = Settled()
         for (size, members, known), outcomes in zip(batch, outcome_lists, strict=True):
             recorded.add(self._record(size, members, known, outcomes, tally))
             recorded.files += len(members)
             recorded.nbytes += size * len(members)
         tally.computed += work.computed
-        self._update_hash_progress(recorded)
+        self._advance(recorded)
 
     def _known_hashes(self, members: list[FileInfo]) -> list[hashing.Member]:
         known: list[hashing.Member] = []
         for info in members:
-            entry = self.tools.cache.lookup(info.path, info.size, info.mtime_ns, info.inode)
+            entry = self.cache.lookup(info.path, info.size, info.mtime_ns, info.inode)
             known.append((info.path, entry.partial, entry.full) if entry else (info.path, None, None))
         return known
 
@@ -341,13 +478,13 @@ class ScanRun:
         known: list[hashing.Member],
         outcomes: Sequence[hashing.Outcome],
         tally: Tally,
-    ) -> _Settled:
+    ) -> Settled:
         """Store a settled group's hashes; returns its cache hits, in files and in hashes.
 
         A hash that was known beforehand came from the hash cache (the workers never recompute
         a known hash); a file is a cache hit when every hash it needed was known.
         """
-        hits = _Settled()
+        hits = Settled()
         for info, (_path, known_partial, known_full), (partial, full) in zip(members, known, outcomes, strict=True):
             used = (partial is not None) + (full is not None)
             cached = (partial is not None and known_partial is not None) + (full is not None and known_full is not None)
@@ -358,42 +495,7 @@ class ScanRun:
                 hits.cache_hits += 1
                 tally.file_cache_hits += 1
             if used:
-                self.tools.cache.store(info.path, info.size, info.mtime_ns, info.inode, partial, full)
+                self.cache.store(info.path, info.size, info.mtime_ns, info.inode, partial, full)
             if full is not None:
                 tally.hashes[info.path] = (size, full)
         return hits
-
-    def _update_hash_progress(self, settled: _Settled) -> None:
-        p = self.progress
-        p.checked += settled.files
-        p.bytes_done += settled.nbytes
-        p.cache_hits += settled.cache_hits
-        p.hash_cache_hits += settled.hash_cache_hits
-        p.percent = 5.0 + 95.0 * (p.bytes_done / p.bytes_total if p.bytes_total else 1.0)
-        p.percent = min(p.percent, 99.99)
-        elapsed = self.clock() - self._hash_started
-        if elapsed > 0 and p.bytes_done:
-            p.rate = p.bytes_done / elapsed
-            p.eta_s = (p.bytes_total - p.bytes_done) / p.rate
-        self.emitter.emit(p)
-
-    async def _maybe_save_cache(self) -> None:
-        if self.clock() - self._last_cache_save >= CACHE_SAVE_INTERVAL_S and self.tools.cache.dirty:
-            self._last_cache_save = self.clock()
-            await self.tools.cache.save()
-
-
-def _batches(groups: Batch, max_bytes: int, max_files: int) -> Iterator[Batch]:
-    """Whole groups packed into batches of about `max_bytes` or `max_files`."""
-    batch: Batch = []
-    nbytes = nfiles = 0
-    for group in groups:
-        size, members, _known = group
-        if batch and (nbytes + size * len(members) > max_bytes or nfiles + len(members) > max_files):
-            yield batch
-            batch, nbytes, nfiles = [], 0, 0
-        batch.append(group)
-        nbytes += size * len(members)
-        nfiles += len(members)
-    if batch:
-        yield batch

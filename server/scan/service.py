@@ -1,15 +1,18 @@
-"""The duplicate scan service: one scan at a time, across instances too; its results; deletes.
+"""The scan service: one scan at a time (of either kind), across instances too; results; deletes.
 
 `ScanService` owns the worker pool (explicit `forkserver` context, warmed at open, shut down
-at close), the hash cache and the results store (both persisted in the cache dir). It starts a
-`ScanRun` (server.scan.run: the walk, the hashing, the progress and the outcome events), and
+at close), the caches and results of both kinds of scan (persisted in the cache dir: the hash
+cache and duplicate results; the perceptual cache and similar-image results). It starts a run
+of the kind asked for (server.scan.run.ExactScanRun, duplicates; server.similar.run.
+SimilarScanRun, similar images: the walk, the work, the progress and the outcome events), and
 cancels or waits for it. When instances share Redis, a `ScanLock` (renewed while the scan runs)
 keeps one scan per library across them, other instances' scan events are mirrored into
 `snapshot()`, and a cancel asked here for a scan running elsewhere is relayed to it. Verified
 deletes (one group's copies, or many groups resolved by a rule: keep the oldest, the newest,
 the shortest path, the copy in a site or model) move byte-identical copies to the trash,
-publish `library.changed` and drop the deleted paths from the hash cache and the results
-(server.scan.results). Pure domain code: no aiohttp.
+publish `library.changed` and drop the deleted paths from every cache and result
+(`move_to_trash`, shared with `similar`: server.similar.service.SimilarImages, the similar
+images' groups, deletes and resolutions). Pure domain code: no aiohttp.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from typing import Any, Protocol
 
 import blake3
 
-from server.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from server.errors import BadRequest, Conflict, ServiceUnavailable
 from server.infra.cluster import RedisUnavailable
 from server.infra.events import (
+    SCAN_KINDS,
     LibraryChanged,
     ScanCancelled,
     ScanCancelRequest,
@@ -42,8 +46,12 @@ from server.infra.pools import WorkerPool
 from server.library import Library
 from server.scan.hashcache import HashCache
 from server.scan.progress import PROGRESS_INTERVAL_S, Progress, Publish
-from server.scan.results import ResultsStore, resolve_groups, verify_identical
-from server.scan.run import BATCH_BYTES, BATCH_FILES, ScanCounters, ScanRun, ScanTools
+from server.scan.results import Moved, ResultsStore, resolve_groups, verify_identical
+from server.scan.run import BATCH_BYTES, BATCH_FILES, ExactScanRun, ScanCounters, ScanRun, ScanTools
+from server.similar.cache import PerceptualCache
+from server.similar.results import SimilarResults
+from server.similar.run import SimilarScanRun
+from server.similar.service import SimilarImages
 from server.trash import Trash
 
 log = logging.getLogger("archive_catalog")
@@ -79,6 +87,8 @@ class ScanService:
         self.trash = trash
         self.cache = HashCache(cache_dir)
         self.results = ResultsStore(cache_dir)
+        self.perceptual_cache = PerceptualCache(cache_dir)
+        self.similar = SimilarImages(library, SimilarResults(cache_dir), self.move_to_trash, lambda: self.running)
         self.publish = publish
         self.pool = pool
         self.lock = lock
@@ -88,8 +98,6 @@ class ScanService:
             library=library,
             library_id=self.library_id,
             pool=pool,
-            cache=self.cache,
-            results=self.results,
             publish=publish,
             counters=self.counters,
             cancel_flag=cancel_flag,
@@ -123,21 +131,24 @@ class ScanService:
     # -- lifecycle ------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Load the hash cache and last results, start and warm the worker pool."""
+        """Load the caches and last results, start and warm the worker pool."""
         entries = await asyncio.to_thread(self.cache.load)
+        images = await asyncio.to_thread(self.perceptual_cache.load)
         await asyncio.to_thread(self.results.load)
+        await asyncio.to_thread(self.similar.results.load)
         await self.pool.start()
         self._pool_broken = False
-        log.info("scan: %d hash workers ready, %d cached hashes", self.pool.workers, entries)
+        log.info("scan: %d hash workers ready, %d cached hashes, %d cached images", self.pool.workers, entries, images)
 
     async def close(self) -> None:
-        """Stop a running scan, save what the hash cache learnt, shut the workers down."""
+        """Stop a running scan, save what the caches learnt, shut the workers down."""
         if self.running:
             self._request_cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.cache.save()
+        await self.perceptual_cache.save()
         await self.pool.close()
 
     # -- control ----------------------------------------------------------------------
@@ -146,16 +157,19 @@ class ScanService:
     def running(self) -> bool:
         return self.progress.running
 
-    async def start(self) -> str:
-        """Start a scan; 409 if one runs (here or on another instance), 503 if the root is missing."""
+    async def start(self, kind: str = "exact") -> str:
+        """Start a scan of `kind` (SCAN_KINDS); 409 if one of either kind runs (here or on
+        another instance), 503 if the root is missing."""
+        if kind not in SCAN_KINDS:
+            raise BadRequest(f"A scan's kind is one of {', '.join(SCAN_KINDS)}, not {kind!r}.")
         if self.running or self._remote_running():
-            raise Conflict("A duplicate scan is already running.", code="scan_running")
+            raise Conflict("A scan is already running.", code="scan_running")
         if not self.pool.running:
             raise ServiceUnavailable("The hash workers are not running.", code="scan_unavailable")
         self.library.check_available()
         scan_id = secrets.token_hex(8)
         previous = self.progress
-        self.progress = Progress(running=True, scan_id=scan_id, phase="walking", started_at=time.time())
+        self.progress = Progress(running=True, scan_id=scan_id, kind=kind, phase="walking", started_at=time.time())
         if self.lock is not None:
             try:
                 acquired = await self.lock.acquire()
@@ -164,22 +178,29 @@ class ScanService:
                 log.warning("scan: Redis is down; only this instance is kept from scanning twice")
             if not acquired:
                 self.progress = previous
-                raise Conflict("A duplicate scan is already running on another instance.", code="scan_running")
-        run = ScanRun(
-            scan_id,
-            self._tools,
-            self.progress,
+                raise Conflict("A scan is already running on another instance.", code="scan_running")
+        run: ScanRun
+        if kind == "similar":
+            run = SimilarScanRun(
+                scan_id, self._tools, self.progress, self.perceptual_cache, self.similar.results, **self._run_settings()
+            )
+        else:
+            run = ExactScanRun(scan_id, self._tools, self.progress, self.cache, self.results, **self._run_settings())
+        self._run = run
+        task = asyncio.create_task(self._holding_lock(run), name=f"scan-{scan_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return scan_id
+
+    def _run_settings(self) -> dict[str, Any]:
+        """The tunables a run takes at its start."""
+        return dict(
             clock=self.clock,
             progress_interval_s=self.progress_interval_s,
             batch_bytes=self.batch_bytes,
             batch_files=self.batch_files,
             restart_pool=self._pool_broken,
         )
-        self._run = run
-        task = asyncio.create_task(self._holding_lock(run), name=f"scan-{scan_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return scan_id
 
     def cancel(self) -> None:
         if self.running:
@@ -187,7 +208,7 @@ class ScanService:
         elif self._remote_running():
             self.publish(ScanCancelRequest(library=self.library_id))
         else:
-            raise Conflict("No duplicate scan is running.", code="scan_not_running")
+            raise Conflict("No scan is running.", code="scan_not_running")
 
     def _request_cancel(self) -> None:
         if self._run is not None:
@@ -247,7 +268,7 @@ class ScanService:
                 self._remote = dict(event.progress)
                 self._remote_seen = self.clock()
         elif isinstance(event, ScanStarted):
-            self._remote = Progress(running=True, scan_id=event.scan_id, phase="walking").to_json()
+            self._remote = Progress(running=True, scan_id=event.scan_id, kind=event.kind, phase="walking").to_json()
             self._remote_seen = self.clock()
         elif isinstance(event, ScanFinished | ScanFailed | ScanCancelled):
             self._remote = None
@@ -266,7 +287,7 @@ class ScanService:
     async def delete_duplicates(self, keep: str, delete: list[str]) -> dict[str, Any]:
         """Move `delete` to the trash after checking each equals `keep` byte for byte."""
         targets = await self._verified(keep, delete)
-        moved = await self._move_to_trash(targets)
+        moved = await self.move_to_trash(targets)
         return {"deleted": moved["deleted"], "freed": moved["bytes"], "items": moved["items"]}
 
     async def resolve_duplicates(
@@ -280,19 +301,7 @@ class ScanService:
         resolution = resolve_groups(self.results.require(), rule, groups, site=site, model=model)
         if dry_run:
             return resolution.preview()
-        targets: list[str] = []
-        changed: list[dict[str, str]] = []
-        for entry in resolution.plan:
-            try:
-                targets += await self._verified(entry["keep"], entry["delete"])
-            except (Conflict, NotFound) as error:
-                changed.append({"id": entry["id"], "reason": error.code})
-        if resolution.plan and len(changed) == len(resolution.plan):
-            raise Conflict(
-                "Every chosen group changed since the scan; nothing was moved. Scan again.", code="not_identical"
-            )
-        moved = await self._move_to_trash(targets)
-        return {**moved, "changed": changed, "skipped": resolution.skipped}
+        return await resolution.carry_out(self._verified, self.move_to_trash, all_changed_code="not_identical")
 
     async def _verified(self, keep: str, delete: list[str]) -> list[str]:
         """`delete` without repeats, once each is checked to be a distinct file with the bytes of
@@ -307,9 +316,9 @@ class ScanService:
         await asyncio.to_thread(verify_identical, keep, keep_path, list(zip(targets, paths, strict=True)))
         return targets
 
-    async def _move_to_trash(self, targets: list[str]) -> dict[str, Any]:
+    async def move_to_trash(self, targets: list[str]) -> Moved:
         """Move verified copies to the trash; tell `library.changed` once per model touched and
-        drop the moved paths from the hash cache and the results, whatever happens midway."""
+        drop the moved paths from every cache and result, whatever happens midway."""
         deleted: list[str] = []
         moved_bytes = 0
         changed: dict[tuple[str, str], None] = {}
@@ -325,17 +334,26 @@ class ScanService:
             for site, model in changed:
                 self.publish(LibraryChanged(site=site, model=model))
             if deleted:
-                self.cache.forget(deleted)
-                self.results.drop(deleted)
-                await self.results.save()
-                await self.cache.save()
+                await self._forget(deleted)
         return {"deleted": deleted, "bytes": moved_bytes, "items": items}
+
+    async def _forget(self, deleted: list[str]) -> None:
+        """Deleted paths leave both kinds' caches and results (in memory and on disk)."""
+        self.cache.forget(deleted)
+        self.results.drop(deleted)
+        self.perceptual_cache.forget(deleted)
+        self.similar.results.drop(deleted)
+        await self.results.save()
+        await self.similar.results.save()
+        await self.cache.save()
+        await self.perceptual_cache.save()
 
     # -- stats and clearing (for /api/cache_stats and /api/clear_cache) -------------------
 
     async def cache_stats(self) -> dict[str, object]:
-        return {"hash_cache": {"entries": len(self.cache)}}
+        return {"hash_cache": {"entries": len(self.cache)}, "perceptual_cache": {"entries": len(self.perceptual_cache)}}
 
     async def clear_cache(self) -> dict[str, str]:
         await asyncio.to_thread(self.cache.clear)
-        return {"hash_cache": "cleared"}
+        await asyncio.to_thread(self.perceptual_cache.clear)
+        return {"hash_cache": "cleared", "perceptual_cache": "cleared"}
