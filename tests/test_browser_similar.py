@@ -21,10 +21,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from PIL import Image, ImageDraw
-from server.similar.phash import distance, hash_image
 
 from server.app import create_app
 from server.config import Config
+from server.similar.phash import distance, hash_image
 
 from .helpers import write
 from .test_browser import (
@@ -149,7 +149,20 @@ async def shown_groups(page: Page) -> list[list[str]]:
     return groups
 
 
-async def open_scanned(open_page: SessionFactory, **options: Any) -> Page:
+def check_routes(server: TestServer, *extra: tuple[str, str]) -> None:
+    """The routes a test drives are registered (a missing one fails the test, never skips it)."""
+    assert server.app is not None
+    assert_routes(server.app, [*SIMILAR_ROUTES, *extra])
+
+
+def contents(root: Path) -> dict[str, bytes]:
+    """The library's files, byte for byte (a moved file is missing)."""
+    return {path: (root / path).read_bytes() for path in ALL if (root / path).exists()}
+
+
+async def open_scanned(open_page: SessionFactory, server: TestServer, *routes: tuple[str, str], **options: Any) -> Page:
+    """The view after a similar scan, once the routes the test drives are checked."""
+    check_routes(server, *routes)
     session = await open_page(**options)
     page = session.page
     await session.goto("/?view=similar")
@@ -168,8 +181,7 @@ def group_of(page: Page, path: str) -> Any:
 async def test_a_similar_scan_shows_the_groups_best_first_with_dimensions(
     open_page: SessionFactory, server: TestServer, library_root: Path
 ) -> None:
-    assert server.app is not None
-    assert_routes(server.app, SIMILAR_ROUTES)
+    check_routes(server)
     session = await open_page()
     page = session.page
     await session.goto("/?view=similar")
@@ -213,9 +225,7 @@ async def test_a_similar_scan_shows_the_groups_best_first_with_dimensions(
 async def test_a_new_threshold_regroups_and_stays_in_the_url(
     open_page: SessionFactory, server: TestServer, library_root: Path
 ) -> None:
-    assert server.app is not None
-    assert_routes(server.app, SIMILAR_ROUTES)
-    page = await open_scanned(open_page)
+    page = await open_scanned(open_page, server)
     assert sorted(map(sorted, await shown_groups(page))) == [sorted(SUNSETS), sorted(TOWERS)]
     # the lowest threshold that still groups the edited copy, from the server's own hashes
     needed = min(hash_distance(library_root, SUNSET_EDITED, other) for other in (SUNSET, SUNSET_SMALL))
@@ -255,9 +265,7 @@ async def test_a_new_threshold_regroups_and_stays_in_the_url(
 async def test_compare_overlays_or_splits_two_images_by_keyboard(
     open_page: SessionFactory, server: TestServer, library_root: Path
 ) -> None:
-    assert server.app is not None
-    assert_routes(server.app, SIMILAR_ROUTES)
-    page = await open_scanned(open_page)
+    page = await open_scanned(open_page, server)
     order = best_first(library_root, SUNSETS)
     opener = group_of(page, SUNSET).get_by_role("button", name="Compare")
     await opener.click()
@@ -309,11 +317,9 @@ async def test_compare_overlays_or_splits_two_images_by_keyboard(
 async def test_keep_one_lists_what_goes_moves_it_to_the_trash_and_the_trash_restores_it(
     open_page: SessionFactory, server: TestServer, library_root: Path
 ) -> None:
-    assert server.app is not None
-    assert_routes(server.app, [*SIMILAR_ROUTES, ("POST", "/api/similar/delete"), ("POST", "/api/trash/restore")])
     root = library_root
-    before = {path: (root / path).read_bytes() for path in ALL}
-    page = await open_scanned(open_page)
+    before = contents(root)
+    page = await open_scanned(open_page, server, ("POST", "/api/similar/delete"), ("POST", "/api/trash/restore"))
     await group_of(page, SUNSET).get_by_role("button", name=f"Keep this one: {SUNSET}").click()
     listed = await page.locator("#confirm-list li").all_inner_texts()
     assert listed == [f"{path} · {describe(root, path)}" for path in best_first(root, SUNSETS)[1:]]
@@ -332,17 +338,15 @@ async def test_keep_one_lists_what_goes_moves_it_to_the_trash_and_the_trash_rest
     await page.get_by_label("Select all").check()
     await page.get_by_role("button", name="Restore selected").click()
     await page.wait_for_function("() => document.querySelector('main .meta')?.textContent === 'The trash is empty.'")
-    assert {path: (root / path).read_bytes() for path in ALL} == before
+    assert contents(root) == before
 
 
 async def test_going_back_from_the_confirm_moves_nothing(
     open_page: SessionFactory, server: TestServer, library_root: Path
 ) -> None:
-    assert server.app is not None
-    assert_routes(server.app, [*SIMILAR_ROUTES, ("POST", "/api/similar/delete")])
     root = library_root
-    before = {path: (root / path).read_bytes() for path in ALL}
-    page = await open_scanned(open_page)
+    before = contents(root)
+    page = await open_scanned(open_page, server, ("POST", "/api/similar/delete"))
     deletes: list[str] = []
     page.on("request", lambda r: deletes.append(r.url) if "/api/similar/delete" in r.url else None)
     await group_of(page, SUNSET).get_by_role("button", name=f"Keep this one: {SUNSET_SMALL}").click()
@@ -354,7 +358,7 @@ async def test_going_back_from_the_confirm_moves_nothing(
     await dialog.get_by_role("button", name="Go back").click()
     await dialog.wait_for(state="hidden")
     assert deletes == []
-    assert {path: (root / path).read_bytes() for path in ALL} == before
+    assert contents(root) == before
     assert await trash_paths(server) == []
     assert sorted(map(sorted, await shown_groups(page))) == [sorted(SUNSETS), sorted(TOWERS)]
 
@@ -362,11 +366,9 @@ async def test_going_back_from_the_confirm_moves_nothing(
 async def test_bulk_rule_previews_then_moves_only_once_confirmed(
     open_page: SessionFactory, server: TestServer, library_root: Path
 ) -> None:
-    assert server.app is not None
-    assert_routes(server.app, [*SIMILAR_ROUTES, ("POST", "/api/similar/resolve"), ("POST", "/api/trash/restore")])
     root = library_root
-    before = {path: (root / path).read_bytes() for path in ALL}
-    page = await open_scanned(open_page)
+    before = contents(root)
+    page = await open_scanned(open_page, server, ("POST", "/api/similar/resolve"), ("POST", "/api/trash/restore"))
     rule = page.get_by_label("Keep in each group")
     preview = page.locator("#bulk-preview")
 
@@ -389,7 +391,7 @@ async def test_bulk_rule_previews_then_moves_only_once_confirmed(
     moved = [SUNSET, SUNSET_EDITED, TOWER]
     expected = f"2 groups · 3 files · {format_bytes(sum(len(before[p]) for p in moved))} to the trash"
     await preview.filter(has_text=expected).wait_for()
-    assert {path: (root / path).read_bytes() for path in ALL} == before  # a preview moves nothing
+    assert contents(root) == before  # a preview moves nothing
     assert await serious_violations(page) == []
 
     apply = page.get_by_role("button", name="Move 3 files to the trash")
@@ -399,7 +401,7 @@ async def test_bulk_rule_previews_then_moves_only_once_confirmed(
     assert sorted(await page.locator("#confirm-list li").all_inner_texts()) == sorted(moved)
     await dialog.get_by_role("button", name="Go back").click()
     await dialog.wait_for(state="hidden")
-    assert {path: (root / path).read_bytes() for path in ALL} == before
+    assert contents(root) == before
 
     await apply.click()
     await confirm(page, "move 3 files")
@@ -411,7 +413,7 @@ async def test_bulk_rule_previews_then_moves_only_once_confirmed(
     assert await trash_paths(server) == sorted(moved)
     await notice.get_by_role("button", name="Undo").click()
     await page.locator("#notices .notice", has_text="Restored 3 files").wait_for()
-    assert {path: (root / path).read_bytes() for path in ALL} == before
+    assert contents(root) == before
 
 
 # -- accessibility, layout, screenshot -------------------------------------------------------------
@@ -421,8 +423,7 @@ async def test_bulk_rule_previews_then_moves_only_once_confirmed(
 async def test_the_similar_view_its_compare_and_its_confirm_are_accessible(
     open_page: SessionFactory, server: TestServer, scheme: str
 ) -> None:
-    assert server.app is not None
-    assert_routes(server.app, SIMILAR_ROUTES)
+    check_routes(server)
     session = await open_page(color_scheme=scheme)
     page = session.page
     problems: dict[str, list[str]] = {}
@@ -444,9 +445,7 @@ async def test_the_similar_view_its_compare_and_its_confirm_are_accessible(
 
 
 async def test_the_similar_view_and_its_compare_fit_a_phone(open_page: SessionFactory, server: TestServer) -> None:
-    assert server.app is not None
-    assert_routes(server.app, SIMILAR_ROUTES)
-    page = await open_scanned(open_page, width=390, height=844, is_mobile=True, has_touch=True)
+    page = await open_scanned(open_page, server, width=390, height=844, is_mobile=True, has_touch=True)
     widths = "() => [document.documentElement.scrollWidth, document.body.scrollWidth]"
     assert max(await page.evaluate(widths)) <= 390
     await page.locator(".group").first.get_by_role("button", name="Compare").click()
