@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from server.similar.results import ImageRecord, SimilarResults, SimilarScan
 from .conftest import Client, ClientFactory
 from .helpers import eventually
 from .redis_support import SHARED_URL, require_redis
-from .scan_support import TERMINAL, run_scan
+from .scan_support import TERMINAL, run_scan, scan_results
 
 # (path, scene, size, format): scene 1 has four copies, scene 3 two, scene 2 is alone
 PICTURES = [
@@ -305,6 +306,22 @@ async def test_delete_refuses_and_moves_nothing(pictures: Path, make_client: Cli
     assert listed == set(SCENE_1)  # nothing changed in the results either
 
 
+async def test_a_duplicate_delete_leaves_the_similar_groups_too(pictures: Path, make_client: ClientFactory) -> None:
+    copy = "gamma/dan/orig.jpg"
+    shutil.copy2(pictures / "alpha/ana/orig.jpg", pictures / copy)  # byte for byte
+    client = await make_client(models_dir=pictures)
+    await similar_scan(client)
+    assert copy in {f["path"] for f in group_of(await get_similar(client), copy)["files"]}
+    await scan_results(client)
+    info = os.stat(pictures / copy)
+    identity = (info.st_size, info.st_mtime_ns, info.st_ino)
+    perceptual = client.app[keys.SCAN].perceptual_cache
+    assert perceptual.lookup(copy, *identity) is not None
+    await post(client, "/api/duplicates/delete", {"keep": "alpha/ana/orig.jpg", "delete": [copy]})
+    assert {f["path"] for f in group_of(await get_similar(client), "alpha/ana/orig.jpg")["files"]} == set(SCENE_1)
+    assert perceptual.lookup(copy, *identity) is None
+
+
 # -- bulk resolution -------------------------------------------------------------------------
 
 
@@ -470,4 +487,3 @@ async def test_results_of_another_format_or_hash_are_ignored(tmp_path: Path) -> 
     unreadable = SimilarResults(tmp_path)
     unreadable.load()
     assert unreadable.scan is None
-

@@ -342,9 +342,9 @@ class ScanService:
         self.cache.forget(deleted)
         self.results.drop(deleted)
         self.perceptual_cache.forget(deleted)
-        self.similar.results.drop(deleted)
         await self.results.save()
-        await self.similar.results.save()
+        if self.similar.results.drop(deleted):  # a big file: rewritten only when it changes
+            await self.similar.results.save()
         await self.cache.save()
         await self.perceptual_cache.save()
 

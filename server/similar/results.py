@@ -191,14 +191,15 @@ class SimilarResults:
         self.scan = scan
         self._version += 1
 
-    def drop(self, deleted: list[str]) -> None:
-        """Forget deleted paths (their groups shrink or go at the next grouping)."""
-        if self.scan is None:
-            return
+    def drop(self, deleted: list[str]) -> bool:
+        """Forget deleted paths (their groups shrink or go at the next grouping); whether the
+        results held any of them."""
+        if self.scan is None or not any(self.scan.record(path) for path in deleted):
+            return False
         gone = set(deleted)
-        if any(image.path in gone for image in self.scan.images):
-            kept = [image for image in self.scan.images if image.path not in gone]
-            self.replace(SimilarScan(self.scan.scan_id, self.scan.finished_at, self.scan.stats, kept))
+        kept = [image for image in self.scan.images if image.path not in gone]
+        self.replace(SimilarScan(self.scan.scan_id, self.scan.finished_at, self.scan.stats, kept))
+        return True
 
     async def grouping(self, threshold: int) -> Grouping:
         """The groups at `threshold` (404 before any scan), built once per results version."""

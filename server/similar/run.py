@@ -95,11 +95,10 @@ class SimilarScanRun(ScanRun):
         for count, image in enumerate(images):
             if count % 5000 == 4999:
                 await asyncio.sleep(0)  # a library of millions: let requests through meanwhile
-            info = self.cache.lookup(image.path, image.size, image.mtime_ns, image.inode)
-            if info is None:
+            if not self.cache.known(image.path, image.size, image.mtime_ns, image.inode):
                 pending.append(image)
                 continue
-            self._keep(image, info, tally)
+            self._keep(image, self.cache.lookup(image.path, image.size, image.mtime_ns, image.inode), tally)
             settled.add(Settled(files=1, nbytes=image.size, cache_hits=1, hash_cache_hits=1))
         tally.cache_hits += settled.cache_hits
         self._advance(settled)
