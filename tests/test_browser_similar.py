@@ -46,7 +46,7 @@ pytestmark = pytest.mark.browser
 HARNESS_FIXTURES = (browser, open_page, server)
 
 SUNSET = "alpha/ana/sunset.jpg"  # 640 × 480, JPEG q92: the best copy
-SUNSET_EDITED = "alpha/carla/sunset-edited.png"  # cropped by 4 %, a caption drawn on, PNG
+SUNSET_EDITED = "alpha/carla/sunset-edited.png"  # 5 % cropped off, a caption drawn on, PNG
 SUNSET_SMALL = "beta/bruno/sunset-small.webp"  # resized to half, WebP
 TOWER = "alpha/carla/tower.jpg"  # 500 × 500, JPEG q92
 TOWER_LOW = "beta/dora/tower-q60.jpg"  # the same picture at JPEG quality 60
@@ -89,7 +89,7 @@ def library_root(tmp_path: Path) -> Path:
     """This module's library (conftest's `make_config` and so the `server` fixture use it)."""
     root = tmp_path / "library"
     sunset = picture(1, (640, 480))
-    edited = sunset.crop((13, 10, 627, 470))
+    edited = sunset.crop((16, 12, 624, 468))
     ImageDraw.Draw(edited).text((20, 20), "(c) somebody's gallery", fill=(255, 255, 255))
     tower = picture(2, (500, 500))
     write(root / SUNSET, encoded(sunset, "JPEG", quality=92))
