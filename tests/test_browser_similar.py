@@ -471,6 +471,8 @@ async def test_screenshot_of_the_similar_view(
     await run_scan(page)
     await page.wait_for_load_state("networkidle")
     await page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    # the results under the sticky header: the threshold, the bulk panel and the first groups
+    await page.evaluate("() => scrollTo(0, document.querySelector('#results-title').getBoundingClientRect().top - 64)")
     file = target / "ui-similar.png"
     await page.screenshot(path=str(file))
     await context.close()

@@ -99,7 +99,7 @@ export async function similarView(main, route, ctx) {
     threshold = body.threshold;
     slider.max = number.max = String(body.max_threshold);
     slider.value = number.value = String(body.threshold);
-    help.textContent = `How many of the 64 bits of two images' perceptual hashes may differ: 0 finds only near-identical copies, higher also finds re-encoded, resized and lightly edited ones (and, in time, different pictures). Default ${body.default_threshold}, at most ${body.max_threshold}.`;
+    help.textContent = `Bits of the 64-bit perceptual hash that may differ: 0 finds only near-identical copies; higher also finds re-encoded, resized and lightly edited ones, and in the end different pictures. Default ${body.default_threshold}, at most ${body.max_threshold}.`;
     thresholdField.hidden = false;
     const groups = (body.groups || []).filter((group) => group.files.length >= 2);
     const s = body.stats || {};
