@@ -254,9 +254,14 @@ async def test_a_new_threshold_regroups_and_stays_in_the_url(
     # a reload keeps the threshold
     await page.reload()
     await summary.filter(has_text=f"at threshold {needed}").wait_for()
-    assert await page.locator("#similar-threshold").get_attribute("max") == str(
-        (await similar_json(server))["max_threshold"]
-    )
+    maximum = (await similar_json(server))["max_threshold"]
+    assert await page.locator("#similar-threshold").get_attribute("max") == str(maximum)
+
+    # a threshold past the maximum (a hand-edited address) is refused, and the default shown
+    await page.goto(page.url.replace(f"threshold={needed}", f"threshold={maximum + 1}"))
+    await page.locator("#alerts .alert", has_text="That threshold cannot be used").wait_for()
+    await summary.filter(has_text=f"at threshold {default}").wait_for()
+    assert page.url.endswith("/?view=similar")
 
 
 # -- compare ---------------------------------------------------------------------------------------

@@ -79,6 +79,13 @@ export async function similarView(main, route, ctx) {
       body = await api("/api/similar", { params: { threshold }, signal: mine.signal });
     } catch (error) {
       if (error?.name === "AbortError") return;
+      if (error instanceof ApiError && error.status === 400 && threshold !== null) {
+        // a threshold out of range (a hand-edited URL): say so, then show the default's groups
+        ctx.error(error, "That threshold cannot be used");
+        threshold = null;
+        ctx.replace({ view: "similar" });
+        return load();
+      }
       if (error instanceof ApiError && error.status === 404) {
         thresholdField.hidden = bulk.element.hidden = true;
         summary.textContent = error.code === "no_similar_scan"
