@@ -1,5 +1,5 @@
 // The single-page app: the URL's query says where you are (/?site=S&model=M&file=F,
-// /?view=duplicates|trash|cache), links are intercepted and pushed onto history, so back,
+// /?view=duplicates|similar|trash|cache), links are intercepted and pushed onto history, so back,
 // forward, reload and shared links all work. One view is mounted at a time; it may handle a
 // URL change itself (update) and react to library.changed events from /ws.
 import { api } from "./api.js";
@@ -9,12 +9,13 @@ import { cacheView } from "./views/cache.js";
 import { duplicatesView } from "./views/duplicates.js";
 import { modelView } from "./views/model.js";
 import { searchView } from "./views/search.js";
+import { similarView } from "./views/similar.js";
 import { siteView } from "./views/site.js";
 import { sitesView } from "./views/sites.js";
 import { trashView } from "./views/trash.js";
 
-const VIEWS = { sites: sitesView, site: siteView, model: modelView, search: searchView, duplicates: duplicatesView, trash: trashView, cache: cacheView };
-const KEYS = ["view", "site", "model", "file", "q", "sort", "order", "kind"];
+const VIEWS = { sites: sitesView, site: siteView, model: modelView, search: searchView, duplicates: duplicatesView, similar: similarView, trash: trashView, cache: cacheView };
+const KEYS = ["view", "site", "model", "file", "q", "sort", "order", "kind", "threshold"];
 
 function parse(url = location) {
   const params = new URLSearchParams(url.search);
@@ -102,7 +103,7 @@ async function refreshRestoreNotices() {
 }
 
 function markNavigation(route) {
-  const section = ["duplicates", "trash", "cache"].includes(route.view) ? route.view : "sites";
+  const section = ["duplicates", "similar", "trash", "cache"].includes(route.view) ? route.view : "sites";
   for (const link of document.querySelectorAll("nav a[data-section]")) {
     if (link.dataset.section === section) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");

@@ -97,10 +97,14 @@ export function hasRestoreNotices() {
 }
 
 // A modal confirmation (a real <dialog>): resolves true only when the person confirms.
-export function confirmAction({ title, text, confirm = "Confirm", danger = true }) {
+// `items`, when given, are listed under the text (what the action would remove).
+export function confirmAction({ title, text, items = [], confirm = "Confirm", danger = true }) {
   const dialog = document.getElementById("confirm");
   dialog.querySelector("#confirm-title").textContent = title;
   dialog.querySelector("#confirm-text").textContent = text;
+  const list = dialog.querySelector("#confirm-list");
+  clear(list, items.map((item) => h("li", {}, item)));
+  list.hidden = items.length === 0;
   const ok = dialog.querySelector("#confirm-ok");
   ok.textContent = confirm;
   ok.className = danger ? "danger" : "primary";

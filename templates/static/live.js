@@ -49,7 +49,7 @@ class Live extends EventTarget {
       }
       if (message.type === "hello") this.scan = message.scan;
       else if (message.type === "scan.progress") this.scan = message;
-      else if (message.type === "scan.started") this.scan = { running: true, scan_id: message.scan_id, percent: 0, phase: "starting" };
+      else if (message.type === "scan.started") this.scan = { running: true, scan_id: message.scan_id, kind: message.kind, percent: 0, phase: "starting" };
       this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
     });
     socket.addEventListener("close", () => {
