@@ -270,9 +270,9 @@ def _block_pairs(values: Hashes, threshold: int, block: Block, earlier: tuple[Bl
     firsts: list[NDArray[np.int64]] = []
     seconds: list[NDArray[np.int64]] = []
 
-    def keep(left: NDArray[np.int64], right: NDArray[np.int64], diff: Hashes) -> None:
-        """Record the candidate pairs (positions in sorted order, xor of their hashes) that
-        are within the threshold and not found by an earlier block."""
+    def keep(lefts: NDArray[np.int64], left: NDArray[np.int64], right: NDArray[np.int64], diff: Hashes) -> None:
+        """Record the candidate pairs (lefts[left] and right: positions in sorted order; the xor
+        of their hashes) that are within the threshold and not found by an earlier block."""
         close = np.flatnonzero(np.bitwise_count(diff) <= threshold)
         if not close.size:
             return
@@ -282,14 +282,15 @@ def _block_pairs(values: Hashes, threshold: int, block: Block, earlier: tuple[Bl
             if other.radius >= 0:
                 new &= other.key_distance(diff) > other.radius
         close = close[new]
-        firsts.append(items[left[close]])
+        firsts.append(items[lefts[left[close]]])
         seconds.append(items[right[close]])
 
     # mask 0: pairs inside a bucket, i.e. sorted neighbours at gap 1, 2, ... with equal keys
+    positions = np.arange(count, dtype=np.int64)
     gap = 1
     left = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
     while left.size:
-        keep(left, left + gap, sorted_values[left] ^ sorted_values[left + gap])
+        keep(positions, left, left + gap, sorted_values[left] ^ sorted_values[left + gap])
         gap += 1
         left = left[left + gap < count]
         left = left[sorted_keys[left] == sorted_keys[left + gap]]
@@ -319,32 +320,38 @@ def _block_pairs(values: Hashes, threshold: int, block: Block, earlier: tuple[Bl
                 continue
             source = hits if len(batch) == 1 else hits % len(probers)
             starts = buckets.starts[targets[hits]].astype(np.int64)
-            # the first hash of each bucket hit, then the second of those holding two or more, ...
-            keep(probers[source], starts, prober_values[source] ^ sorted_values[starts])
-            more = np.flatnonzero(buckets.sizes[starts] > 1)
-            step = 1
-            while more.size:
-                source, starts = source[more], starts[more] + 1
-                keep(probers[source], starts, prober_values[source] ^ sorted_values[starts])
-                step += 1
-                more = np.flatnonzero(buckets.sizes[starts - (step - 1)] > step)
+            several = np.flatnonzero(starts < 0)  # buckets holding several hashes
+            if several.size:
+                starts[several] = -1 - starts[several]
+            keep(probers, source, starts, prober_values[source] ^ sorted_values[starts])
+            if several.size:  # their second hashes, then the third of those holding three, ...
+                source, starts = source[several], starts[several]
+                sizes = buckets.sizes[starts]
+                step = 1
+                while source.size:
+                    keep(probers, source, starts + step, prober_values[source] ^ sorted_values[starts + step])
+                    step += 1
+                    more = np.flatnonzero(sizes > step)
+                    source, starts, sizes = source[more], starts[more], sizes[more]
     return _stack(firsts, seconds)
 
 
 class _Buckets:
-    """Direct-address tables over all 2**bits keys of a block: whether any hash has the key and
-    where the key's run of hashes starts in the sorted order; and each run's length (at its start)."""
+    """Direct-address tables over all 2**bits keys of a block: whether any hash has the key, and
+    where the key's run of hashes starts in the sorted order (-1 - start if the run holds several
+    hashes); and each run's length, at its start."""
 
     def __init__(self, sorted_keys: NDArray[np.int64], bits: int) -> None:
         count = len(sorted_keys)
         run_starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
         run_keys = sorted_keys[run_starts]
+        run_lengths = np.diff(np.append(run_starts, count))
         self.occupied = np.zeros(1 << bits, dtype=bool)
         self.occupied[run_keys] = True
         self.starts = np.zeros(1 << bits, dtype=np.int64 if count >= 2**31 else np.int32)
-        self.starts[run_keys] = run_starts
+        self.starts[run_keys] = np.where(run_lengths > 1, -1 - run_starts, run_starts)
         self.sizes = np.zeros(count, dtype=np.int32)
-        self.sizes[run_starts] = np.diff(np.append(run_starts, count))
+        self.sizes[run_starts] = run_lengths
 
 
 def _masks_with_high_bit(high: int, radius: int) -> NDArray[np.int64]:
