@@ -155,12 +155,14 @@ def plan_index(count: int, threshold: int) -> IndexPlan:
     pair_count = count * (count - 1) / 2
     best = IndexPlan(threshold, (), pair_count * _COST.brute * 1e-9)
     for block_count in range(-(-HASH_BITS // _MAX_BLOCK_BITS), 17):
-        blocks = _radii_for(_split_bits(block_count), count, threshold)
-        if blocks is None:
-            continue
-        seconds = sum(_block_cost(block.bits, block.radius, count) for block in blocks) * 1e-9
-        if seconds < best.estimated_seconds:
-            best = IndexPlan(threshold, blocks, seconds)
+        for widest in range(block_count):
+            bit_counts = _split_bits(block_count, widest)
+            blocks = _radii_for(bit_counts, count, threshold) if bit_counts else None
+            if blocks is None:
+                continue
+            seconds = sum(_block_cost(block.bits, block.radius, count) for block in blocks) * 1e-9
+            if seconds < best.estimated_seconds:
+                best = IndexPlan(threshold, blocks, seconds)
     return best
 
 
@@ -372,10 +374,16 @@ def _masks_within(bits: int, radius: int) -> int:
 # --- plans --------------------------------------------------------------------------------------
 
 
-def _split_bits(block_count: int) -> tuple[int, ...]:
-    """64 bits cut into `block_count` contiguous blocks, the wider ones first."""
-    base, wider = divmod(HASH_BITS, block_count)
-    return tuple(base + 1 if position < wider else base for position in range(block_count))
+def _split_bits(block_count: int, widest: int = 0) -> tuple[int, ...] | None:
+    """64 bits cut into `block_count` contiguous blocks: `widest` blocks of the widest size a
+    table allows (wide blocks hold fewer hashes per bucket), then the rest as even as can be,
+    the wider ones first; None if the other blocks would be left less than a bit each."""
+    rest = HASH_BITS - widest * _MAX_BLOCK_BITS
+    others = block_count - widest
+    if rest < others:
+        return None
+    base, wider = divmod(rest, others)
+    return (*[_MAX_BLOCK_BITS] * widest, *[base + 1 if position < wider else base for position in range(others)])
 
 
 def _block_cost(bits: int, radius: int, count: int) -> float:
