@@ -109,6 +109,15 @@ def test_every_block_layout_finds_exactly_the_brute_force_pairs(
         assert np.array_equal(found, expected), plan.describe()
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_threads_share_the_work_and_find_the_same_pairs(workers: int) -> None:
+    hashes = clustered_hashes(20_000, spread=9, seed=workers)
+    expected = brute_force_pairs(hashes, 9)
+    for plan in (index.plan_index(20_000, 9), multi_index_plan((22, 22, 20), (3, 3, 2), 9)):
+        assert np.array_equal(similar_pairs(hashes, 9, plan=plan, workers=workers), expected), plan.describe()
+    assert group_similar(hashes, 9, workers=workers) == group_similar(hashes, 9)
+
+
 def test_full_buckets_and_repeated_hashes() -> None:
     """Few distinct block keys (many hashes per bucket) and repeated hashes, in every plan."""
     rng = np.random.default_rng(7)
@@ -184,6 +193,8 @@ def test_rejects_bad_input() -> None:
         similar_pairs(np.zeros(3, dtype=np.uint64), 2.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="do not cover"):
         multi_index_plan((22, 21, 21), (1, 1, 0), 5)
+    with pytest.raises(ValueError, match="workers"):
+        similar_pairs(np.arange(10, dtype=np.uint64), 4, workers=0)
     plan = multi_index_plan((22, 21, 21), (1, 1, 1), 5)
     with pytest.raises(ValueError, match="plan is for threshold 5"):
         similar_pairs(np.arange(10, dtype=np.uint64), 4, plan=plan)
