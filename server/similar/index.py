@@ -267,6 +267,7 @@ def _multi_index(values: Hashes, threshold: int, blocks: tuple[Block, ...], work
         elif shares:
             with ThreadPoolExecutor(len(shares), thread_name_prefix="similar-index") as pool:
                 found.extend(pool.map(search.flipped_pairs, shares))
+        del search  # one block's tables at a time
     return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
 
 
