@@ -283,7 +283,7 @@ def _share_out(block: Block, workers: int) -> list[list[int]]:
         lightest = loads.index(min(loads))
         shares[lightest].append(high)
         loads[lightest] += weights[high]
-    return shares
+    return [sorted(share) for share in shares]
 
 
 class _BlockSearch:
@@ -306,9 +306,17 @@ class _BlockSearch:
         self.block = block
         self.earlier = [other for other in earlier if other.radius >= 0]
 
-    def _keep(self, found: list[Pairs], left: NDArray[np.int64], right: NDArray[np.int64], diff: Hashes) -> None:
-        """Add to `found` the candidate pairs (positions in sorted order, the xor of their hashes)
-        within the threshold that no earlier block finds, as input indices."""
+    def _keep(
+        self,
+        found: list[Pairs],
+        left: NDArray[np.int64],
+        right: NDArray[np.int64],
+        diff: Hashes,
+        lefts: NDArray[np.int64] | None = None,
+    ) -> None:
+        """Add to `found` the candidate pairs (positions in sorted order, or for `left` indices
+        into `lefts` which holds the positions; the xor of their hashes) within the threshold
+        that no earlier block finds, as input indices."""
         close = np.flatnonzero(np.bitwise_count(diff) <= self.threshold)
         if not close.size:
             return
@@ -317,7 +325,8 @@ class _BlockSearch:
         for other in self.earlier:
             new &= other.key_distance(diff) > other.radius
         close = close[new]
-        found.append(np.stack((self.items[left[close]], self.items[right[close]]), axis=1))
+        left_positions = left[close] if lefts is None else lefts[left[close]]
+        found.append(np.stack((self.items[left_positions], self.items[right[close]]), axis=1))
 
     def same_key_pairs(self) -> Pairs:
         """Pairs inside a bucket: sorted neighbours at gap 1, 2, ... with equal keys."""
@@ -363,14 +372,14 @@ class _BlockSearch:
                 several = np.flatnonzero(starts < 0)  # buckets holding several hashes
                 if several.size:
                     starts[several] = -1 - starts[several]
-                self._keep(found, probers[source], starts, prober_values[source] ^ values[starts])
+                self._keep(found, source, starts, prober_values[source] ^ values[starts], probers)
                 if several.size:  # their second hashes, then the third of those holding three, ...
                     source, starts = source[several], starts[several]
                     sizes = buckets.sizes[starts]
                     step = 1
                     while source.size:
                         right = starts + step
-                        self._keep(found, probers[source], right, prober_values[source] ^ values[right])
+                        self._keep(found, source, right, prober_values[source] ^ values[right], probers)
                         step += 1
                         more = np.flatnonzero(sizes > step)
                         source, starts, sizes = source[more], starts[more], sizes[more]
