@@ -21,6 +21,9 @@ of the development machine, see `_COST`): more blocks mean fewer flip masks but 
 so the best plan depends on the number of hashes as well as on the threshold, and for a few
 thousand hashes the chunked all-pairs compare is cheaper and is used instead. Identical hashes
 are collapsed first, so a library full of byte-identical copies does not blow up the buckets.
+Memory: one block's tables at a time (2**22 slots at most, about 100 MiB in all for a million
+hashes). `workers` shares each block's flip masks among threads; numpy releases the GIL in
+the bulk of the work.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ from numpy.typing import NDArray
 HASH_BITS = 64
 # Largest threshold the index accepts. The work grows steeply with the threshold (the flip masks
 # per block grow like C(21, r)): grouping 1,000,000 random hashes took about 1 s at threshold 4,
-# 4 s at 8, 13 s at 10 and 55 s at 12 on one shared core of the development machine, in under
-# 100 MiB (benchmarks/bench_similar_index.py measures it).
+# 4 s at 8, 13-17 s at 10 and 55 s at 12 on one shared core of the development machine (with
+# workers=2: 2.8 s at 8, 9 s at 10, 37 s at 12), in about 100 MiB; bench_similar_index measures it.
 MAX_THRESHOLD = 12
 
 Pairs = NDArray[np.int64]
