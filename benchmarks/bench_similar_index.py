@@ -1,5 +1,5 @@
 """Grouping perceptual hashes by Hamming distance: `server.similar.index` against the brute-force
-all-pairs compare, on synthetic hashes, in one process on one core.
+all-pairs compare, on synthetic hashes, in one process (one thread unless `--workers`).
 
 The data: uniformly random 64-bit hashes with a few percent replaced by near-copy clusters (2-8
 copies of a seed hash, each with 0..threshold random bits flipped), written as contiguous runs
@@ -7,7 +7,7 @@ so the first `--subsample` hashes are a sample holding whole clusters. For each 
 threshold the benchmark prints:
 
 - the time of `group_similar` over all hashes: median [range] of `--runs` runs;
-- the peak memory of one `group_similar` call, as tracemalloc's peak of traced allocations
+- the peak memory of the first of those calls, as tracemalloc's peak of traced allocations
   (numpy reports its buffers to tracemalloc; the input array, made before, is not counted);
 - the pairs `similar_pairs` finds and the groups;
 - on the subsample: whether the index finds exactly the brute-force pairs (exit status 2 if not),
@@ -19,7 +19,7 @@ threshold (`server.similar.phash.DEFAULT_THRESHOLD` when that module exists, els
 threshold measured). Exit status: 0 goals met, 1 a goal missed, 2 a result differs.
 
 Run: python -m benchmarks.bench_similar_index [--sizes 100000 1000000] [--thresholds 4 8 10 12]
-     [--runs 5] [--subsample 30000]
+     [--runs 5] [--subsample 30000] [--workers 1]
 """
 
 from __future__ import annotations
@@ -85,21 +85,21 @@ class Row:
         return self.median * GOAL_COUNT / self.count <= GOAL_SECONDS and self.peak_bytes <= GOAL_BYTES
 
 
-def measure(count: int, threshold: int, runs: int, subsample: int) -> Row:
+def measure(count: int, threshold: int, runs: int, subsample: int, workers: int) -> Row:
     hashes = synthetic_hashes(count, threshold, seed=count + threshold)
     plan = index.plan_index(count, threshold)
-    tracemalloc.start()
-    try:
-        groups = index.group_similar(hashes, threshold)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     seconds = []
-    for _ in range(runs):
+    peak = 0
+    for run in range(runs):
+        if run == 0:  # the first run also traces allocations: a few thousand numpy buffers, cheap
+            tracemalloc.start()
         started = time.perf_counter()
-        index.group_similar(hashes, threshold)
+        groups = index.group_similar(hashes, threshold, workers=workers)
         seconds.append(time.perf_counter() - started)
-    pairs = len(index.similar_pairs(hashes, threshold))
+        if run == 0:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+    pairs = len(index.similar_pairs(hashes, threshold, workers=workers))
 
     sample = hashes[: min(subsample, count)]
     started = time.perf_counter()
@@ -149,11 +149,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--thresholds", type=int, nargs="+", default=[4, 8, 10, 12])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--subsample", type=int, default=30_000)
+    parser.add_argument("--workers", type=int, default=1, help="threads sharing the probes (default 1)")
     arguments = parser.parse_args([] if argv is None else argv)  # `python -m benchmarks` passes none
+    if arguments.runs < 1 or arguments.subsample < 2:
+        parser.error("--runs must be 1 or more, --subsample 2 or more")
     goal_threshold = default_threshold()
     print(
-        f"group_similar on synthetic hashes ({CLUSTERED_SHARE:.0%} in near-copy clusters), one process;"
-        f" time: median [range] of {arguments.runs} runs; peak: tracemalloc peak of one call;"
+        f"group_similar on synthetic hashes ({CLUSTERED_SHARE:.0%} in near-copy clusters), one process,"
+        f" {arguments.workers} thread(s);"
+        f" time: median [range] of {arguments.runs} runs; peak: tracemalloc peak of the first;"
         f" brute force: run on the first --subsample hashes, extrapolated quadratically to the size"
     )
     print(
@@ -163,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     for count in arguments.sizes:
         for threshold in arguments.thresholds:
-            row = measure(count, threshold, arguments.runs, arguments.subsample)
+            row = measure(count, threshold, arguments.runs, arguments.subsample, arguments.workers)
             print_row(row)
             rows.append(row)
     judged = [row for row in rows if row.count >= GOAL_COUNT and goal_threshold in (None, row.threshold)]

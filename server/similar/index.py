@@ -21,12 +21,16 @@ of the development machine, see `_COST`): more blocks mean fewer flip masks but 
 so the best plan depends on the number of hashes as well as on the threshold, and for a few
 thousand hashes the chunked all-pairs compare is cheaper and is used instead. Identical hashes
 are collapsed first, so a library full of byte-identical copies does not blow up the buckets.
+Memory: one block's tables at a time (2**22 slots at most, about 100 MiB in all for a million
+hashes). `workers` shares each block's flip masks among threads; numpy releases the GIL in
+the bulk of the work.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -34,9 +38,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 HASH_BITS = 64
-# Largest threshold the index accepts. On random 64-bit hashes the work grows steeply with the
-# threshold (the flip masks per block grow like C(21, r)); see benchmarks/bench_similar_index.py
-# for the measured cost per threshold.
+# Largest threshold the index accepts. The work grows steeply with the threshold (the flip masks
+# per block grow like C(21, r)): grouping 1,000,000 random hashes took about 1 s at threshold 4,
+# 4 s at 8, 13-17 s at 10 and 55 s at 12 on one shared core of the development machine (with
+# workers=2: 2.8 s at 8, 9 s at 10, 37 s at 12), in about 100 MiB; bench_similar_index measures it.
 MAX_THRESHOLD = 12
 
 Pairs = NDArray[np.int64]
@@ -103,7 +108,7 @@ class IndexPlan:
 
     @property
     def probes_per_hash(self) -> int:
-        """Flip masks probed per hash (each block's masks of weight 1..radius, halved by symmetry)."""
+        """Flip masks over all blocks (weight 1..radius); each is probed from half the hashes."""
         return sum(_masks_within(block.bits, block.radius) for block in self.blocks if block.radius >= 0)
 
     def describe(self) -> str:
@@ -115,26 +120,30 @@ class IndexPlan:
         return f"{len(used)} blocks of {bits} bits, radius {radii}, {self.probes_per_hash} masks"
 
 
-def similar_pairs(hashes: HashInput, threshold: int, *, plan: IndexPlan | None = None) -> Pairs:
+def similar_pairs(hashes: HashInput, threshold: int, *, plan: IndexPlan | None = None, workers: int = 1) -> Pairs:
     """Every index pair (i, j), i < j, whose hashes differ in at most `threshold` bits.
 
     Returns a (k, 2) int64 array sorted by i then j. `plan` forces a search plan (tests and the
     benchmark); by default `plan_index` chooses one for the number of distinct hashes.
+    `workers` > 1 shares each block's probes among that many threads (numpy releases the GIL
+    in the bulk of the work: about 1.8 times faster with 2 threads on 2 idle cores).
     """
     values = _as_hashes(hashes)
     _check_threshold(threshold, MAX_THRESHOLD)
     distinct, inverse = _distinct(values)
-    found = _distinct_pairs(distinct, threshold, plan)
+    found = _distinct_pairs(distinct, threshold, plan, workers)
     return _expand_pairs(found, inverse, len(distinct))
 
 
-def group_similar(hashes: HashInput, threshold: int, *, plan: IndexPlan | None = None) -> list[list[int]]:
+def group_similar(
+    hashes: HashInput, threshold: int, *, plan: IndexPlan | None = None, workers: int = 1
+) -> list[list[int]]:
     """Connected components of `similar_pairs`: each group has two or more indices, ascending;
-    groups are ordered by their smallest index."""
+    groups are ordered by their smallest index. `plan` and `workers` as for `similar_pairs`."""
     values = _as_hashes(hashes)
     _check_threshold(threshold, MAX_THRESHOLD)
     distinct, inverse = _distinct(values)
-    found = _distinct_pairs(distinct, threshold, plan)
+    found = _distinct_pairs(distinct, threshold, plan, workers)
     roots = _component_roots(len(distinct), found)
     return _groups(roots[inverse])
 
@@ -154,12 +163,14 @@ def plan_index(count: int, threshold: int) -> IndexPlan:
     pair_count = count * (count - 1) / 2
     best = IndexPlan(threshold, (), pair_count * _COST.brute * 1e-9)
     for block_count in range(-(-HASH_BITS // _MAX_BLOCK_BITS), 17):
-        blocks = _radii_for(_split_bits(block_count), count, threshold)
-        if blocks is None:
-            continue
-        seconds = sum(_block_cost(block.bits, block.radius, count) for block in blocks) * 1e-9
-        if seconds < best.estimated_seconds:
-            best = IndexPlan(threshold, blocks, seconds)
+        for widest in range(block_count):
+            bit_counts = _split_bits(block_count, widest)
+            blocks = _radii_for(bit_counts, count, threshold) if bit_counts else None
+            if blocks is None:
+                continue
+            seconds = sum(_block_cost(block.bits, block.radius, count) for block in blocks) * 1e-9
+            if seconds < best.estimated_seconds:
+                best = IndexPlan(threshold, blocks, seconds)
     return best
 
 
@@ -215,8 +226,10 @@ def _distinct(values: Hashes) -> tuple[Hashes, NDArray[np.int64]]:
 # --- pairs of distinct hashes -----------------------------------------------------------------
 
 
-def _distinct_pairs(distinct: Hashes, threshold: int, plan: IndexPlan | None) -> Pairs:
+def _distinct_pairs(distinct: Hashes, threshold: int, plan: IndexPlan | None, workers: int) -> Pairs:
     """Pairs (i, j), i < j, of indices into `distinct` (all different), sorted."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError("workers must be a positive integer")
     if len(distinct) < 2 or threshold == 0:  # distinct hashes are never at distance 0
         return np.zeros((0, 2), dtype=np.int64)
     chosen = plan if plan is not None else plan_index(len(distinct), threshold)
@@ -224,7 +237,7 @@ def _distinct_pairs(distinct: Hashes, threshold: int, plan: IndexPlan | None) ->
         raise ValueError(f"plan is for threshold {chosen.threshold}, not {threshold}")
     if chosen.brute_force:
         return _brute_force(distinct, threshold)
-    return _sorted_pairs(_multi_index(distinct, threshold, chosen.blocks), len(distinct))
+    return _sorted_pairs(_multi_index(distinct, threshold, chosen.blocks, workers), len(distinct))
 
 
 def _brute_force(values: Hashes, threshold: int) -> Pairs:
@@ -244,107 +257,154 @@ def _brute_force(values: Hashes, threshold: int) -> Pairs:
     return _sorted_pairs(_stack(firsts, seconds), count)
 
 
-def _multi_index(values: Hashes, threshold: int, blocks: tuple[Block, ...]) -> Pairs:
+def _multi_index(values: Hashes, threshold: int, blocks: tuple[Block, ...], workers: int) -> Pairs:
     found: list[Pairs] = []
     for position, block in enumerate(blocks):
-        if block.radius >= 0:
-            found.append(_block_pairs(values, threshold, block, blocks[:position]))
+        if block.radius < 0:
+            continue
+        search = _BlockSearch(values, threshold, block, blocks[:position])
+        found.append(search.same_key_pairs())
+        shares = _share_out(block, workers)
+        if len(shares) == 1:
+            found.append(search.flipped_pairs(shares[0]))
+        elif shares:
+            with ThreadPoolExecutor(len(shares), thread_name_prefix="similar-index") as pool:
+                found.extend(pool.map(search.flipped_pairs, shares))
+        del search  # one block's tables at a time
     return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
 
 
-def _block_pairs(values: Hashes, threshold: int, block: Block, earlier: tuple[Block, ...]) -> Pairs:
-    """Pairs within the threshold whose keys in `block` differ in at most its radius bits and
-    which no earlier block reports, as (index, index) in any order."""
-    count = len(values)
-    index_bits = max(1, (count - 1).bit_length())
-    keys = ((values >> np.uint64(block.shift)) & np.uint64(block.mask)).astype(np.int64)
-    composite = (keys << index_bits) | np.arange(count, dtype=np.int64)
-    del keys
-    composite.sort()
-    sorted_keys = composite >> index_bits
-    items = composite & ((1 << index_bits) - 1)
-    del composite
-    sorted_values = values[items]
-    buckets = _Buckets(sorted_keys, block.bits)
+def _share_out(block: Block, workers: int) -> list[list[int]]:
+    """The block's mask groups (by highest bit) shared among up to `workers` threads, each
+    share about the same number of masks (plus one pass for the group's set-up)."""
+    if block.radius < 1:
+        return []
+    weights = {high: len(_masks_with_high_bit(high, block.radius)) + 1 for high in range(block.bits)}
+    shares: list[list[int]] = [[] for _ in range(min(workers, block.bits))]
+    loads = [0] * len(shares)
+    for high in sorted(weights, key=weights.__getitem__, reverse=True):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(high)
+        loads[lightest] += weights[high]
+    return [sorted(share) for share in shares]
 
-    firsts: list[NDArray[np.int64]] = []
-    seconds: list[NDArray[np.int64]] = []
 
-    def keep(left: NDArray[np.int64], right: NDArray[np.int64], diff: Hashes) -> None:
-        """Record the candidate pairs (positions in sorted order, xor of their hashes) that
-        are within the threshold and not found by an earlier block."""
-        close = np.flatnonzero(np.bitwise_count(diff) <= threshold)
+class _BlockSearch:
+    """One block's hashes sorted by block key with their bucket tables, and the pairs within the
+    threshold found from them that no earlier block reports."""
+
+    def __init__(self, values: Hashes, threshold: int, block: Block, earlier: tuple[Block, ...]) -> None:
+        count = len(values)
+        index_bits = max(1, (count - 1).bit_length())
+        keys = ((values >> np.uint64(block.shift)) & np.uint64(block.mask)).astype(np.int64)
+        composite = (keys << index_bits) | np.arange(count, dtype=np.int64)
+        del keys
+        composite.sort()
+        self.sorted_keys = composite >> index_bits
+        self.items = composite & ((1 << index_bits) - 1)  # input index at each sorted position
+        del composite
+        self.sorted_values = values[self.items]
+        self.buckets = _Buckets(self.sorted_keys, block.bits)
+        self.threshold = threshold
+        self.block = block
+        self.earlier = [other for other in earlier if other.radius >= 0]
+
+    def _keep(
+        self,
+        found: list[Pairs],
+        left: NDArray[np.int64],
+        right: NDArray[np.int64],
+        diff: Hashes,
+        lefts: NDArray[np.int64] | None = None,
+    ) -> None:
+        """Add to `found` the candidate pairs (positions in sorted order, or for `left` indices
+        into `lefts` which holds the positions; the xor of their hashes) within the threshold
+        that no earlier block finds, as input indices."""
+        close = np.flatnonzero(np.bitwise_count(diff) <= self.threshold)
         if not close.size:
             return
         diff = diff[close]
         new = np.ones(close.size, dtype=bool)
-        for other in earlier:
-            if other.radius >= 0:
-                new &= other.key_distance(diff) > other.radius
+        for other in self.earlier:
+            new &= other.key_distance(diff) > other.radius
         close = close[new]
-        firsts.append(items[left[close]])
-        seconds.append(items[right[close]])
+        left_positions = left[close] if lefts is None else lefts[left[close]]
+        found.append(np.stack((self.items[left_positions], self.items[right[close]]), axis=1))
 
-    # mask 0: pairs inside a bucket, i.e. sorted neighbours at gap 1, 2, ... with equal keys
-    gap = 1
-    left = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
-    while left.size:
-        keep(left, left + gap, sorted_values[left] ^ sorted_values[left + gap])
-        gap += 1
-        left = left[left + gap < count]
-        left = left[sorted_keys[left] == sorted_keys[left + gap]]
+    def same_key_pairs(self) -> Pairs:
+        """Pairs inside a bucket: sorted neighbours at gap 1, 2, ... with equal keys."""
+        found: list[Pairs] = []
+        keys, values = self.sorted_keys, self.sorted_values
+        gap = 1
+        left = np.flatnonzero(keys[1:] == keys[:-1])
+        while left.size:
+            self._keep(found, left, left + gap, values[left] ^ values[left + gap])
+            gap += 1
+            left = left[left + gap < len(keys)]
+            left = left[keys[left] == keys[left + gap]]
+        return _concat_pairs(found)
 
-    # masks of weight 1..radius, grouped by their highest bit: probed only from keys with that
-    # bit clear, so each pair of keys is met once
-    for high in range(block.bits if block.radius >= 1 else 0):
-        masks = _masks_with_high_bit(high, block.radius)
-        probers = np.flatnonzero((sorted_keys & (1 << high)) == 0)
-        if not probers.size:
-            continue
-        prober_keys = sorted_keys[probers]
-        prober_values = sorted_values[probers]
-        per_pass = max(1, _PROBE_CHUNK // len(probers))
-        targets = np.empty(len(probers) * min(per_pass, len(masks)), dtype=np.int64)
-        occupied = np.empty(len(targets), dtype=bool)
-        for first in range(0, len(masks), per_pass):
-            batch = masks[first : first + per_pass]
-            size = len(batch) * len(probers)
-            if len(batch) == 1:
-                np.bitwise_xor(prober_keys, batch[0], out=targets[:size])
-            else:
-                np.bitwise_xor(prober_keys[None, :], batch[:, None], out=targets[:size].reshape(len(batch), -1))
-            np.take(buckets.occupied, targets[:size], out=occupied[:size], mode="clip")  # keys are in range
-            hits = np.flatnonzero(occupied[:size])
-            if not hits.size:
+    def flipped_pairs(self, highs: Sequence[int]) -> Pairs:
+        """Pairs whose keys differ by a mask of weight 1..radius with its highest bit in `highs`:
+        probed only from keys with that bit clear, so each pair of keys is met once."""
+        found: list[Pairs] = []
+        keys, values, buckets = self.sorted_keys, self.sorted_values, self.buckets
+        for high in highs:
+            masks = _masks_with_high_bit(high, self.block.radius)
+            probers = np.flatnonzero((keys & (1 << high)) == 0)
+            if not probers.size:
                 continue
-            source = hits if len(batch) == 1 else hits % len(probers)
-            starts = buckets.starts[targets[hits]].astype(np.int64)
-            # the first hash of each bucket hit, then the second of those holding two or more, ...
-            keep(probers[source], starts, prober_values[source] ^ sorted_values[starts])
-            more = np.flatnonzero(buckets.sizes[starts] > 1)
-            step = 1
-            while more.size:
-                source, starts = source[more], starts[more] + 1
-                keep(probers[source], starts, prober_values[source] ^ sorted_values[starts])
-                step += 1
-                more = np.flatnonzero(buckets.sizes[starts - (step - 1)] > step)
-    return _stack(firsts, seconds)
+            prober_keys = keys[probers]
+            prober_values = values[probers]
+            per_pass = max(1, _PROBE_CHUNK // len(probers))
+            targets = np.empty(len(probers) * min(per_pass, len(masks)), dtype=np.int64)
+            occupied = np.empty(len(targets), dtype=bool)
+            for first in range(0, len(masks), per_pass):
+                batch = masks[first : first + per_pass]
+                size = len(batch) * len(probers)
+                if len(batch) == 1:
+                    np.bitwise_xor(prober_keys, batch[0], out=targets[:size])
+                else:
+                    np.bitwise_xor(prober_keys[None, :], batch[:, None], out=targets[:size].reshape(len(batch), -1))
+                np.take(buckets.occupied, targets[:size], out=occupied[:size], mode="clip")  # keys are in range
+                hits = np.flatnonzero(occupied[:size])
+                if not hits.size:
+                    continue
+                source = hits if len(batch) == 1 else hits % len(probers)
+                starts = buckets.starts[targets[hits]].astype(np.int64)
+                several = np.flatnonzero(starts < 0)  # buckets holding several hashes
+                if several.size:
+                    starts[several] = -1 - starts[several]
+                self._keep(found, source, starts, prober_values[source] ^ values[starts], probers)
+                if several.size:  # their second hashes, then the third of those holding three, ...
+                    source, starts = source[several], starts[several]
+                    sizes = buckets.sizes[starts]
+                    step = 1
+                    while source.size:
+                        right = starts + step
+                        self._keep(found, source, right, prober_values[source] ^ values[right], probers)
+                        step += 1
+                        more = np.flatnonzero(sizes > step)
+                        source, starts, sizes = source[more], starts[more], sizes[more]
+        return _concat_pairs(found)
 
 
 class _Buckets:
-    """Direct-address tables over all 2**bits keys of a block: whether any hash has the key and
-    where the key's run of hashes starts in the sorted order; and each run's length (at its start)."""
+    """Direct-address tables over all 2**bits keys of a block: whether any hash has the key, and
+    where the key's run of hashes starts in the sorted order (-1 - start if the run holds several
+    hashes); and each run's length, at its start."""
 
     def __init__(self, sorted_keys: NDArray[np.int64], bits: int) -> None:
         count = len(sorted_keys)
         run_starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
         run_keys = sorted_keys[run_starts]
+        run_lengths = np.diff(np.append(run_starts, count))
         self.occupied = np.zeros(1 << bits, dtype=bool)
         self.occupied[run_keys] = True
         self.starts = np.zeros(1 << bits, dtype=np.int64 if count >= 2**31 else np.int32)
-        self.starts[run_keys] = run_starts
+        self.starts[run_keys] = np.where(run_lengths > 1, -1 - run_starts, run_starts)
         self.sizes = np.zeros(count, dtype=np.int32)
-        self.sizes[run_starts] = np.diff(np.append(run_starts, count))
+        self.sizes[run_starts] = run_lengths
 
 
 def _masks_with_high_bit(high: int, radius: int) -> NDArray[np.int64]:
@@ -364,10 +424,16 @@ def _masks_within(bits: int, radius: int) -> int:
 # --- plans --------------------------------------------------------------------------------------
 
 
-def _split_bits(block_count: int) -> tuple[int, ...]:
-    """64 bits cut into `block_count` contiguous blocks, the wider ones first."""
-    base, wider = divmod(HASH_BITS, block_count)
-    return tuple(base + 1 if position < wider else base for position in range(block_count))
+def _split_bits(block_count: int, widest: int = 0) -> tuple[int, ...] | None:
+    """64 bits cut into `block_count` contiguous blocks: `widest` blocks of the widest size a
+    table allows (wide blocks hold fewer hashes per bucket), then the rest as even as can be,
+    the wider ones first; None if the other blocks would be left less than a bit each."""
+    rest = HASH_BITS - widest * _MAX_BLOCK_BITS
+    others = block_count - widest
+    if rest < others:
+        return None
+    base, wider = divmod(rest, others)
+    return (*[_MAX_BLOCK_BITS] * widest, *[base + 1 if position < wider else base for position in range(others)])
 
 
 def _block_cost(bits: int, radius: int, count: int) -> float:
@@ -408,6 +474,10 @@ def _radii_for(bit_counts: tuple[int, ...], count: int, threshold: int) -> tuple
 
 
 # --- results ------------------------------------------------------------------------------------
+
+
+def _concat_pairs(found: list[Pairs]) -> Pairs:
+    return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
 
 
 def _stack(firsts: list[NDArray[np.int64]], seconds: list[NDArray[np.int64]]) -> Pairs:
