@@ -1,5 +1,6 @@
 """Grouping perceptual hashes by Hamming distance: `server.similar.index` against the brute-force
-all-pairs compare, on synthetic hashes, in one process (one thread unless `--workers`).
+all-pairs compare, on synthetic hashes, in one process, with as many threads as the server
+groups with (`server.similar.results.GROUPING_THREADS`: one per usable core) unless `--workers`.
 
 The data: uniformly random 64-bit hashes with a few percent replaced by near-copy clusters (2-8
 copies of a seed hash, each with 0..threshold random bits flipped), written as contiguous runs
@@ -19,7 +20,7 @@ threshold (`server.similar.phash.DEFAULT_THRESHOLD` when that module exists, els
 threshold measured). Exit status: 0 goals met, 1 a goal missed, 2 a result differs.
 
 Run: python -m benchmarks.bench_similar_index [--sizes 100000 1000000] [--thresholds 4 8 10 12]
-     [--runs 5] [--subsample 30000] [--workers 1]
+     [--runs 5] [--subsample 30000] [--workers N]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from server.similar import index
+from server.similar.results import GROUPING_THREADS
 
 GOAL_COUNT = 1_000_000
 GOAL_SECONDS = 10.0
@@ -149,7 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--thresholds", type=int, nargs="+", default=[4, 8, 10, 12])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--subsample", type=int, default=30_000)
-    parser.add_argument("--workers", type=int, default=1, help="threads sharing the probes (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=GROUPING_THREADS,
+        help=f"threads sharing the probes (default {GROUPING_THREADS}, as the server)",
+    )
     arguments = parser.parse_args([] if argv is None else argv)  # `python -m benchmarks` passes none
     if arguments.runs < 1 or arguments.subsample < 2:
         parser.error("--runs must be 1 or more, --subsample 2 or more")

@@ -30,6 +30,7 @@ import orjson
 
 from server.cache.ttl import TTLCache
 from server.errors import NotFound
+from server.infra.pools import default_workers
 from server.library import natural_key
 from server.scan import hashing
 from server.scan.results import DocumentFile, FileInfo, names_better
@@ -39,6 +40,9 @@ from server.similar.phash import ImageInfo
 RESULTS_FILE = "similar.json"
 FORMAT_VERSION = 1
 GROUPINGS_KEPT = 4  # groupings kept in memory (a few thresholds of the current results)
+# numpy releases the GIL in the index's passes: one thread per usable core (two here) groups a
+# million hashes at the default threshold in under 10 s (benchmarks/bench_similar_index.py)
+GROUPING_THREADS = default_workers(1, 4)
 
 Document = dict[str, Any]
 
@@ -129,7 +133,8 @@ class Grouping:
 def group_images(images: list[ImageRecord], threshold: int) -> Grouping:
     """Group `images` whose hashes are within `threshold` (blocking: use a thread)."""
     hashes = numpy.fromiter((image.phash for image in images), dtype=numpy.uint64, count=len(images))
-    keyed = [_group([images[i] for i in members]) for members in index.group_similar(hashes, threshold)]
+    found = index.group_similar(hashes, threshold, workers=GROUPING_THREADS)
+    keyed = [_group([images[i] for i in members]) for members in found]
     keyed.sort(key=lambda item: (-item[1]["wasted"], item[0]))
     groups = [group for _key, group in keyed]
     group_of = {file["path"]: number for number, group in enumerate(groups) for file in group["files"]}
