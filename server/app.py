@@ -39,7 +39,7 @@ from server.trash import Trash
 from server.web.access import AccessPolicy
 from server.web.assets import TEMPLATES, load_assets
 from server.web.hub import Hub
-from server.web.middleware import make_error_middleware
+from server.web.middleware import UNMATCHED, Guard, make_guard, unmatched
 from server.web.openapi import load_document
 
 log = logging.getLogger("archive_catalog")
@@ -48,46 +48,48 @@ REDIS_DOWNLOADS_PREFIX = "archive-catalog:downloads"
 SCAN_LOCK_TTL_S = 15.0
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
-    """Every URL the server answers (the contract is `docs`/OpenAPI; this is where each lands)."""
-    router.add_get("/", pages.index)
-    router.add_get("/static/{path:.+}", pages.static)
-    router.add_get("/login", ops.login)
-    router.add_get("/healthz", ops.healthz)
-    router.add_get("/metrics", ops.metrics)
-    router.add_get("/api/openapi.json", ops.openapi)
+def add_routes(router: web.UrlDispatcher, guard: Guard) -> None:
+    """Every URL the server answers (the contract is `docs`/OpenAPI; this is where each lands),
+    each handler behind the one request guard; paths no route has end at `unmatched` (404/405)."""
+    router.add_get("/", guard(pages.index))
+    router.add_get("/static/{path:.+}", guard(pages.static))
+    router.add_get("/login", guard(ops.login))
+    router.add_get("/healthz", guard(ops.healthz))
+    router.add_get("/metrics", guard(ops.metrics))
+    router.add_get("/api/openapi.json", guard(ops.openapi))
     # catalog
-    router.add_get("/api/sites", catalog.sites)
-    router.add_get("/api/models", catalog.models)
-    router.add_get("/api/model", catalog.model)
-    router.add_get("/api/search", catalog.search)
-    router.add_get("/api/cache_stats", catalog.cache_stats)
-    router.add_post("/api/clear_cache", catalog.clear_cache)
+    router.add_get("/api/sites", guard(catalog.sites))
+    router.add_get("/api/models", guard(catalog.models))
+    router.add_get("/api/model", guard(catalog.model))
+    router.add_get("/api/search", guard(catalog.search))
+    router.add_get("/api/cache_stats", guard(catalog.cache_stats))
+    router.add_post("/api/clear_cache", guard(catalog.clear_cache))
     # media
-    router.add_get("/media/{path:.+}", media.media)
-    router.add_get("/thumb/{path:.+}", thumbs.thumbnail)
+    router.add_get("/media/{path:.+}", guard(media.media))
+    router.add_get("/thumb/{path:.+}", guard(thumbs.thumbnail))
     # deletes and the trash
-    router.add_delete("/api/model", manage.delete_model)
-    router.add_delete("/api/file", manage.delete_file)
-    router.add_get("/api/trash", manage.list_trash)
-    router.add_get("/api/trash/thumb", manage.trash_thumbnail)
-    router.add_post("/api/trash/restore", manage.restore)
-    router.add_post("/api/trash/delete", manage.delete_for_good)
-    router.add_delete("/api/trash", manage.empty_trash)
+    router.add_delete("/api/model", guard(manage.delete_model))
+    router.add_delete("/api/file", guard(manage.delete_file))
+    router.add_get("/api/trash", guard(manage.list_trash))
+    router.add_get("/api/trash/thumb", guard(manage.trash_thumbnail))
+    router.add_post("/api/trash/restore", guard(manage.restore))
+    router.add_post("/api/trash/delete", guard(manage.delete_for_good))
+    router.add_delete("/api/trash", guard(manage.empty_trash))
     # downloads
-    router.add_get("/api/download", downloads.download)
+    router.add_get("/api/download", guard(downloads.download))
     # the duplicate scan and live events
-    router.add_post("/api/scan", scan.start_scan)
-    router.add_post("/api/scan/cancel", scan.cancel_scan)
-    router.add_get("/api/scan_progress", scan.scan_progress)
-    router.add_get("/api/duplicates", scan.duplicates)
-    router.add_post("/api/duplicates/delete", scan.delete_duplicates)
-    router.add_post("/api/duplicates/resolve", scan.resolve_duplicates)
+    router.add_post("/api/scan", guard(scan.start_scan))
+    router.add_post("/api/scan/cancel", guard(scan.cancel_scan))
+    router.add_get("/api/scan_progress", guard(scan.scan_progress))
+    router.add_get("/api/duplicates", guard(scan.duplicates))
+    router.add_post("/api/duplicates/delete", guard(scan.delete_duplicates))
+    router.add_post("/api/duplicates/resolve", guard(scan.resolve_duplicates))
     # similar images (their scan is POST /api/scan?kind=similar)
-    router.add_get("/api/similar", similar.similar)
-    router.add_post("/api/similar/delete", similar.delete_similar)
-    router.add_post("/api/similar/resolve", similar.resolve_similar)
-    router.add_get("/ws", scan.websocket)
+    router.add_get("/api/similar", guard(similar.similar))
+    router.add_post("/api/similar/delete", guard(similar.delete_similar))
+    router.add_post("/api/similar/resolve", guard(similar.resolve_similar))
+    router.add_get("/ws", guard(scan.websocket))
+    router.add_route("*", "/{path:.*}", guard(unmatched, UNMATCHED))  # last
 
 
 def create_app(config: Config) -> web.Application:
@@ -96,9 +98,7 @@ def create_app(config: Config) -> web.Application:
     instance_id = secrets.token_hex(6)
     access = AccessPolicy(config.auth_token, config.public_url)
     metrics = Metrics()
-    app = web.Application(
-        middlewares=[make_error_middleware(access.check, metrics.requests.observe)], client_max_size=MAX_BODY_BYTES
-    )
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     # the library and its listings
     library = Library(config.models_dir)
@@ -207,7 +207,7 @@ def create_app(config: Config) -> web.Application:
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=jinja2.select_autoescape(("html",))
     )
-    add_routes(app.router)
+    add_routes(app.router, make_guard(access.check, metrics.requests.observe))
     lifecycle.install(app)
     return app
 

@@ -15,7 +15,7 @@ def _registered(client: TestClient[Any, Any]) -> set[tuple[str, str]]:
     for route in client.app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter") or info.get("prefix")
-        if route.method in ("HEAD", "OPTIONS") or not path:
+        if route.method in ("HEAD", "OPTIONS", "*") or not path:  # "*": the unmatched fallback
             continue
         path = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", path)
         routes.add((route.method.lower(), path))

@@ -126,9 +126,17 @@ class ResultsStore:
         by_hash: dict[tuple[int, str], list[str]] = {}
         for path, size_hash in tally.hashes.items():
             by_hash.setdefault(size_hash, []).append(path)
-        mtimes: dict[str, float | None] = {
-            info.path: info.mtime_ns / 1e9 for _size, infos in walk.groups for info in infos
-        }
+        # the mtimes of the files in groups only (most files compared are in none)
+        infos_by_size = dict(walk.groups)
+        by_path: dict[int, dict[str, FileInfo]] = {}
+        mtimes: dict[str, float | None] = {}
+        for (size, _digest), paths in by_hash.items():
+            if len(paths) > 1:
+                infos = by_path.get(size)
+                if infos is None:
+                    infos = by_path[size] = {info.path: info for info in infos_by_size[size]}
+                for path in paths:
+                    mtimes[path] = infos[path].mtime_ns / 1e9
         old_keys = self._natural_keys
         keys: dict[str, NaturalKey] = {}
         for paths in by_hash.values():
