@@ -73,7 +73,7 @@ async def select(catalog: Catalog, site: str, models: Sequence[str]) -> Selectio
             raise NotFound(f"Site {site!r} holds no media.")
     else:
         names = sorted(set(models), key=natural_key)
-    files: list[SelectedFile] = []
+    folders: list[tuple[Path, str, list[tuple[str, str]]]] = []
     for model in names:
         try:
             folder = await catalog.folder(site, model)
@@ -84,19 +84,22 @@ async def select(catalog: Catalog, site: str, models: Sequence[str]) -> Selectio
         media = [(f.name, "image") for f in folder.images] + [(f.name, "video") for f in folder.videos]
         if not media and not whole_site:
             raise NotFound(f"Model {model!r} in site {site!r} holds no media.")
-        files.extend(await asyncio.to_thread(_open_and_stat, folder.path, model, media))
+        folders.append((folder.path, model, media))
+    files = await asyncio.to_thread(_open_and_stat, folders)  # one trip to a thread, not one per model
     return Selection(site, tuple(names), whole_site, tuple(files))
 
 
-def _open_and_stat(folder: Path, model: str, names: Sequence[tuple[str, str]]) -> list[SelectedFile]:
+def _open_and_stat(folders: Sequence[tuple[Path, str, Sequence[tuple[str, str]]]]) -> list[SelectedFile]:
     out = []
-    for name, kind in names:
-        path = str(folder / name)
-        info = _readable_file(path, f"{model}/{name}")
-        if info is not None:
-            out.append(
-                SelectedFile(model, name, path, info.st_size, info.st_mtime, info.st_mtime_ns, info.st_ino, kind)
-            )
+    for folder, model, names in folders:
+        prefix = f"{folder}{os.sep}"
+        for name, kind in names:
+            path = prefix + name
+            info = _readable_file(path, f"{model}/{name}")
+            if info is not None:
+                out.append(
+                    SelectedFile(model, name, path, info.st_size, info.st_mtime, info.st_mtime_ns, info.st_ino, kind)
+                )
     return out
 
 
