@@ -150,7 +150,6 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start, min(end, size - 1))
 
 
-@lru_cache(maxsize=256)
 @lru_cache(maxsize=256)  # a pure function of a header value that clients repeat on every request
 def accepts_gzip(accept_encoding: str) -> bool:
     """Does this Accept-Encoding admit gzip (named, or by '*', with a non-zero q)?"""
