@@ -177,7 +177,7 @@ async def test_symlinks_out_of_the_root_are_not_served(client: Client, library_r
 
 async def test_a_file_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_path: Path) -> None:
     from server.errors import NotFound
-    from server.web.files import open_regular
+    from server.infra.pools import open_regular
 
     secret = write(tmp_path / "secret.jpg", b"secret")
     victim = tmp_path / "photo.jpg"

@@ -34,8 +34,9 @@ from typing import Any, BinaryIO, Protocol
 import orjson
 from redis.asyncio import Redis
 
+from server.errors import NotFound
 from server.infra.cluster import RedisLink
-from server.infra.pools import open_off_loop
+from server.infra.pools import open_off_loop, open_regular
 
 log = logging.getLogger("archive_catalog")
 
@@ -478,12 +479,11 @@ class CachedArchive:
 
 
 def _open_archive(path: str) -> tuple[BinaryIO, os.stat_result] | None:
-    """The archive opened (no symlink followed) with its status; None if it is gone."""
+    """The archive opened (`open_regular`: no symlink followed) with its status; None if gone."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        return open_regular(path)
+    except NotFound:
         return None
-    return os.fdopen(fd, "rb", buffering=0), os.fstat(fd)
 
 
 def discard(path: Path) -> None:

@@ -8,9 +8,9 @@ from typing import BinaryIO
 from aiohttp import web
 
 from server import keys
-from server.infra.pools import open_off_loop
+from server.infra.pools import open_off_loop, open_regular
 from server.library import Library, content_type
-from server.web.files import open_regular, send_open_file
+from server.web.files import send_open_file
 
 PUBLIC_MEDIA = "public, max-age=86400"
 # Behind a token, shared caches must not keep what only token holders may see.

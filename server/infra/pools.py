@@ -5,7 +5,8 @@ explicit `forkserver` context, workers that ignore Ctrl-C (the server shuts them
 and exit on their own when the server process dies (SIGKILL leaves no orphans), warmed at start
 so the first request does not pay for imports, and replaced when a worker dies. Also the one
 way to open a file off the event loop (`open_off_loop`, used by every file responder and the
-download cache) without leaking a descriptor when the request is cancelled. Pure: no aiohttp.
+download cache) without leaking a descriptor when the request is cancelled, and the one safe
+open of a file to send (`open_regular`: no final symlink followed, regular files only). Pure: no aiohttp.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import logging
 import multiprocessing
 import os
 import signal
+import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
+from server.errors import NotFound
 from server.infra.orphans import exit_with
 
 log = logging.getLogger("archive_catalog")
@@ -143,3 +146,16 @@ def _close_late_result(opening: asyncio.Future[Any]) -> None:
     for item in result if isinstance(result, tuple) else (result,):
         if hasattr(item, "close"):
             item.close()
+
+
+def open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
+    """Open without following a final symlink, so a swap after the path check fails here."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        raise NotFound("No such file.") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise NotFound("No such file.")
+    return os.fdopen(fd, "rb", buffering=0), info

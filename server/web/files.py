@@ -5,7 +5,7 @@ in RFC 9110 order (304/412), one byte range (206/416), `If-Range`, HEAD, `Last-M
 in the future. Unlike `web.FileResponse` it never serves a precompressed `.gz`/`.br` sibling
 in place of the file asked for, and it opens with `O_NOFOLLOW`, so a file swapped for a symlink
 after the path check fails. `send_region` is the one sendfile loop (streamed archives use it
-too); files are opened off the loop with `server.infra.pools.open_off_loop`.
+too); files are opened with `server.infra.pools.open_regular`, off the loop with `open_off_loop`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ import contextlib
 import logging
 import os
 import socket
-import stat
 import time
 from collections.abc import Iterator, Mapping
 from typing import BinaryIO
 
 from aiohttp import web
 
-from server.errors import NotFound, PreconditionFailed
-from server.infra.pools import open_off_loop
+from server.errors import PreconditionFailed
+from server.infra.pools import open_off_loop, open_regular
 from server.web.conditional import (
     Outcome,
     RangeNotSatisfiable,
@@ -41,19 +40,6 @@ CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux
 
 def file_etag(info: os.stat_result) -> str:
     return f'"{info.st_ino:x}-{info.st_mtime_ns:x}-{info.st_size:x}"'
-
-
-def open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
-    """Open without following a final symlink, so a swap after the path check fails here."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        raise NotFound("No such file.") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise NotFound("No such file.")
-    return os.fdopen(fd, "rb", buffering=0), info
 
 
 async def send_file(

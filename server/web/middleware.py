@@ -109,6 +109,8 @@ def make_guard(check_access: Callable[[web.Request], None], observe: Observe) ->
         async def guarded(request: web.Request) -> web.StreamResponse:
             nonlocal route_name
             started = time.perf_counter()
+            if not route_name:
+                route_name = _route_name(request)
             try:
                 check_access(request)
                 response = await handler(request)
@@ -116,22 +118,16 @@ def make_guard(check_access: Callable[[web.Request], None], observe: Observe) ->
                 response = error_response(exc.status, exc.code, exc.message, exc.headers)
             except web.HTTPException as exc:
                 if exc.status < 400:  # redirects pass through untouched
-                    observe(
-                        route_name or _route_name(request), request.method, exc.status, time.perf_counter() - started
-                    )
+                    observe(route_name, request.method, exc.status, time.perf_counter() - started)
                     raise
                 response = _from_http_exception(request, exc)
             except ConnectionResetError:
                 raise  # the client went away: nothing to answer, nothing to log loudly
             except Exception:
                 log.exception("unhandled error on %s %s", request.method, request.path)
-                response = error_response(
-                    500, "internal_error", "The server hit an unexpected error; it has been logged."
-                )
+                response = error_response(500, "internal_error", UNEXPECTED)
             if response.status == 404 and _wants_html_page(request):
                 response = _html_not_found(request)
-            if not route_name:
-                route_name = _route_name(request)
             observe(route_name, request.method, response.status, time.perf_counter() - started)
             return response
 
