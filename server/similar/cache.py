@@ -44,6 +44,11 @@ class PerceptualCache(FileCache[PerceptualEntry]):
             cache_dir / FILE_NAME, version=FORMAT_VERSION, hash_name=HASH_NAME, what="perceptual hash cache"
         )
 
+    def entry(self, path: str, size: int, mtime_ns: int, inode: int) -> PerceptualEntry | None:
+        """The entry of the file as it is now (its `info` None: not an image), or None when it
+        was not looked at in this state (one lookup tells both things a scan needs)."""
+        return self._valid(path, size, mtime_ns, inode)
+
     def lookup(self, path: str, size: int, mtime_ns: int, inode: int) -> ImageInfo | None:
         """The image's hash and dimensions; None when not known, or known not to be an image
         (`known` tells the two apart)."""

@@ -96,10 +96,11 @@ class SimilarScanRun(ScanRun):
         for count, image in enumerate(images):
             if count % 5000 == 4999:
                 await asyncio.sleep(0)  # a library of millions: let requests through meanwhile
-            if not self.cache.known(image.path, image.size, image.mtime_ns, image.inode):
+            entry = self.cache.entry(image.path, image.size, image.mtime_ns, image.inode)
+            if entry is None:
                 pending.append(image)
                 continue
-            self._keep(image, self.cache.lookup(image.path, image.size, image.mtime_ns, image.inode), tally)
+            self._keep(image, entry.info, tally)
             settled.add(Settled(files=1, nbytes=image.size, cache_hits=1, hash_cache_hits=1))
         tally.cache_hits += settled.cache_hits
         self._advance(settled)
