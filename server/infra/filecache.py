@@ -116,6 +116,12 @@ class FileCache(ABC, Generic[EntryT]):
             self._saved_generation = self._generation
 
     @property
+    def generation(self) -> int:
+        """Bumped by every change (a store, forget, clear or load): equal generations, the same
+        entries."""
+        return self._generation
+
+    @property
     def dirty(self) -> bool:
         return self._generation != self._saved_generation
 
@@ -176,5 +182,6 @@ class FileCache(ABC, Generic[EntryT]):
             log.warning("%s unreadable (%s); starting empty", self._what, type(exc).__name__)
             return 0
         self._entries = entries
-        self._generation = self._saved_generation = 0
+        self._generation += 1  # other entries: a change for whoever compares generations
+        self._saved_generation = self._generation
         return len(entries)

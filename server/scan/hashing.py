@@ -6,7 +6,8 @@ loop), so it runs in a `ProcessPoolExecutor` started with the `forkserver` or `s
 Stages (the fclones / jdupes / rmlint recipe):
 1. `walk_folders` lists media files with one `os.scandir` per folder, classified by the
    listings' own rule (`server.library.sort_entries`: hidden names and symlinks leaving the
-   root skipped), and returns (path, size, mtime, device, inode).
+   root skipped), and returns (path, size, mtime, device, inode); `walk_packed` sends them
+   pickled with a digest, so the event loop tells an unchanged walk without unpickling it.
 2. The service groups them by size, drops unique sizes, collapses hard links and empty files.
 3. `hash_groups` takes whole same-size groups: an XXH3-128 of a small head and tail block splits
    them (small files are hashed whole at once), and only what still collides is hashed fully,
@@ -22,11 +23,13 @@ every few MiB inside a large file.
 from __future__ import annotations
 
 import os
+import pickle
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import blake3
 import xxhash
 
 from server.library import sort_entries
@@ -153,6 +156,37 @@ def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
         finally:
             os.close(fd)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class PackedWalk:
+    """A part of the walk as a worker sends it: the entries pickled (sent as one bytes object)
+    and a digest of them. Equal digests mean equal entries, so the event loop compares a scan's
+    digests with the last scan's and unpickles only a walk that changed."""
+
+    digest: bytes
+    count: int
+    blob: bytes
+
+    def entries(self) -> list[WalkEntry]:
+        found: list[WalkEntry] = pickle.loads(self.blob)
+        return found
+
+
+def walk_packed(root: str, folders: Sequence[str]) -> PackedWalk:
+    """Worker task: `walk_folders`, packed (BLAKE3 of the pickle: a crafted file name cannot
+    pass a changed walk off as the last one)."""
+    found = walk_folders(root, folders)
+    blob = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
+    return PackedWalk(blake3.blake3(blob).digest(), len(found), blob)
+
+
+def unpack(parts: Sequence[PackedWalk]) -> list[WalkEntry]:
+    """The entries of every part, in order (blocking for big libraries; use a thread)."""
+    entries: list[WalkEntry] = []
+    for part in parts:
+        entries.extend(part.entries())
+    return entries
 
 
 # -- hashing ------------------------------------------------------------------------------

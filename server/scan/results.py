@@ -55,6 +55,12 @@ class WalkResult:
     groups: list[tuple[int, list[FileInfo]]]  # same-size groups of 2+ non-empty files, largest first
     paths: set[str]  # every path walked
 
+    def compared(self) -> tuple[int, int]:
+        """Files sharing their size with another (in `groups`), and their bytes."""
+        return sum(len(members) for _size, members in self.groups), sum(
+            size * len(members) for size, members in self.groups
+        )
+
 
 @dataclass(slots=True)
 class Tally:
@@ -65,6 +71,7 @@ class Tally:
     hashed_bytes: int = 0
     files_compared: int = 0  # files that shared their size with another and were compared
     file_cache_hits: int = 0  # of those, files whose every hash came from the hash cache
+    unreadable: int = 0  # of those, files that could not be read (tried again next scan)
     hashes: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> (size, full hash)
 
 
@@ -107,12 +114,54 @@ def summarize_walk(entries: list[hashing.WalkEntry]) -> WalkResult:
     return WalkResult(files, total, groups, {entry[0] for entry in entries})
 
 
+def scan_stats(files: int, nbytes: int, tally: Tally, duration: float, *, unchanged: bool = False) -> Document:
+    """A results document's `stats` (the same figures, named the same, as scan_progress);
+    `unchanged`: the walk was the last scan's, its results carried over."""
+    hash_cache_hits = tally.needed - tally.computed
+    return {
+        "files": files,
+        "files_compared": tally.files_compared,
+        "bytes": nbytes,
+        "hashed_bytes": tally.hashed_bytes,
+        "hashes": tally.needed,
+        "cache_hits": tally.file_cache_hits,
+        "hash_cache_hits": hash_cache_hits,
+        "cache_hit_rate": round(hash_cache_hits / tally.needed, 4) if tally.needed else 1.0,
+        "duration_s": round(duration, 3),
+        "unchanged": unchanged,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class LastWalk:
+    """What a rescan of an unchanged library reuses instead of grouping and hashing again: the
+    digests of the walk a document was built from (`hashing.PackedWalk`), the hash cache's
+    generation then, the document, and the figures its stats and progress are made of.
+
+    Equal digests mean every media file has the path, size, mtime and inode it had, the hash
+    cache's own rule for trusting what it knows, so the groups are the same; a changed cache
+    (cleared, files forgotten, another instance's file read) or a scan that could not read some
+    file (it is tried again) leaves no LastWalk. Kept in memory only.
+    """
+
+    digests: list[bytes]
+    cache_generation: int
+    document: Document
+    files: int
+    bytes: int
+    compared: int  # files sharing their size with another
+    compared_bytes: int
+    needed: int  # hashes needed
+
+
 class ResultsStore:
-    """The last results document, in memory and in `<cache_dir>/duplicates.json`."""
+    """The last results document, in memory and in `<cache_dir>/duplicates.json`, and the walk
+    it was built from (`LastWalk`)."""
 
     def __init__(self, cache_dir: Path) -> None:
         self.file = DocumentFile(cache_dir / RESULTS_FILE, "scan results")
         self.document: Document | None = None
+        self.last_walk: LastWalk | None = None
         self._natural_keys: dict[str, NaturalKey] = {}  # of the last results' paths (rescans reuse them)
 
     def require(self) -> Document:
@@ -149,19 +198,15 @@ class ResultsStore:
             _group(digest, size, paths, mtimes, keys) for (size, digest), paths in by_hash.items() if len(paths) > 1
         ]
         self._natural_keys = keys  # only the paths of this scan's groups are kept
-        hash_cache_hits = tally.needed - tally.computed
-        stats = {  # the same figures, named the same, as scan_progress
-            "files": walk.files,
-            "files_compared": tally.files_compared,
-            "bytes": walk.bytes,
-            "hashed_bytes": tally.hashed_bytes,
-            "hashes": tally.needed,
-            "cache_hits": tally.file_cache_hits,
-            "hash_cache_hits": hash_cache_hits,
-            "cache_hit_rate": round(hash_cache_hits / tally.needed, 4) if tally.needed else 1.0,
-            "duration_s": round(duration, 3),
-        }
+        stats = scan_stats(walk.files, walk.bytes, tally, duration)
         return _document(scan_id, time.time(), stats, groups)
+
+    def carry_over(self, scan_id: str, last: LastWalk, duration: float) -> Document:
+        """The document of a rescan whose walk is `last`'s: the same groups, every hash as if
+        taken from the hash cache (none read), and this scan's id, time and duration."""
+        tally = Tally(needed=last.needed, files_compared=last.compared, file_cache_hits=last.compared)
+        stats = scan_stats(last.files, last.bytes, tally, duration, unchanged=True)
+        return {**last.document, "scan_id": scan_id, "finished_at": time.time(), "stats": stats}
 
     def drop(self, deleted: list[str]) -> None:
         """Remove deleted paths; a group left with one file is no longer a group."""

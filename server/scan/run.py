@@ -21,7 +21,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.synchronize import Event as CancelEvent
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -32,7 +32,7 @@ from server.library import Library
 from server.scan import hashing
 from server.scan.hashcache import HashCache
 from server.scan.progress import Clock, Progress, ProgressEmitter, Publish
-from server.scan.results import FileInfo, ResultsStore, Tally, summarize_walk
+from server.scan.results import FileInfo, LastWalk, ResultsStore, Tally, summarize_walk
 
 log = logging.getLogger("archive_catalog")
 
@@ -42,7 +42,8 @@ BATCHES_PER_WORKER = 4  # work is split at least this finely, so the workers fin
 MIN_BATCH_BYTES = 4 * 1024 * 1024
 MIN_BATCH_FILES = 64
 IN_FLIGHT_PER_WORKER = 2  # batches in flight per worker: one working, one queued
-WALK_CHUNKS_PER_WORKER = 2  # with 2 batches per worker in flight, like the hashing
+WALK_FOLDERS_PER_PART = 256  # the walk is split into parts of about this many folders,
+WALK_PARTS_PER_WORKER = 8  # at least one and at most this many per worker
 CACHE_SAVE_INTERVAL_S = 30.0
 
 Batch = list[tuple[int, list[FileInfo], list[hashing.Member]]]
@@ -165,9 +166,10 @@ class ScanRun(ABC):
             raise ScanCancelledError()
 
     @abstractmethod
-    async def _work(self, entries: list[hashing.WalkEntry]) -> Finished:
-        """The kind's part: from the walk's files to results kept in memory (saved after
-        `scan.finished`); raises ScanCancelledError or ScanFailedError to end otherwise."""
+    async def _work(self, walk: list[hashing.PackedWalk]) -> Finished:
+        """The kind's part: from the walk's files (`hashing.unpack(walk)`) to results kept in
+        memory (saved after `scan.finished`); raises ScanCancelledError or ScanFailedError to
+        end otherwise."""
 
     # -- the outcome --------------------------------------------------------------------
 
@@ -246,8 +248,9 @@ class ScanRun(ABC):
 
     # -- walking ------------------------------------------------------------------------
 
-    async def _walk(self) -> list[hashing.WalkEntry]:
-        """Every media file under the library's site/model folders, listed by the workers."""
+    async def _walk(self) -> list[hashing.PackedWalk]:
+        """Every media file under the library's site/model folders, listed by the workers in
+        parts (packed: `hashing.PackedWalk`), in the same order for the same folders."""
         library, pool = self.tools.library, self.tools.pool
         root = str(library.root)
         try:
@@ -256,17 +259,19 @@ class ScanRun(ABC):
             library.check_available()
             raise ScanFailedError("The library folder could not be listed.") from None
         self._check_cancel()
-        chunk_count = max(1, min(len(folders), pool.workers * WALK_CHUNKS_PER_WORKER))
+        # a small library: one part per worker (each part costs a round trip); a big one: more,
+        # so the workers finish together and the progress moves
+        chunk_count = min(len(folders) // WALK_FOLDERS_PER_PART, pool.workers * WALK_PARTS_PER_WORKER)
+        chunk_count = max(1, min(len(folders), max(pool.workers, chunk_count)))
         chunks = [folders[i::chunk_count] for i in range(chunk_count)]
         loop = asyncio.get_running_loop()
         executor = pool.executor
-        futures = [loop.run_in_executor(executor, hashing.walk_folders, root, chunk) for chunk in chunks if chunk]
-        entries: list[hashing.WalkEntry] = []
+        futures = [loop.run_in_executor(executor, hashing.walk_packed, root, chunk) for chunk in chunks if chunk]
+        found = 0
         try:
             for future in asyncio.as_completed(futures):
-                found = await future
-                entries.extend(found)
-                self.progress.files_found = len(entries)  # so far; links are told apart at the end
+                found += (await future).count
+                self.progress.files_found = found  # so far; links are told apart at the end
                 self.emitter.emit(self.progress)
         except hashing.ScanCancelled:
             await asyncio.gather(*futures, return_exceptions=True)
@@ -274,7 +279,7 @@ class ScanRun(ABC):
         self._check_cancel()
         # A drive unmounted during the walk would look like an empty library: fail instead.
         library.check_available()
-        return entries
+        return [future.result() for future in futures]
 
     # -- the work phase: progress, batches in the workers, the cache ---------------------
 
@@ -410,11 +415,18 @@ class ExactScanRun(ScanRun):
     cache: HashCache
     results: ResultsStore
 
-    async def _work(self, entries: list[hashing.WalkEntry]) -> Finished:
-        walk = await asyncio.to_thread(summarize_walk, entries)  # big libraries: off the loop
+    async def _work(self, parts: list[hashing.PackedWalk]) -> Finished:
+        digests = [part.digest for part in parts]
+        last = self.results.last_walk
+        if last is not None and last.digests == digests and last.cache_generation == self.cache.generation:
+            return self._unchanged(last)
+        # big libraries: off the loop
+        walk = await asyncio.to_thread(lambda: summarize_walk(hashing.unpack(parts)))
         self.progress.files_found = walk.files  # the finished stats' `files`, from here on
         walked = self.clock()
         tally = Tally()
+        compared, compared_bytes = walk.compared()
+        self._begin_work(total=compared, bytes_total=compared_bytes)
         await self._hash(walk.groups, tally)
         hashed = self.clock()
         self._work_done()
@@ -422,6 +434,18 @@ class ExactScanRun(ScanRun):
         document = await asyncio.to_thread(self.results.build, self.scan_id, walk, tally, duration)
         self.results.document = document
         self.cache.retain(walk.paths)  # files gone from the library leave the cache too
+        self.results.last_walk = None
+        if not tally.unreadable:
+            self.results.last_walk = LastWalk(
+                digests,
+                self.cache.generation,
+                document,
+                files=walk.files,
+                bytes=walk.bytes,
+                compared=compared,
+                compared_bytes=compared_bytes,
+                needed=tally.needed,
+            )
         log.info(
             "scan %s: walk %.3fs, hashing %.3fs, results %.3fs",
             self.scan_id,
@@ -437,11 +461,26 @@ class ExactScanRun(ScanRun):
             summary=f"{walk.files} files, {groups} groups, {tally.hashed_bytes} hashed bytes",
         )
 
-    async def _hash(self, groups: list[tuple[int, list[FileInfo]]], tally: Tally) -> None:
-        self._begin_work(
-            total=sum(len(members) for _size, members in groups),
-            bytes_total=sum(size * len(members) for size, members in groups),
+    def _unchanged(self, last: LastWalk) -> Finished:
+        """A rescan whose walk is the last scan's: its results carried over, nothing grouped,
+        looked up or hashed (the progress tells every file settled from the cache)."""
+        self.progress.files_found = last.files
+        self._begin_work(total=last.compared, bytes_total=last.compared_bytes)
+        self._advance(Settled(last.compared, last.compared_bytes, last.compared, last.needed))
+        self._work_done()
+        document = self.results.carry_over(self.scan_id, last, self.clock() - self.started)
+        self.results.document = document
+        self.results.last_walk = replace(last, document=document)
+        log.info("scan %s: the library is unchanged since the last scan; its results carried over", self.scan_id)
+        groups = len(document["groups"])
+        return Finished(
+            groups=groups,
+            total_wasted=document["total_wasted"],
+            stats=document["stats"],
+            summary=f"{last.files} files, {groups} groups, unchanged",
         )
+
+    async def _hash(self, groups: list[tuple[int, list[FileInfo]]], tally: Tally) -> None:
         pending = await self._settle_from_cache(groups, tally)
         root = str(self.tools.library.root)
 
@@ -515,7 +554,8 @@ class ExactScanRun(ScanRun):
         for info, (_path, known_partial, known_full), (partial, full) in zip(members, known, outcomes, strict=True):
             used = (partial is not None) + (full is not None)
             if not used:
-                continue  # unreadable: compared, nothing learnt
+                tally.unreadable += 1  # compared, nothing learnt
+                continue
             cached = (partial is not None and known_partial is not None) + (full is not None and known_full is not None)
             needed += used
             hits.hash_cache_hits += cached

@@ -59,8 +59,8 @@ class SimilarScanRun(ScanRun):
     cache: PerceptualCache
     results: SimilarResults
 
-    async def _work(self, entries: list[hashing.WalkEntry]) -> Finished:
-        walk = await asyncio.to_thread(summarize_images, entries)
+    async def _work(self, parts: list[hashing.PackedWalk]) -> Finished:
+        walk = await asyncio.to_thread(lambda: summarize_images(hashing.unpack(parts)))
         self.progress.files_found = walk.files
         tally = ImageTally()
         self._begin_work(total=len(walk.images), bytes_total=sum(image.size for image in walk.images))

@@ -1,0 +1,177 @@
+"""A rescan of an unchanged library carries the last results over (`stats.unchanged`), and any
+change the hash cache would notice (a file rewritten, touched, added, removed, restored from the
+trash, the cache cleared, a file that could not be read) makes a full scan with right results."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server import keys
+from server.scan import hashing
+
+from .conftest import ClientFactory
+from .scan_support import run_scan, scan_results
+
+A = b"a" * 70_000  # above hashing.SMALL_FILE: head+tail hash, then a full one
+B = b"b" * 5_000
+
+
+def _tree(root: Path) -> Path:
+    for relative, data in {
+        "site/one/a1.jpg": A,
+        "site/one/b1.png": B,
+        "site/two/a2.jpg": A,
+        "site/two/b2.png": B,
+        "site/two/lone.mp4": b"x" * 123,
+        "other/three/a3.jpg": A,
+    }.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def _groups(document: dict[str, Any]) -> list[list[str]]:
+    return sorted(sorted(group["files"]) for group in document["groups"])
+
+
+async def test_an_unchanged_rescan_carries_the_results_over(tmp_path: Path, make_client: ClientFactory) -> None:
+    root = _tree(tmp_path / "lib")
+    client = await make_client(models_dir=root)
+    first = await scan_results(client)
+    assert first["stats"]["unchanged"] is False
+    assert _groups(first) == [
+        ["other/three/a3.jpg", "site/one/a1.jpg", "site/two/a2.jpg"],
+        ["site/one/b1.png", "site/two/b2.png"],
+    ]
+
+    events = await run_scan(client)
+    second = await (await client.get("/api/duplicates")).json()
+    stats = second["stats"]
+    assert stats["unchanged"] is True
+    assert second["scan_id"] != first["scan_id"] and second["scan_id"] == events[-1]["scan_id"]
+    assert second["groups"] == first["groups"] and second["total_wasted"] == first["total_wasted"]
+    # the figures a rescan through the hash cache gives: every hash known, none read
+    assert stats["hashed_bytes"] == 0 and stats["cache_hit_rate"] == 1.0
+    assert stats["hash_cache_hits"] == stats["hashes"] == first["stats"]["hashes"]
+    assert stats["cache_hits"] == stats["files_compared"] == first["stats"]["files_compared"] == 5
+    assert (stats["files"], stats["bytes"]) == (first["stats"]["files"], first["stats"]["bytes"])
+    # the progress and the finished event tell the same
+    assert events[-1]["stats"] == stats
+    last_progress = [e for e in events if e["type"] == "scan.progress"][-1]
+    assert last_progress["checked"] == last_progress["total"] == 5
+    assert last_progress["phase"] == "done"
+
+
+@pytest.mark.parametrize("change", ["rewrite", "touch", "add", "remove"])
+async def test_any_change_makes_a_full_rescan(tmp_path: Path, make_client: ClientFactory, change: str) -> None:
+    root = _tree(tmp_path / "lib")
+    client = await make_client(models_dir=root)
+    await scan_results(client)
+    await scan_results(client)  # unchanged: carried over
+    a1 = root / "site/one/a1.jpg"
+    if change == "rewrite":  # same size, same name, other bytes (the mtime moves on)
+        a1.write_bytes(b"c" * len(A))
+        expected = [["other/three/a3.jpg", "site/two/a2.jpg"], ["site/one/b1.png", "site/two/b2.png"]]
+    elif change == "touch":  # only the mtime
+        info = a1.stat()
+        os.utime(a1, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))
+        expected = [
+            ["other/three/a3.jpg", "site/one/a1.jpg", "site/two/a2.jpg"],
+            ["site/one/b1.png", "site/two/b2.png"],
+        ]
+    elif change == "add":
+        (root / "site/two/lone-copy.mp4").write_bytes(b"x" * 123)
+        expected = [
+            ["other/three/a3.jpg", "site/one/a1.jpg", "site/two/a2.jpg"],
+            ["site/one/b1.png", "site/two/b2.png"],
+            ["site/two/lone-copy.mp4", "site/two/lone.mp4"],
+        ]
+    else:
+        (root / "site/two/b2.png").unlink()
+        expected = [["other/three/a3.jpg", "site/one/a1.jpg", "site/two/a2.jpg"]]
+    after = await scan_results(client)
+    assert after["stats"]["unchanged"] is False
+    assert _groups(after) == expected
+
+
+async def test_a_copy_deleted_then_restored_is_found_again(tmp_path: Path, make_client: ClientFactory) -> None:
+    root = _tree(tmp_path / "lib")
+    client = await make_client(models_dir=root)
+    first = await scan_results(client)
+    response = await client.post(
+        "/api/duplicates/delete", json={"keep": "site/one/b1.png", "delete": ["site/two/b2.png"]}
+    )
+    assert response.status == 200, await response.text()
+    item = (await response.json())["items"][0]
+    after_delete = await scan_results(client)
+    assert ["site/one/b1.png", "site/two/b2.png"] not in _groups(after_delete)
+    restored = await client.post(f"/api/trash/restore?id={item['id']}")
+    assert restored.status == 200, await restored.text()
+    # the walk is now the very walk of the first scan again: its results, not the last ones
+    again = await scan_results(client)
+    assert _groups(again) == _groups(first)
+
+
+async def test_clearing_the_cache_makes_a_full_rescan(tmp_path: Path, make_client: ClientFactory) -> None:
+    root = _tree(tmp_path / "lib")
+    client = await make_client(models_dir=root)
+    first = await scan_results(client)
+    assert (await client.post("/api/clear_cache")).status == 200
+    after = await scan_results(client)
+    assert after["stats"]["unchanged"] is False
+    assert after["stats"]["cache_hit_rate"] == 0.0 and after["stats"]["hashed_bytes"] == first["stats"]["hashed_bytes"]
+    assert after["groups"] == first["groups"]
+
+
+async def test_a_file_that_could_not_be_read_is_tried_again(
+    tmp_path: Path, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests run as root (no permission denies it a file): the workers run in threads here
+    and one scan is told a file could not be read, as a worker tells it."""
+    root = _tree(tmp_path / "lib")
+    client = await make_client(models_dir=root)
+    pool = client.app[keys.SCAN].pool
+    real_executor = pool.executor
+    pool.executor = ThreadPoolExecutor(2)
+    real_hash_groups = hashing.hash_groups
+    failing = {"site/two/b2.png"}
+
+    def hash_groups(root: str, groups: Any) -> Any:
+        outcomes, work = real_hash_groups(root, groups)
+        for (_size, members), group_outcomes in zip(groups, outcomes, strict=True):
+            for index, (path, _partial, _full) in enumerate(members):
+                if path in failing:
+                    group_outcomes[index] = (None, None)
+        return outcomes, work
+
+    monkeypatch.setattr(hashing, "hash_groups", hash_groups)
+    try:
+        first = await scan_results(client)
+        assert _groups(first) == [["other/three/a3.jpg", "site/one/a1.jpg", "site/two/a2.jpg"]]
+        failing.clear()  # readable again (a permission given back: the mtime does not move)
+        second = await scan_results(client)
+        assert second["stats"]["unchanged"] is False
+        assert ["site/one/b1.png", "site/two/b2.png"] in _groups(second)
+        third = await scan_results(client)
+        assert third["stats"]["unchanged"] is True and third["groups"] == second["groups"]
+    finally:
+        pool.executor.shutdown()
+        pool.executor = real_executor
+
+
+async def test_a_restart_rescans_through_the_hash_cache(tmp_path: Path, make_client: ClientFactory) -> None:
+    root = _tree(tmp_path / "lib")
+    client = await make_client(models_dir=root)
+    first = await scan_results(client)
+    await client.app[keys.SCAN].wait()  # the cache and results are written after scan.finished
+    again = await make_client(models_dir=root)
+    second = await scan_results(again)
+    assert second["stats"]["unchanged"] is False  # the last walk is kept in memory only
+    assert second["stats"]["cache_hit_rate"] == 1.0 and second["stats"]["hashed_bytes"] == 0
+    assert second["groups"] == first["groups"]
