@@ -95,6 +95,10 @@ class FileCache(ABC, Generic[EntryT]):
             self._entries[path] = entry
             self._generation += 1
 
+    def _changed(self) -> None:
+        """Entries were changed directly (a subclass's bulk update)."""
+        self._generation += 1
+
     def forget(self, paths: Iterable[str]) -> None:
         for path in paths:
             if self._entries.pop(path, None) is not None:

@@ -9,11 +9,12 @@ version, BLAKE3 hashes) is discarded whole, never mixed with new hashes. Pure do
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from server.infra.filecache import FileCache
-from server.scan.hashing import HASH_NAME
+from server.scan.hashing import HASH_NAME, Member
 
 FORMAT_VERSION = 2  # 1: BLAKE3 hashes; 2: XXH3-128 (HASH_NAME), named in the file too
 FILE_NAME = "hashcache.json"
@@ -30,6 +31,22 @@ class Entry(NamedTuple):
     full: str | None
 
 
+class Walked(Protocol):
+    """A file as the walk saw it (server.scan.results.FileInfo)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime_ns(self) -> int: ...
+    @property
+    def inode(self) -> int: ...
+
+
+_new_entry = tuple.__new__  # Entry's own __new__ is a Python function: 3x slower, once per file
+
+
 class HashCache(FileCache[Entry]):
     """In memory for lookups (event loop thread); saved to `<cache_dir>/hashcache.json` by `save()`."""
 
@@ -41,6 +58,32 @@ class HashCache(FileCache[Entry]):
 
     def lookup(self, path: str, size: int, mtime_ns: int, inode: int) -> Entry | None:
         return self._valid(path, size, mtime_ns, inode)
+
+    def members(self, files: Iterable[Walked]) -> list[Member]:
+        """Each file with the hashes known for it as it is now: `lookup` for a whole group,
+        in one loop (a rescan does this once per file)."""
+        get = self._entries.get
+        members: list[Member] = []
+        for info in files:
+            entry = get(info.path)
+            if entry is None or entry.size != info.size or entry.mtime_ns != info.mtime_ns or entry.inode != info.inode:
+                members.append((info.path, None, None))
+            else:
+                members.append((info.path, entry.partial, entry.full))
+        return members
+
+    def learnt(self, info: Walked, known: Member, partial: str | None, full: str | None) -> tuple[str, Entry]:
+        """The entry to store for a file whose hashes were `known` (`members`) when its group
+        was settled with `partial` and `full`; a hash not computed keeps the known one."""
+        return info.path, _new_entry(
+            Entry, (info.size, info.mtime_ns, info.inode, partial or known[1], full or known[2])
+        )
+
+    def store_many(self, learnt: list[tuple[str, Entry]]) -> None:
+        """Record what `learnt` made (each differs from what was known: one change)."""
+        if learnt:
+            self._entries.update(learnt)
+            self._changed()
 
     def store(self, path: str, size: int, mtime_ns: int, inode: int, partial: str | None, full: str | None) -> None:
         """Record what was learnt; a hash not given is kept from the entry of the unchanged file."""

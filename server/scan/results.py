@@ -18,9 +18,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ class Tally:
     files_compared: int = 0  # files that shared their size with another and were compared
     file_cache_hits: int = 0  # of those, files whose every hash came from the hash cache
     unreadable: int = 0  # of those, files that could not be read (tried again next scan)
-    hashes: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> (size, full hash)
+    by_hash: dict[tuple[int, str], list[str]] = field(default_factory=dict)  # (size, full hash) -> paths
 
 
 def names_better(entry: hashing.WalkEntry, current: hashing.WalkEntry) -> bool:
@@ -88,30 +89,32 @@ def summarize_walk(entries: list[hashing.WalkEntry]) -> WalkResult:
     size, so they can only meet inside a same-size group; files of a unique size are done.
     One (device, inode) keeps one path: a real one over a symlink, then the first in order.
     """
-    counts = Counter(entry[1] for entry in entries)
     files = len(entries)
-    total = sum(size * count for size, count in counts.items())
-    by_size: dict[int, dict[tuple[int, int], hashing.WalkEntry]] = {}
-    for entry in entries:
-        size = entry[1]
-        if counts[size] < 2:
-            continue
-        same_size = by_size.setdefault(size, {})
-        key = (entry[3], entry[4])
-        current = same_size.get(key)
-        if current is not None:
-            files -= 1
-            total -= size
-            if not names_better(entry, current):
-                continue
-        same_size[key] = entry
-    groups = [
-        (size, [FileInfo(e[0], e[1], e[2], e[4]) for e in members.values()])
-        for size, members in by_size.items()
-        if size > 0 and len(members) > 1
-    ]
-    groups.sort(key=lambda group: group[0], reverse=True)
+    total = 0
+    size_of = itemgetter(1)
+    groups: list[tuple[int, list[FileInfo]]] = []
+    for size, same_size in groupby(sorted(entries, key=size_of), size_of):  # sorted is stable: walk order kept
+        members = list(same_size)
+        if len(members) > 1 and len({(entry[3], entry[4]) for entry in members}) < len(members):
+            linked = len(members)
+            members = _one_name_per_file(members)
+            files -= linked - len(members)
+        total += size * len(members)
+        if size > 0 and len(members) > 1:
+            groups.append((size, [FileInfo(e[0], e[1], e[2], e[4]) for e in members]))
+    groups.reverse()  # largest first
     return WalkResult(files, total, groups, {entry[0] for entry in entries})
+
+
+def _one_name_per_file(members: list[hashing.WalkEntry]) -> list[hashing.WalkEntry]:
+    """Same-size entries with links collapsed: one entry per (device, inode), `names_better`'s."""
+    kept: dict[tuple[int, int], hashing.WalkEntry] = {}
+    for entry in members:
+        key = (entry[3], entry[4])
+        current = kept.get(key)
+        if current is None or names_better(entry, current):
+            kept[key] = entry
+    return list(kept.values())
 
 
 def scan_stats(files: int, nbytes: int, tally: Tally, duration: float, *, unchanged: bool = False) -> Document:
@@ -172,9 +175,7 @@ class ResultsStore:
 
     def build(self, scan_id: str, walk: WalkResult, tally: Tally, duration: float) -> Document:
         """A new document from a finished scan (blocking for big libraries; use a thread)."""
-        by_hash: dict[tuple[int, str], list[str]] = {}
-        for path, size_hash in tally.hashes.items():
-            by_hash.setdefault(size_hash, []).append(path)
+        by_hash = tally.by_hash
         # the mtimes of the files in groups only (most files compared are in none)
         infos_by_size = dict(walk.groups)
         by_path: dict[int, dict[str, FileInfo]] = {}

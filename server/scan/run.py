@@ -502,7 +502,7 @@ class ExactScanRun(ScanRun):
         for count, (size, members) in enumerate(groups):
             if count % 2000 == 1999:
                 await asyncio.sleep(0)  # a library of millions: let requests through meanwhile
-            known = self._known_hashes(members)
+            known = self.cache.members(members)
             try:
                 outcomes = hashing.resolve_group(size, known, None)
             except hashing.NeedsWork:
@@ -527,14 +527,6 @@ class ExactScanRun(ScanRun):
         tally.computed += work.computed
         self._advance(recorded)
 
-    def _known_hashes(self, members: list[FileInfo]) -> list[hashing.Member]:
-        lookup = self.cache.lookup
-        known: list[hashing.Member] = []
-        for info in members:
-            entry = lookup(info.path, info.size, info.mtime_ns, info.inode)
-            known.append((info.path, entry.partial, entry.full) if entry else (info.path, None, None))
-        return known
-
     def _record(
         self,
         size: int,
@@ -549,22 +541,26 @@ class ExactScanRun(ScanRun):
         a known hash); a file is a cache hit when every hash it needed was known.
         """
         hits = Settled()
-        store, hashes = self.cache.store, tally.hashes
-        needed = 0
-        for info, (_path, known_partial, known_full), (partial, full) in zip(members, known, outcomes, strict=True):
+        learnt, by_hash, needed = [], tally.by_hash, 0
+        for info, member, (partial, full) in zip(members, known, outcomes, strict=True):
             used = (partial is not None) + (full is not None)
             if not used:
                 tally.unreadable += 1  # compared, nothing learnt
                 continue
-            cached = (partial is not None and known_partial is not None) + (full is not None and known_full is not None)
+            cached = (partial is not None and member[1] is not None) + (full is not None and member[2] is not None)
             needed += used
             hits.hash_cache_hits += cached
             if cached == used:
                 hits.cache_hits += 1  # all from the cache: nothing new to store (a rescan: every file)
             else:
-                store(info.path, info.size, info.mtime_ns, info.inode, partial, full)
+                learnt.append(self.cache.learnt(info, member, partial, full))
             if full is not None:
-                hashes[info.path] = (size, full)
+                paths = by_hash.get((size, full))
+                if paths is None:
+                    by_hash[(size, full)] = [info.path]
+                else:
+                    paths.append(info.path)
+        self.cache.store_many(learnt)
         tally.needed += needed
         tally.files_compared += len(members)
         tally.file_cache_hits += hits.cache_hits
