@@ -66,6 +66,14 @@ class NeedsWork(Exception):
     """Raised by the no-op hasher: the group cannot be settled from known hashes alone."""
 
 
+@dataclass(slots=True)
+class Work:
+    """What hashing a batch cost: hashes computed and bytes read."""
+
+    computed: int = 0
+    bytes_read: int = 0
+
+
 _cancel: CancelFlag | None = None
 _buffer: bytearray | None = None
 
@@ -162,23 +170,68 @@ def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
 class PackedWalk:
     """A part of the walk as a worker sends it: the entries pickled (sent as one bytes object)
     and a digest of them. Equal digests mean equal entries, so the event loop compares a scan's
-    digests with the last scan's and unpickles only a walk that changed."""
+    digests with the last scan's and unpickles only a walk that changed. `small_hashes`: full
+    hashes of the small files `walk_packed` was asked to hash, and what that cost."""
 
     digest: bytes
     count: int
     blob: bytes
+    small_hashes: dict[str, str]
+    work: Work
 
     def entries(self) -> list[WalkEntry]:
         found: list[WalkEntry] = pickle.loads(self.blob)
         return found
 
 
-def walk_packed(root: str, folders: Sequence[str]) -> PackedWalk:
+def walk_packed(root: str, folders: Sequence[str], hash_shared_small: bool = False) -> PackedWalk:
     """Worker task: `walk_folders`, packed (BLAKE3 of the pickle: a crafted file name cannot
-    pass a changed walk off as the last one)."""
+    pass a changed walk off as the last one).
+
+    With `hash_shared_small` (the scan knows no hash yet: a first scan), the small files that
+    share their size with another file of this part are hashed whole at once, while their
+    folders are fresh: two files of one size here are two files of that size in the library,
+    so each of them is compared anyway and nothing is read that the scan would not read.
+    """
     found = walk_folders(root, folders)
     blob = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
-    return PackedWalk(blake3.blake3(blob).digest(), len(found), blob)
+    work = Work()
+    small_hashes = hash_shared_small_files(root, found, work) if hash_shared_small else {}
+    return PackedWalk(blake3.blake3(blob).digest(), len(found), blob, small_hashes, work)
+
+
+def hash_shared_small_files(root: str, found: Sequence[WalkEntry], work: Work) -> dict[str, str]:
+    """Full hashes of the non-empty files up to SMALL_FILE whose size another file among
+    `found` has (two names of one file are one file: hashed once, the hash given to both);
+    a file that cannot be read is left out (the scan tries it again)."""
+    by_size: dict[int, dict[tuple[int, int], list[str]]] = {}
+    for path, size, _mtime, device, inode, _is_link in found:
+        if 0 < size <= SMALL_FILE:
+            by_size.setdefault(size, {}).setdefault((device, inode), []).append(path)
+    hashes: dict[str, str] = {}
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for size, files in by_size.items():
+            if len(files) < 2:
+                continue
+            for count, names in enumerate(files.values()):
+                if not count % 64:
+                    check_cancel()
+                try:
+                    fd = os.open(names[0], os.O_RDONLY | os.O_CLOEXEC, dir_fd=root_fd)
+                    try:
+                        digest, read = hash_small_fd(fd, size)
+                    finally:
+                        os.close(fd)
+                except OSError:
+                    continue
+                work.computed += 1
+                work.bytes_read += read
+                for name in names:
+                    hashes[name] = digest
+    finally:
+        os.close(root_fd)
+    return hashes
 
 
 def unpack(parts: Sequence[PackedWalk]) -> list[WalkEntry]:
@@ -278,6 +331,15 @@ def _cached(fd: int, offset: int) -> bool:
         return False
 
 
+def hash_small_fd(fd: int, size: int) -> tuple[str, int]:
+    """XXH3-128 of a whole small file the walk saw at `size` bytes, with one read (a file that
+    grew since is read to its end); returns (hex digest, bytes read)."""
+    data = os.read(fd, size + 1)
+    if len(data) > size:
+        return hash_fd(fd)
+    return _hexdigest_of(data), len(data)
+
+
 def edges_fd(fd: int, size: int) -> tuple[str, int]:
     """XXH3-128 of the first and last EDGE bytes of an open file larger than 2 * EDGE."""
     head = os.pread(fd, EDGE, 0)
@@ -299,14 +361,6 @@ def hash_edges(path: str, size: int, dir_fd: int | None = None) -> tuple[str, in
         return edges_fd(fd, size)
     finally:
         os.close(fd)
-
-
-@dataclass(slots=True)
-class Work:
-    """What hashing a batch cost: hashes computed and bytes read."""
-
-    computed: int = 0
-    bytes_read: int = 0
 
 
 Hasher = Callable[[str, str, int], str | None]  # (kind "partial"|"full", path, size) -> hex or None
@@ -503,8 +557,7 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
                 try:
                     fd = files.get(path)
                     try:
-                        data = os.read(fd, size + 1)
-                        digest, read = hash_fd(fd) if len(data) > size else (_hexdigest_of(data), len(data))
+                        digest, read = hash_small_fd(fd, size)
                     finally:
                         files.release(path, fd)
                 except OSError:

@@ -46,7 +46,8 @@ WALK_FOLDERS_PER_PART = 256  # the walk is split into parts of about this many f
 WALK_PARTS_PER_WORKER = 8  # at least one and at most this many per worker
 CACHE_SAVE_INTERVAL_S = 30.0
 
-Batch = list[tuple[int, list[FileInfo], list[hashing.Member]]]
+# (size, its files, their hashes known from the cache, those and the walk's: what the workers get)
+Batch = list[tuple[int, list[FileInfo], list[hashing.Member], list[hashing.Member]]]
 Item = TypeVar("Item")
 B = TypeVar("B")
 R = TypeVar("R")
@@ -266,7 +267,10 @@ class ScanRun(ABC):
         chunks = [folders[i::chunk_count] for i in range(chunk_count)]
         loop = asyncio.get_running_loop()
         executor = pool.executor
-        futures = [loop.run_in_executor(executor, hashing.walk_packed, root, chunk) for chunk in chunks if chunk]
+        hash_small = self._walk_hashes_small()
+        futures = [
+            loop.run_in_executor(executor, hashing.walk_packed, root, chunk, hash_small) for chunk in chunks if chunk
+        ]
         found = 0
         try:
             for future in asyncio.as_completed(futures):
@@ -280,6 +284,10 @@ class ScanRun(ABC):
         # A drive unmounted during the walk would look like an empty library: fail instead.
         library.check_available()
         return [future.result() for future in futures]
+
+    def _walk_hashes_small(self) -> bool:
+        """Whether the walk hashes small files sharing a size (`hashing.walk_packed`)."""
+        return False
 
     # -- the work phase: progress, batches in the workers, the cache ---------------------
 
@@ -415,6 +423,11 @@ class ExactScanRun(ScanRun):
     cache: HashCache
     results: ResultsStore
 
+    def _walk_hashes_small(self) -> bool:
+        # Only when the cache knows nothing (a first scan): else the walk would read again
+        # files whose hashes the cache holds.
+        return len(self.cache) == 0
+
     async def _work(self, parts: list[hashing.PackedWalk]) -> Finished:
         digests = [part.digest for part in parts]
         last = self.results.last_walk
@@ -425,9 +438,13 @@ class ExactScanRun(ScanRun):
         self.progress.files_found = walk.files  # the finished stats' `files`, from here on
         walked = self.clock()
         tally = Tally()
+        small_hashes: dict[str, str] = {}
+        for part in parts:  # hashed in the walk: computed in this scan, not from the cache
+            small_hashes.update(part.small_hashes)
+            self._count_read(part.work.bytes_read, tally)  # the hashes are counted when used
         compared, compared_bytes = walk.compared()
         self._begin_work(total=compared, bytes_total=compared_bytes)
-        await self._hash(walk.groups, tally)
+        await self._hash(walk.groups, small_hashes, tally)
         hashed = self.clock()
         self._work_done()
         duration = self.clock() - self.started
@@ -480,33 +497,44 @@ class ExactScanRun(ScanRun):
             summary=f"{last.files} files, {groups} groups, unchanged",
         )
 
-    async def _hash(self, groups: list[tuple[int, list[FileInfo]]], tally: Tally) -> None:
-        pending = await self._settle_from_cache(groups, tally)
+    async def _hash(self, groups: list[tuple[int, list[FileInfo]]], small_hashes: dict[str, str], tally: Tally) -> None:
+        pending = await self._settle_from_cache(groups, small_hashes, tally)
         root = str(self.tools.library.root)
 
-        def weigh(group: tuple[int, list[FileInfo], list[hashing.Member]]) -> tuple[int, int]:
+        def weigh(group: tuple[int, list[FileInfo], list[hashing.Member], list[hashing.Member]]) -> tuple[int, int]:
             return group[0] * len(group[1]), len(group[1])
 
         def arguments(batch: Batch) -> tuple[Any, ...]:
-            return root, [(size, known) for size, _members, known in batch]
+            return root, [(size, given) for size, _members, _known, given in batch]
 
         def record(batch: Batch, result: tuple[Sequence[Sequence[hashing.Outcome]], hashing.Work]) -> None:
             self._record_batch(batch, *result, tally)
 
         await self._in_workers(self._batched(pending, weigh), hashing.hash_groups, arguments, record)
 
-    async def _settle_from_cache(self, groups: list[tuple[int, list[FileInfo]]], tally: Tally) -> Batch:
-        """Settle the groups the hash cache can; returns the ones the workers must read."""
+    async def _settle_from_cache(
+        self, groups: list[tuple[int, list[FileInfo]]], small_hashes: dict[str, str], tally: Tally
+    ) -> Batch:
+        """Settle the groups the hash cache (and the hashes the walk made) can; returns the ones
+        the workers must read."""
         pending: Batch = []
         settled = Settled()
         for count, (size, members) in enumerate(groups):
             if count % 2000 == 1999:
                 await asyncio.sleep(0)  # a library of millions: let requests through meanwhile
             known = self.cache.members(members)
+            given = known
+            if small_hashes and size <= hashing.SMALL_FILE:
+                given = []
+                for path, partial, full in known:
+                    if full is None and (walked := small_hashes.get(path)) is not None:
+                        full = walked
+                        tally.computed += 1  # computed by the walk (a file it hashed twice, once)
+                    given.append((path, partial, full))
             try:
-                outcomes = hashing.resolve_group(size, known, None)
+                outcomes = hashing.resolve_group(size, given, None)
             except hashing.NeedsWork:
-                pending.append((size, members, known))
+                pending.append((size, members, known, given))
                 continue
             settled.add(self._record(size, members, known, outcomes, tally))
             settled.files += len(members)
@@ -517,15 +545,18 @@ class ExactScanRun(ScanRun):
     def _record_batch(
         self, batch: Batch, outcome_lists: Sequence[Sequence[hashing.Outcome]], work: hashing.Work, tally: Tally
     ) -> None:
-        tally.hashed_bytes += work.bytes_read
-        self.tools.counters.hashed_bytes += work.bytes_read
+        tally.computed += work.computed
+        self._count_read(work.bytes_read, tally)
         recorded = Settled()
-        for (size, members, known), outcomes in zip(batch, outcome_lists, strict=True):
+        for (size, members, known, _given), outcomes in zip(batch, outcome_lists, strict=True):
             recorded.add(self._record(size, members, known, outcomes, tally))
             recorded.files += len(members)
             recorded.nbytes += size * len(members)
-        tally.computed += work.computed
         self._advance(recorded)
+
+    def _count_read(self, nbytes: int, tally: Tally) -> None:
+        tally.hashed_bytes += nbytes
+        self.tools.counters.hashed_bytes += nbytes
 
     def _record(
         self,
