@@ -26,7 +26,9 @@ async def test_an_unexpected_error_fails_the_scan_once_and_the_next_scan_runs(
     client = await make_client()
     service = client.app[keys.SCAN]
 
-    def broken_build(scan_id: str, walk: WalkResult, tally: Tally, duration: float) -> dict[str, Any]:
+    def broken_build(
+        scan_id: str, walk: WalkResult, tally: Tally, duration: float, kept: list[dict[str, Any]] | None
+    ) -> dict[str, Any]:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(service.results, "build", broken_build)

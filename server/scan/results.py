@@ -73,6 +73,7 @@ class Tally:
     files_compared: int = 0  # files that shared their size with another and were compared
     file_cache_hits: int = 0  # of those, files whose every hash came from the hash cache
     unreadable: int = 0  # of those, files that could not be read (tried again next scan)
+    by_size: dict[int, tuple[int, int]] = field(default_factory=dict)  # size -> files compared, hashes needed
     by_hash: dict[tuple[int, str], list[str]] = field(default_factory=dict)  # (size, full hash) -> paths
 
 
@@ -137,16 +138,20 @@ def scan_stats(files: int, nbytes: int, tally: Tally, duration: float, *, unchan
 
 @dataclass(frozen=True, slots=True)
 class LastWalk:
-    """What a rescan of an unchanged library reuses instead of grouping and hashing again: the
-    digests of the walk a document was built from (`hashing.PackedWalk`), the hash cache's
-    generation then, the document, and the figures its stats and progress are made of.
+    """What a rescan reuses of the last one: the walk a document was built from (its parts,
+    packed: `hashing.PackedWalk`, and their digests), the hash cache's generation then, the
+    document, and the figures its stats and progress are made of, per same-size group too.
 
-    Equal digests mean every media file has the path, size, mtime and inode it had, the hash
-    cache's own rule for trusting what it knows, so the groups are the same; a changed cache
+    A same-size group's result depends only on its files, and a file whose path, size, mtime and
+    inode are unchanged is trusted to hold the same bytes (the hash cache's own rule). So a walk
+    with the same digests has the same groups (carried over whole), and a walk that differs
+    keeps every group of a size none of whose files changed (`changed_sizes`). A changed cache
     (cleared, files forgotten, another instance's file read) or a scan that could not read some
-    file (it is tried again) leaves no LastWalk. Kept in memory only.
+    file (it is tried again) leaves no LastWalk. Kept in memory only (the packed walk: ~65 bytes
+    a file).
     """
 
+    parts: list[hashing.PackedWalk]
     digests: list[bytes]
     cache_generation: int
     document: Document
@@ -155,6 +160,13 @@ class LastWalk:
     compared: int  # files sharing their size with another
     compared_bytes: int
     needed: int  # hashes needed
+    by_size: dict[int, tuple[int, int]]  # size -> files compared and hashes needed in its group
+
+
+def changed_sizes(before: list[hashing.WalkEntry], after: list[hashing.WalkEntry]) -> set[int]:
+    """The sizes of the files that appeared, went, or changed path, size, mtime or inode between
+    two walks (compared as sets of tuples: C speed)."""
+    return {entry[1] for entry in set(before).symmetric_difference(after)}
 
 
 class ResultsStore:
@@ -173,8 +185,11 @@ class ResultsStore:
             raise NotFound("No duplicate scan has finished yet; start one with POST /api/scan.", code="no_scan")
         return self.document
 
-    def build(self, scan_id: str, walk: WalkResult, tally: Tally, duration: float) -> Document:
-        """A new document from a finished scan (blocking for big libraries; use a thread)."""
+    def build(
+        self, scan_id: str, walk: WalkResult, tally: Tally, duration: float, kept: list[dict[str, Any]] | None = None
+    ) -> Document:
+        """A new document from a finished scan (blocking for big libraries; use a thread), with
+        the groups `kept` from the last one (sizes where no file changed) as they were."""
         by_hash = tally.by_hash
         # the mtimes of the files in groups only (most files compared are in none)
         infos_by_size = dict(walk.groups)
@@ -198,6 +213,11 @@ class ResultsStore:
         groups = [
             _group(digest, size, paths, mtimes, keys) for (size, digest), paths in by_hash.items() if len(paths) > 1
         ]
+        for group in kept or ():
+            files = group["files"]
+            for path in files:
+                keys[path] = old_keys.get(path) or natural_key(path)
+            groups.append((keys[files[0]], group))
         self._natural_keys = keys  # only the paths of this scan's groups are kept
         stats = scan_stats(walk.files, walk.bytes, tally, duration)
         return _document(scan_id, time.time(), stats, groups)

@@ -32,7 +32,16 @@ from server.library import Library
 from server.scan import hashing
 from server.scan.hashcache import HashCache
 from server.scan.progress import Clock, Progress, ProgressEmitter, Publish
-from server.scan.results import FileInfo, LastWalk, ResultsStore, Tally, summarize_walk
+from server.scan.results import (
+    Document,
+    FileInfo,
+    LastWalk,
+    ResultsStore,
+    Tally,
+    WalkResult,
+    changed_sizes,
+    summarize_walk,
+)
 
 log = logging.getLogger("archive_catalog")
 
@@ -431,10 +440,11 @@ class ExactScanRun(ScanRun):
     async def _work(self, parts: list[hashing.PackedWalk]) -> Finished:
         digests = [part.digest for part in parts]
         last = self.results.last_walk
-        if last is not None and last.digests == digests and last.cache_generation == self.cache.generation:
+        if last is not None and last.cache_generation != self.cache.generation:
+            last = None  # the cache changed since: what it held then is not what it holds now
+        if last is not None and last.digests == digests:
             return self._unchanged(last)
-        # big libraries: off the loop
-        walk = await asyncio.to_thread(lambda: summarize_walk(hashing.unpack(parts)))
+        walk, changed = await asyncio.to_thread(self._summarize, parts, last)  # big libraries: off the loop
         self.progress.files_found = walk.files  # the finished stats' `files`, from here on
         walked = self.clock()
         tally = Tally()
@@ -444,16 +454,21 @@ class ExactScanRun(ScanRun):
             self._count_read(part.work.bytes_read, tally)  # the hashes are counted when used
         compared, compared_bytes = walk.compared()
         self._begin_work(total=compared, bytes_total=compared_bytes)
-        await self._hash(walk.groups, small_hashes, tally)
+        groups, kept = walk.groups, []
+        if last is not None and changed is not None:
+            groups = [group for group in walk.groups if group[0] in changed]
+            kept = self._keep_unchanged(last, walk, changed, tally)
+        await self._hash(groups, small_hashes, tally)
         hashed = self.clock()
         self._work_done()
         duration = self.clock() - self.started
-        document = await asyncio.to_thread(self.results.build, self.scan_id, walk, tally, duration)
+        document = await asyncio.to_thread(self.results.build, self.scan_id, walk, tally, duration, kept)
         self.results.document = document
         self.cache.retain(walk.paths)  # files gone from the library leave the cache too
         self.results.last_walk = None
         if not tally.unreadable:
             self.results.last_walk = LastWalk(
+                [replace(part, small_hashes={}) for part in parts],
                 digests,
                 self.cache.generation,
                 document,
@@ -462,21 +477,51 @@ class ExactScanRun(ScanRun):
                 compared=compared,
                 compared_bytes=compared_bytes,
                 needed=tally.needed,
+                by_size=tally.by_size,
             )
         log.info(
-            "scan %s: walk %.3fs, hashing %.3fs, results %.3fs",
+            "scan %s: walk %.3fs, hashing %.3fs (%d of %d same-size groups), results %.3fs",
             self.scan_id,
             walked - self.started,
             hashed - walked,
+            len(groups),
+            len(walk.groups),
             self.clock() - hashed,
         )
-        groups = len(document["groups"])
+        count = len(document["groups"])
         return Finished(
-            groups=groups,
+            groups=count,
             total_wasted=document["total_wasted"],
             stats=document["stats"],
-            summary=f"{walk.files} files, {groups} groups, {tally.hashed_bytes} hashed bytes",
+            summary=f"{walk.files} files, {count} groups, {tally.hashed_bytes} hashed bytes",
         )
+
+    @staticmethod
+    def _summarize(parts: list[hashing.PackedWalk], last: LastWalk | None) -> tuple[WalkResult, set[int] | None]:
+        """The walk's same-size groups, and (given the last walk) the sizes whose files changed
+        since: every other group is the last scan's (blocking; in a thread)."""
+        entries = hashing.unpack(parts)
+        walk = summarize_walk(entries)
+        if last is None:
+            return walk, None
+        changed = changed_sizes(hashing.unpack(last.parts), entries)
+        changed.update(size for size, _members in walk.groups if size not in last.by_size)
+        return walk, changed
+
+    def _keep_unchanged(self, last: LastWalk, walk: WalkResult, changed: set[int], tally: Tally) -> list[Document]:
+        """Carry the last scan's groups of the sizes in which no file changed into this scan:
+        their figures (every hash as if from the cache, none read) and their document groups."""
+        settled = Settled()
+        for size, members in walk.groups:
+            if size in changed:
+                continue
+            files, needed = tally.by_size[size] = last.by_size[size]
+            tally.needed += needed
+            tally.files_compared += files
+            tally.file_cache_hits += files
+            settled.add(Settled(files, size * len(members), files, needed))
+        self._advance(settled)
+        return [group for group in last.document["groups"] if group["size"] not in changed]
 
     def _unchanged(self, last: LastWalk) -> Finished:
         """A rescan whose walk is the last scan's: its results carried over, nothing grouped,
@@ -592,6 +637,7 @@ class ExactScanRun(ScanRun):
                 else:
                     paths.append(info.path)
         self.cache.store_many(learnt)
+        tally.by_size[size] = (len(members), needed)
         tally.needed += needed
         tally.files_compared += len(members)
         tally.file_cache_hits += hits.cache_hits
