@@ -7,6 +7,7 @@ leave nothing to carry over."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from server import keys
 from server.scan import hashing
+from server.scan.results import changed_sizes
 
 from .conftest import ClientFactory
 from .scan_support import run_scan, scan_results
@@ -210,7 +212,7 @@ async def test_a_rescan_after_changes_equals_a_fresh_scan(tmp_path: Path, make_c
         info = (root / relative).stat()
         os.utime(root / relative, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))
 
-    changes = [
+    changes: list[tuple[str, Callable[[], object], set[int]]] = [
         ("touch a small copy", lambda: touch("site/one/b1.png"), {5_000}),
         ("rewrite a large copy", lambda: (root / "site/two/a2.jpg").write_bytes(b"z" * len(A)), {len(A)}),
         ("remove a copy", lambda: (root / "other/d3/d3.webp").unlink(), {9000}),
@@ -232,3 +234,21 @@ async def test_a_rescan_after_changes_equals_a_fresh_scan(tmp_path: Path, make_c
         # only the groups of the sizes with a changed file were settled again
         assert {(root / path).stat().st_size for path in looked_up} == sizes, what
         assert [g["mtimes"] for g in rescan["groups"]] == [g["mtimes"] for g in fresh["groups"]], what
+
+
+def test_changed_sizes_part_by_part_or_whole(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "lib")
+    folders = hashing.walk_roots(str(root))  # other/three, site/one, site/two
+
+    def walk(split: int) -> list[hashing.PackedWalk]:
+        return [hashing.walk_packed(str(root), folders[i::split]) for i in range(split)]
+
+    before = walk(2)
+    assert changed_sizes(before, walk(2)) == set()
+    assert changed_sizes(before, walk(3)) == set()  # split otherwise: compared whole
+    (root / "site/one/b1.png").write_bytes(b"b" * 6_000)  # 5,000 -> 6,000 bytes
+    (root / "other/three/new.jpg").write_bytes(b"n" * 10)
+    assert changed_sizes(before, walk(2)) == {5_000, 6_000, 10}
+    assert changed_sizes(before, walk(3)) == {5_000, 6_000, 10}
+    after = walk(2)
+    assert [a.digest == b.digest for a, b in zip(before, after, strict=True)].count(False) == 2

@@ -178,6 +178,7 @@ class PackedWalk:
     blob: bytes
     small_hashes: dict[str, str]
     work: Work
+    folders_digest: bytes  # of the folders walked: two parts of equal folders can be compared
 
     def entries(self) -> list[WalkEntry]:
         found: list[WalkEntry] = pickle.loads(self.blob)
@@ -197,7 +198,8 @@ def walk_packed(root: str, folders: Sequence[str], hash_shared_small: bool = Fal
     blob = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
     work = Work()
     small_hashes = hash_shared_small_files(root, found, work) if hash_shared_small else {}
-    return PackedWalk(blake3.blake3(blob).digest(), len(found), blob, small_hashes, work)
+    folders_digest = blake3.blake3("\0".join(folders).encode(errors="surrogateescape")).digest()
+    return PackedWalk(blake3.blake3(blob).digest(), len(found), blob, small_hashes, work, folders_digest)
 
 
 def hash_shared_small_files(root: str, found: Sequence[WalkEntry], work: Work) -> dict[str, str]:

@@ -163,10 +163,18 @@ class LastWalk:
     by_size: dict[int, tuple[int, int]]  # size -> files compared and hashes needed in its group
 
 
-def changed_sizes(before: list[hashing.WalkEntry], after: list[hashing.WalkEntry]) -> set[int]:
+def changed_sizes(before: list[hashing.PackedWalk], after: list[hashing.PackedWalk]) -> set[int]:
     """The sizes of the files that appeared, went, or changed path, size, mtime or inode between
-    two walks (compared as sets of tuples: C speed)."""
-    return {entry[1] for entry in set(before).symmetric_difference(after)}
+    two walks (compared as sets of tuples: C speed). Walks split alike (each part over the same
+    folders) are compared part by part, and only the parts whose digests differ are unpacked."""
+    pairs = [(before, after)]
+    if [part.folders_digest for part in before] == [part.folders_digest for part in after]:
+        pairs = [([old], [new]) for old, new in zip(before, after, strict=True) if old.digest != new.digest]
+    changed: set[int] = set()
+    for old_parts, new_parts in pairs:
+        differ = set(hashing.unpack(old_parts)).symmetric_difference(hashing.unpack(new_parts))
+        changed.update(entry[1] for entry in differ)
+    return changed
 
 
 class ResultsStore:

@@ -504,7 +504,7 @@ class ExactScanRun(ScanRun):
         walk = summarize_walk(entries)
         if last is None:
             return walk, None
-        changed = changed_sizes(hashing.unpack(last.parts), entries)
+        changed = changed_sizes(last.parts, parts)
         changed.update(size for size, _members in walk.groups if size not in last.by_size)
         return walk, changed
 
