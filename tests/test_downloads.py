@@ -23,6 +23,7 @@ from server import keys
 from server.app import create_app
 from server.cache.downloads import CacheEntry
 from server.config import Config, ConfigError, load_config
+from server.downloads import selection as selection_module
 from server.downloads.service import DownloadService, auto_threshold_mb
 from server.errors import Conflict
 
@@ -72,6 +73,34 @@ async def test_hit_after_miss_serves_identical_bytes(make_client: ClientFactory,
     stats = (await (await client.get("/api/cache_stats")).json())["download_cache"]
     assert stats["entries"] == 1 and stats["bytes"] == len(first)
     assert stats["hits"] == 1 and stats["misses"] == 1 and stats["index"] == "local"
+
+
+@pytest.mark.parametrize("threshold_mb", [100, 0])
+async def test_a_hit_stats_the_files_and_opens_none(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch, threshold_mb: int
+) -> None:
+    """A cached archive's bytes are already made: a hit needs each file's size and mtime (its
+    key), not the open that a build makes to promise only readable files."""
+    client = await make_client(threshold_mb=threshold_mb)
+    url = "/api/download?site=alpha&model=ana"
+    _, _, first = await get(client, url)
+    await settle(client)
+    opened: list[str] = []
+    real_readable_file = selection_module._readable_file
+
+    def counting(path: str, shown: str) -> os.stat_result | None:
+        opened.append(shown)
+        return real_readable_file(path, shown)
+
+    monkeypatch.setattr(selection_module, "_readable_file", counting)
+    status, headers, again = await get(client, url)
+    assert (status, headers["X-Cache"], again) == (200, "HIT", first)
+    assert opened == []
+    # a miss still opens every file before anything is built
+    _, headers, _ = await get(client, "/api/download?site=alpha&model=ana&format=pdf")
+    assert headers["X-Cache"] == "MISS"
+    assert sorted(opened) == sorted(f"ana/{name}" for name in ANA)
+    await settle(client)
 
 
 async def test_changed_file_changes_the_key(make_client: ClientFactory, library_root: Path, tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """What a download holds: the selection (one model, several, or a whole site) and its names.
 
-Each file is opened and stat'ed fresh per request: a file gone since the listing, or one the
-server cannot open (permissions, a dangling link, not a regular file), is left out here, before
-any plan or byte, whatever the format. Also the cache key (format + selection + every file's
-relative path, size and mtime) and the suggested file name, capped to fit a file-system name.
-No aiohttp here.
+Each file is stat'ed fresh per request (`select`: enough to find a cached archive, whose bytes
+are already made) and, before anything is built, opened (`readable`): a file gone since the
+listing, or one the server cannot open (permissions, a dangling link, not a regular file), is
+left out there, before any plan or byte, whatever the format. Also the cache key (format +
+selection + every file's relative path, size and mtime) and the suggested file name, capped to
+fit a file-system name. No aiohttp here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import blake3
@@ -53,6 +54,7 @@ class Selection:
     models: tuple[str, ...]
     whole_site: bool
     files: tuple[SelectedFile, ...]
+    opened: bool = True  # every file opened (`readable`), not only stat'ed (`select`)
 
     def images(self) -> list[SelectedFile]:
         return [f for f in self.files if f.kind == "image"]
@@ -85,21 +87,46 @@ async def select(catalog: Catalog, site: str, models: Sequence[str]) -> Selectio
         if not media and not whole_site:
             raise NotFound(f"Model {model!r} in site {site!r} holds no media.")
         folders.append((folder.path, model, media))
-    files = await asyncio.to_thread(_open_and_stat, folders)  # one trip to a thread, not one per model
-    return Selection(site, tuple(names), whole_site, tuple(files))
+    files = await asyncio.to_thread(_stat_files, folders)  # one trip to a thread, not one per model
+    return Selection(site, tuple(names), whole_site, tuple(files), opened=False)
 
 
-def _open_and_stat(folders: Sequence[tuple[Path, str, Sequence[tuple[str, str]]]]) -> list[SelectedFile]:
+async def readable(selection: Selection) -> Selection:
+    """`selection` with every file opened: those the server cannot read as regular files left
+    out (what a build may promise), sizes and mtimes as of now."""
+    if selection.opened:
+        return selection
+    files = await asyncio.to_thread(_open_files, selection.files)
+    return replace(selection, files=tuple(files), opened=True)
+
+
+def _stat_files(folders: Sequence[tuple[Path, str, Sequence[tuple[str, str]]]]) -> list[SelectedFile]:
+    """The regular files among the listed ones (one `stat` each: a cache hit needs no more)."""
     out = []
+    stat_of, is_regular = os.stat, stat.S_ISREG
     for folder, model, names in folders:
         prefix = f"{folder}{os.sep}"
         for name, kind in names:
             path = prefix + name
-            info = _readable_file(path, f"{model}/{name}")
-            if info is not None:
+            try:
+                info = stat_of(path)
+            except OSError:
+                continue  # gone since the listing, or a dangling link: `readable` tells why not
+            if is_regular(info.st_mode):
                 out.append(
                     SelectedFile(model, name, path, info.st_size, info.st_mtime, info.st_mtime_ns, info.st_ino, kind)
                 )
+    return out
+
+
+def _open_files(files: Sequence[SelectedFile]) -> list[SelectedFile]:
+    out = []
+    for file in files:
+        info = _readable_file(file.path, file.archive_name)
+        if info is not None:
+            out.append(
+                replace(file, size=info.st_size, mtime=info.st_mtime, mtime_ns=info.st_mtime_ns, inode=info.st_ino)
+            )
     return out
 
 

@@ -36,7 +36,15 @@ from server.cache.downloads import CachedArchive, DownloadStore, discard
 from server.catalog import Catalog
 from server.downloads.cache import TolerantCache
 from server.downloads.plans import estimate, pdf_archive_plan, zip_entries
-from server.downloads.selection import CONTENT_TYPES, EXTENSIONS, Selection, download_filename, select, selection_key
+from server.downloads.selection import (
+    CONTENT_TYPES,
+    EXTENSIONS,
+    Selection,
+    download_filename,
+    readable,
+    select,
+    selection_key,
+)
 from server.downloads.streaming import (
     WRITER_NICE,
     CrcRunner,
@@ -151,10 +159,17 @@ class DownloadService:
 
     async def prepare(self, site: str, models: Sequence[str], fmt: str) -> Download:
         """Everything checked (404s), the cache looked up, the strategy of a miss chosen."""
-        selection = await select(self.catalog, site, models)
+        selection = await select(self.catalog, site, models)  # stat'ed: enough for a cache hit
+        key = selection_key(fmt, selection)
+        cached = await self.cache.lookup(key)
+        if cached is None:  # to be built: only files the server can read (a file left out: another key)
+            opened = await readable(selection)
+            if opened.files != selection.files:
+                key = selection_key(fmt, opened)
+                cached = await self.cache.lookup(key)
+            selection = opened
         if fmt in ("pdf", "pdfs-zip") and not selection.images():
             raise NotFound("There are no images to put in a PDF.")
-        key = selection_key(fmt, selection)
         download = Download(
             key=key,
             filename=download_filename(selection, fmt),
@@ -164,7 +179,6 @@ class DownloadService:
             strategy="cache",
             selection=selection,
         )
-        cached = await self.cache.lookup(key)
         if cached is not None:  # the hot path of a repeat download: nothing planned
             log.info("Cache hit for key: %s", key)
             download.cached, download.estimate = cached, cached.info.st_size
