@@ -106,16 +106,24 @@ def _stat_files(folders: Sequence[tuple[Path, str, Sequence[tuple[str, str]]]]) 
     stat_of, is_regular = os.stat, stat.S_ISREG
     for folder, model, names in folders:
         prefix = f"{folder}{os.sep}"
-        for name, kind in names:
-            path = prefix + name
-            try:
-                info = stat_of(path)
-            except OSError:
-                continue  # gone since the listing, or a dangling link: `readable` tells why not
-            if is_regular(info.st_mode):
-                out.append(
-                    SelectedFile(model, name, path, info.st_size, info.st_mtime, info.st_mtime_ns, info.st_ino, kind)
-                )
+        try:
+            folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # stats relative to it
+        except OSError:
+            continue  # the folder went since the listing
+        try:
+            for name, kind in names:
+                try:
+                    info = stat_of(name, dir_fd=folder_fd)
+                except OSError:
+                    continue  # gone since the listing, or a dangling link: `readable` tells why not
+                if is_regular(info.st_mode):
+                    out.append(
+                        SelectedFile(
+                            model, name, prefix + name, info.st_size, info.st_mtime, info.st_mtime_ns, info.st_ino, kind
+                        )
+                    )
+        finally:
+            os.close(folder_fd)
     return out
 
 
