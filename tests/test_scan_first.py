@@ -111,3 +111,16 @@ def test_the_walk_hashes_only_small_files_sharing_a_size_in_its_part(tmp_path: P
         "s2/m3/b.png",
         "s2/m5/a-link.jpg",
     }
+
+
+def test_a_cold_page_cache_leaves_the_hashing_to_the_hashing_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read cold one by one in the walk, small files would wait for the disk one at a time; the
+    hashing stage asks for a whole group's files at once (WILLNEED) instead."""
+    root = _tree(tmp_path / "lib")
+    folders = hashing.walk_roots(str(root))
+    monkeypatch.setattr(hashing, "_cached", lambda fd, offset: False)  # what RWF_NOWAIT says of a cold file
+    packed = hashing.walk_packed(str(root), folders, hash_shared_small=True)
+    assert packed.small_hashes == {} and packed.work.bytes_read == 0
+    assert packed.count == 10  # the walk itself is whole

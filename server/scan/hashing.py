@@ -192,7 +192,9 @@ def walk_packed(root: str, folders: Sequence[str], hash_shared_small: bool = Fal
     With `hash_shared_small` (the scan knows no hash yet: a first scan), the small files that
     share their size with another file of this part are hashed whole at once, while their
     folders are fresh: two files of one size here are two files of that size in the library,
-    so each of them is compared anyway and nothing is read that the scan would not read.
+    so each of them is compared anyway and nothing is read that the scan would not read. Not
+    when the first such file is not in the page cache: read cold one by one here, they would
+    wait for the disk one at a time (the hashing stage asks for a group's files at once).
     """
     found = walk_folders(root, folders)
     blob = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
@@ -213,9 +215,10 @@ def hash_shared_small_files(root: str, found: Sequence[WalkEntry], work: Work) -
     hashes: dict[str, str] = {}
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for size, files in by_size.items():
-            if len(files) < 2:
-                continue
+        shared = [(size, files) for size, files in by_size.items() if len(files) > 1]
+        if not shared or not _first_cached(root_fd, next(iter(shared[0][1].values()))[0]):
+            return hashes  # a cold page cache: read later, group by group, with the disk's queue full
+        for size, files in shared:
             for count, names in enumerate(files.values()):
                 if not count % 64:
                     check_cancel()
@@ -331,6 +334,18 @@ def _cached(fd: int, offset: int) -> bool:
         return os.preadv(fd, [_probe], offset, os.RWF_NOWAIT) >= 0
     except OSError:  # EAGAIN: not cached (or no RWF_NOWAIT here); a real error shows when read
         return False
+
+
+def _first_cached(root_fd: int, relative: str) -> bool:
+    """Whether the first byte of a file is in the page cache (unreadable: no)."""
+    try:
+        fd = os.open(relative, os.O_RDONLY | os.O_CLOEXEC, dir_fd=root_fd)
+    except OSError:
+        return False
+    try:
+        return _cached(fd, 0)
+    finally:
+        os.close(fd)
 
 
 def hash_small_fd(fd: int, size: int) -> tuple[str, int]:
