@@ -271,8 +271,8 @@ class ScanRun(ABC):
         self._check_cancel()
         # a small library: one part per worker (each part costs a round trip); a big one: more,
         # so the workers finish together and the progress moves
-        chunk_count = min(len(folders) // WALK_FOLDERS_PER_PART, pool.workers * WALK_PARTS_PER_WORKER)
-        chunk_count = max(1, min(len(folders), max(pool.workers, chunk_count)))
+        per_worker = min(WALK_PARTS_PER_WORKER, max(1, len(folders) // (WALK_FOLDERS_PER_PART * pool.workers)))
+        chunk_count = max(1, min(len(folders), pool.workers * per_worker))  # a whole number per worker
         chunks = [folders[i::chunk_count] for i in range(chunk_count)]
         loop = asyncio.get_running_loop()
         executor = pool.executor
