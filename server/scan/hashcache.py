@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from server.infra.filecache import FileCache
+from server.infra.filecache import FileCache, FileIdentity
 from server.scan.hashing import HASH_NAME, Member
 
 FORMAT_VERSION = 2  # 1: BLAKE3 hashes; 2: XXH3-128 (HASH_NAME), named in the file too
@@ -31,17 +31,11 @@ class Entry(NamedTuple):
     full: str | None
 
 
-class Walked(Protocol):
+class Walked(FileIdentity, Protocol):
     """A file as the walk saw it (server.scan.results.FileInfo)."""
 
     @property
     def path(self) -> str: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def mtime_ns(self) -> int: ...
-    @property
-    def inode(self) -> int: ...
 
 
 _new_entry = tuple.__new__  # Entry's own __new__ is a Python function: 3x slower, once per file

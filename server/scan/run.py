@@ -106,6 +106,12 @@ class Finished:
     stats: dict[str, Any]
     summary: str  # "N files, N groups, ..." for the log
 
+    @classmethod
+    def of(cls, document: dict[str, Any], files: int, detail: str) -> Finished:
+        """What a duplicate-results document tells (`detail` ends the log line)."""
+        groups = len(document["groups"])
+        return cls(groups, document["total_wasted"], document["stats"], f"{files} files, {groups} groups, {detail}")
+
 
 @dataclass(slots=True)
 class Settled:
@@ -488,13 +494,7 @@ class ExactScanRun(ScanRun):
             len(walk.groups),
             self.clock() - hashed,
         )
-        count = len(document["groups"])
-        return Finished(
-            groups=count,
-            total_wasted=document["total_wasted"],
-            stats=document["stats"],
-            summary=f"{walk.files} files, {count} groups, {tally.hashed_bytes} hashed bytes",
-        )
+        return Finished.of(document, walk.files, f"{tally.hashed_bytes} hashed bytes")
 
     @staticmethod
     def _summarize(parts: list[hashing.PackedWalk], last: LastWalk | None) -> tuple[WalkResult, set[int] | None]:
@@ -534,13 +534,7 @@ class ExactScanRun(ScanRun):
         self.results.document = document
         self.results.last_walk = replace(last, document=document)
         log.info("scan %s: the library is unchanged since the last scan; its results carried over", self.scan_id)
-        groups = len(document["groups"])
-        return Finished(
-            groups=groups,
-            total_wasted=document["total_wasted"],
-            stats=document["stats"],
-            summary=f"{last.files} files, {groups} groups, unchanged",
-        )
+        return Finished.of(document, last.files, "unchanged")
 
     async def _hash(self, groups: list[tuple[int, list[FileInfo]]], small_hashes: dict[str, str], tally: Tally) -> None:
         pending = await self._settle_from_cache(groups, small_hashes, tally)
