@@ -13,6 +13,7 @@ shape too. aiohttp 3.x has no option to choose that class, hence `_JsonErrorServ
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import signal
@@ -26,6 +27,23 @@ from server.web.middleware import JsonErrorRequestHandler
 from server.web.params import MAX_PARAM_LENGTH, MAX_PARAMS
 
 log = logging.getLogger("archive_catalog")
+
+# The cyclic garbage collector runs after this many net new container objects (CPython: 700).
+# A scan allocates tens of thousands of small, long-lived, acyclic objects (walk entries, cache
+# entries, groups), and at 700 each scan paid ~20 ms of collections, most of them full passes
+# over the whole heap (measured in-process on a 5,500-file library: 22 ms of GC and 106 ms per
+# first scan, against none and 90 ms at 50,000). Reference counting still frees almost
+# everything at once; cyclic garbage waits a little longer.
+GC_THRESHOLD = 50_000
+
+
+def _tune_gc() -> None:
+    """After start-up: what exists now lives as long as the process (the app, its routes and
+    caches) and is left out of every later collection (`gc.freeze`); collections are rarer."""
+    gc.freeze()
+    _first, second, third = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, second, third)
+
 
 # The longest request line the contract allows: every parameter at its longest, each character
 # percent-encoded UTF-8 (up to 12 bytes), with its name, after a path. Longer lines get a JSON 414.
@@ -60,6 +78,7 @@ async def _serve(app: web.Application, host: str, port: int, reuse_port: bool) -
         max_field_size=MAX_HEADER_FIELD,
     )
     await runner.setup()
+    _tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
