@@ -38,6 +38,15 @@ class Walked(FileIdentity, Protocol):
     def path(self) -> str: ...
 
 
+class _File(NamedTuple):
+    """One file's identity, for `store`."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+
 _new_entry = tuple.__new__  # Entry's own __new__ is a Python function: 3x slower, once per file
 
 
@@ -80,14 +89,13 @@ class HashCache(FileCache[Entry]):
             self._changed()
 
     def store(self, path: str, size: int, mtime_ns: int, inode: int, partial: str | None, full: str | None) -> None:
-        """Record what was learnt; a hash not given is kept from the entry of the unchanged file."""
-        old = self._valid(path, size, mtime_ns, inode)
-        if old is not None:
-            if (partial is None or partial == old.partial) and (full is None or full == old.full):
-                return  # nothing new (a rescan: every file)
-            partial = partial or old.partial
-            full = full or old.full
-        self._put(path, Entry(size, mtime_ns, inode, partial, full))
+        """Record what was learnt of one file (`members`, `learnt` and `store_many` for one):
+        a hash not given is kept from the entry of the unchanged file."""
+        file = _File(path, size, mtime_ns, inode)
+        known = self.members([file])[0]
+        if partial in (None, known[1]) and full in (None, known[2]):
+            return  # nothing new
+        self.store_many([self.learnt(file, known, partial, full)])
 
     def _row(self, entry: Entry) -> list[Any]:
         return [entry.size, entry.mtime_ns, entry.inode, entry.partial, entry.full]
