@@ -152,15 +152,29 @@ class LastWalk:
     """
 
     parts: list[hashing.PackedWalk]
-    digests: list[bytes]
     cache_generation: int
     document: Document
     files: int
-    bytes: int
-    compared: int  # files sharing their size with another
-    compared_bytes: int
-    needed: int  # hashes needed
+    nbytes: int
     by_size: dict[int, tuple[int, int]]  # size -> files compared and hashes needed in its group
+
+    @property
+    def digests(self) -> list[bytes]:
+        return [part.digest for part in self.parts]
+
+    @property
+    def compared(self) -> int:
+        """Files sharing their size with another."""
+        return sum(files for files, _needed in self.by_size.values())
+
+    @property
+    def compared_bytes(self) -> int:
+        return sum(size * files for size, (files, _needed) in self.by_size.items())
+
+    @property
+    def needed(self) -> int:
+        """Hashes needed."""
+        return sum(needed for _files, needed in self.by_size.values())
 
 
 def changed_sizes(before: list[hashing.PackedWalk], after: list[hashing.PackedWalk]) -> set[int]:
@@ -234,7 +248,7 @@ class ResultsStore:
         """The document of a rescan whose walk is `last`'s: the same groups, every hash as if
         taken from the hash cache (none read), and this scan's id, time and duration."""
         tally = Tally(needed=last.needed, files_compared=last.compared, file_cache_hits=last.compared)
-        stats = scan_stats(last.files, last.bytes, tally, duration, unchanged=True)
+        stats = scan_stats(last.files, last.nbytes, tally, duration, unchanged=True)
         return {**last.document, "scan_id": scan_id, "finished_at": time.time(), "stats": stats}
 
     def drop(self, deleted: list[str]) -> None:

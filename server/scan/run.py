@@ -475,14 +475,10 @@ class ExactScanRun(ScanRun):
         if not tally.unreadable:
             self.results.last_walk = LastWalk(
                 [replace(part, small_hashes={}) for part in parts],
-                digests,
                 self.cache.generation,
                 document,
                 files=walk.files,
-                bytes=walk.bytes,
-                compared=compared,
-                compared_bytes=compared_bytes,
-                needed=tally.needed,
+                nbytes=walk.bytes,
                 by_size=tally.by_size,
             )
         log.info(
