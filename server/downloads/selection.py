@@ -54,7 +54,6 @@ class Selection:
     models: tuple[str, ...]
     whole_site: bool
     files: tuple[SelectedFile, ...]
-    opened: bool = True  # every file opened (`readable`), not only stat'ed (`select`)
 
     def images(self) -> list[SelectedFile]:
         return [f for f in self.files if f.kind == "image"]
@@ -88,16 +87,14 @@ async def select(catalog: Catalog, site: str, models: Sequence[str]) -> Selectio
             raise NotFound(f"Model {model!r} in site {site!r} holds no media.")
         folders.append((folder.path, model, media))
     files = await asyncio.to_thread(_stat_files, folders)  # one trip to a thread, not one per model
-    return Selection(site, tuple(names), whole_site, tuple(files), opened=False)
+    return Selection(site, tuple(names), whole_site, tuple(files))
 
 
 async def readable(selection: Selection) -> Selection:
-    """`selection` with every file opened: those the server cannot read as regular files left
-    out (what a build may promise), sizes and mtimes as of now."""
-    if selection.opened:
-        return selection
+    """`selection` (from `select`) with every file opened: those the server cannot read as
+    regular files left out (what a build may promise), sizes and mtimes as of now."""
     files = await asyncio.to_thread(_open_files, selection.files)
-    return replace(selection, files=tuple(files), opened=True)
+    return replace(selection, files=tuple(files))
 
 
 def _stat_files(folders: Sequence[tuple[Path, str, Sequence[tuple[str, str]]]]) -> list[SelectedFile]:
