@@ -93,16 +93,16 @@ class FileCache(ABC, Generic[EntryT]):
         """Record `entry` for `path` (a change only when it differs from what is there)."""
         if self._entries.get(path) != entry:
             self._entries[path] = entry
-            self._generation += 1
+            self._changed()
 
     def _changed(self) -> None:
-        """Entries were changed directly (a subclass's bulk update)."""
+        """Entries changed (here, or by a subclass's bulk update): the one place the generation moves."""
         self._generation += 1
 
     def forget(self, paths: Iterable[str]) -> None:
         for path in paths:
             if self._entries.pop(path, None) is not None:
-                self._generation += 1
+                self._changed()
 
     def retain(self, paths: set[str]) -> int:
         """Drop entries for paths a complete walk no longer found; returns how many."""
@@ -113,7 +113,7 @@ class FileCache(ABC, Generic[EntryT]):
     def clear(self) -> None:
         """Forget everything, in memory and on disk."""
         self._entries.clear()
-        self._generation += 1
+        self._changed()
         with self._save_lock:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
@@ -186,6 +186,6 @@ class FileCache(ABC, Generic[EntryT]):
             log.warning("%s unreadable (%s); starting empty", self._what, type(exc).__name__)
             return 0
         self._entries = entries
-        self._generation += 1  # other entries: a change for whoever compares generations
+        self._changed()  # other entries: a change for whoever compares generations
         self._saved_generation = self._generation
         return len(entries)
