@@ -23,10 +23,10 @@ def test_entries_are_valid_only_while_size_mtime_and_inode_match(tmp_path: Path)
     cache = PerceptualCache(tmp_path)
     cache.store("s/m/a.jpg", 100, 5, 7, info(1))
     assert cache.lookup("s/m/a.jpg", 100, 5, 7) == info(1)
-    assert cache.known("s/m/a.jpg", 100, 5, 7)
+    assert cache.entry("s/m/a.jpg", 100, 5, 7) is not None
     for size, mtime_ns, inode in ((101, 5, 7), (100, 6, 7), (100, 5, 8)):
         assert cache.lookup("s/m/a.jpg", size, mtime_ns, inode) is None
-        assert not cache.known("s/m/a.jpg", size, mtime_ns, inode)
+        assert cache.entry("s/m/a.jpg", size, mtime_ns, inode) is None
     cache.store("s/m/a.jpg", 101, 5, 7, info(2))  # the file changed: the new hash replaces the old
     assert cache.lookup("s/m/a.jpg", 100, 5, 7) is None
     assert cache.lookup("s/m/a.jpg", 101, 5, 7) == info(2)
@@ -36,9 +36,9 @@ def test_entries_are_valid_only_while_size_mtime_and_inode_match(tmp_path: Path)
 def test_a_file_that_is_not_an_image_is_remembered(tmp_path: Path) -> None:
     cache = PerceptualCache(tmp_path)
     cache.store("s/m/broken.jpg", 10, 20, 30, None)
-    assert cache.known("s/m/broken.jpg", 10, 20, 30)
+    assert cache.entry("s/m/broken.jpg", 10, 20, 30) is not None
     assert cache.lookup("s/m/broken.jpg", 10, 20, 30) is None
-    assert not cache.known("s/m/other.jpg", 10, 20, 30)
+    assert cache.entry("s/m/other.jpg", 10, 20, 30) is None
 
 
 def test_a_real_file_is_looked_up_by_its_stat(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ async def test_save_and_load_round_trip(tmp_path: Path) -> None:
     loaded = PerceptualCache(tmp_path)
     assert loaded.load() == 101
     for i in range(100):
-        assert loaded.known(f"s/m/{i}.jpg", i, i * 2, i * 3)
+        assert loaded.entry(f"s/m/{i}.jpg", i, i * 2, i * 3) is not None
         assert loaded.lookup(f"s/m/{i}.jpg", i, i * 2, i * 3) == (info(i) if i % 3 else None)
     assert loaded.lookup("s/m/top.jpg", 1, 2, 3) == ImageInfo((1 << 64) - 1, 1, 1, "PNG")
     cache.clear()
@@ -103,7 +103,7 @@ async def test_forget_drops_entries(tmp_path: Path) -> None:
     assert cache.dirty and len(cache) == 1
     await cache.save()
     loaded = PerceptualCache(tmp_path)
-    assert loaded.load() == 1 and loaded.known("s/m/b.jpg", 1, 2, 3)
+    assert loaded.load() == 1 and loaded.entry("s/m/b.jpg", 1, 2, 3) is not None
 
 
 async def test_a_cache_of_another_format_or_hash_is_discarded_whole(tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ async def test_a_cache_of_another_format_or_hash_is_discarded_whole(tmp_path: Pa
     path.write_bytes(orjson.dumps({"version": FORMAT_VERSION + 1, "hash": HASH_NAME, "entries": {"s/m/a.jpg": row}}))
     cache = PerceptualCache(tmp_path)
     assert cache.load() == 0
-    assert not cache.known("s/m/a.jpg", 1, 2, 3)
+    assert cache.entry("s/m/a.jpg", 1, 2, 3) is None
     path.write_bytes(orjson.dumps({"version": FORMAT_VERSION, "hash": "dhash64", "entries": {"s/m/a.jpg": row}}))
     assert PerceptualCache(tmp_path).load() == 0
     path.write_bytes(orjson.dumps({"version": FORMAT_VERSION, "hash": HASH_NAME, "entries": {"s/m/a.jpg": row}}))
@@ -172,4 +172,4 @@ async def test_an_instance_takes_the_file_another_one_saved(tmp_path: Path) -> N
     second.store("s/m/c.jpg", 1, 2, 3, None)
     await second.save()
     first.reload_if_changed()
-    assert first.known("s/m/b.jpg", 1, 2, 3) and not first.known("s/m/c.jpg", 1, 2, 3)
+    assert first.entry("s/m/b.jpg", 1, 2, 3) is not None and first.entry("s/m/c.jpg", 1, 2, 3) is None

@@ -51,13 +51,9 @@ class PerceptualCache(FileCache[PerceptualEntry]):
 
     def lookup(self, path: str, size: int, mtime_ns: int, inode: int) -> ImageInfo | None:
         """The image's hash and dimensions; None when not known, or known not to be an image
-        (`known` tells the two apart)."""
+        (`entry` tells the two apart)."""
         entry = self._valid(path, size, mtime_ns, inode)
         return None if entry is None else entry.info
-
-    def known(self, path: str, size: int, mtime_ns: int, inode: int) -> bool:
-        """Whether the file as it is now was looked at already (hashed, or found not an image)."""
-        return self._valid(path, size, mtime_ns, inode) is not None
 
     def store(self, path: str, size: int, mtime_ns: int, inode: int, info: ImageInfo | None) -> None:
         """Record what the file is now: its hash and dimensions, or None for not an image."""
