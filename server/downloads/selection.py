@@ -1,7 +1,9 @@
 """What a download holds: the selection (one model, several, or a whole site) and its names.
 
-Each file is stat'ed fresh per request (`select`: enough to find a cached archive, whose bytes
-are already made) and, before anything is built, opened (`readable`): a file gone since the
+Each file is stat'ed per request (`select`: enough to find a cached archive, whose bytes are
+already made), unless inotify says nothing in its folder changed since the last time
+(`StatMemo`, over `server.infra.folder_events`), and, before anything is built, opened
+(`readable`): a file gone since the
 listing, or one the server cannot open (permissions, a dangling link, not a regular file), is
 left out there, before any plan or byte, whatever the format. Also the cache key (format +
 selection + every file's relative path, size and mtime) and the suggested file name, capped to
@@ -14,16 +16,18 @@ import asyncio
 import logging
 import os
 import stat
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from itertools import chain
 
 import blake3
 
 from server.archives.plans import FORMAT_VERSION
 from server.catalog import Catalog
 from server.errors import NotFound
-from server.library import MAX_NAME_BYTES, natural_key
+from server.infra.folder_events import FolderEvents
+from server.library import MAX_NAME_BYTES, FolderListing, natural_key
 
 log = logging.getLogger("archive_catalog")
 
@@ -42,6 +46,10 @@ class SelectedFile:
     mtime_ns: int
     inode: int
     kind: str
+    key_line: str = field(init=False, repr=False, compare=False)  # its part of the cache key, made once
+
+    def __post_init__(self) -> None:  # also after `replace`, with the new size and mtime
+        object.__setattr__(self, "key_line", f"{self.model}/{self.name}\x00{self.size}\x00{self.mtime_ns}\x01")
 
     @property
     def archive_name(self) -> str:
@@ -64,8 +72,11 @@ class Selection:
         return () if self.whole_site else self.models
 
 
-async def select(catalog: Catalog, site: str, models: Sequence[str]) -> Selection:
-    """The files of `models` of `site` (all its models when none), in natural order; 404s."""
+async def select(catalog: Catalog, site: str, models: Sequence[str], memo: StatMemo | None = None) -> Selection:
+    """The files of `models` of `site` (all its models when none), in natural order; 404s.
+
+    With a `memo`, a model folder whose files were stat'ed before, and in which inotify saw
+    nothing change since, gives those stats again (no syscall per file); the rest are stat'ed."""
     whole_site = not models
     if whole_site:
         listing = await catalog.site_listing(site)
@@ -74,7 +85,7 @@ async def select(catalog: Catalog, site: str, models: Sequence[str]) -> Selectio
             raise NotFound(f"Site {site!r} holds no media.")
     else:
         names = sorted(set(models), key=natural_key)
-    folders: list[tuple[Path, str, list[tuple[str, str]]]] = []
+    chosen: list[tuple[FolderListing, str]] = []
     for model in names:
         try:
             folder = await catalog.folder(site, model)
@@ -82,12 +93,77 @@ async def select(catalog: Catalog, site: str, models: Sequence[str]) -> Selectio
             if not whole_site:
                 raise
             continue  # gone since the site was walked: the rest of the site still downloads
-        media = [(f.name, "image") for f in folder.images] + [(f.name, "video") for f in folder.videos]
-        if not media and not whole_site:
+        if not folder.images and not folder.videos and not whole_site:
             raise NotFound(f"Model {model!r} in site {site!r} holds no media.")
-        folders.append((folder.path, model, media))
-    files = await asyncio.to_thread(_stat_files, folders)  # one trip to a thread, not one per model
-    return Selection(site, tuple(names), whole_site, tuple(files))
+        chosen.append((folder, model))
+    memo = memo or StatMemo.NONE
+    known = memo.known(chosen)
+    unknown = [pair for pair, files in zip(chosen, known, strict=True) if files is None]
+    if unknown:
+        stamps = memo.stamps(unknown)  # before the stats: a change after them moves the stamp
+        stated = await asyncio.to_thread(_stat_folders, unknown)  # one trip to a thread, not one per model
+        fresh = iter(stated)
+        for (folder, _), stamp, (files, exclusive) in zip(unknown, stamps, stated, strict=True):
+            if stamp is not None and exclusive:
+                memo.keep(folder, stamp, files)
+        known = [files if files is not None else next(fresh)[0] for files in known]
+    return Selection(site, tuple(names), whole_site, tuple(chain.from_iterable(files or () for files in known)))
+
+
+class StatMemo:
+    """The stat'ed files of model folders watched by `FolderEvents`, kept while nothing in the
+    folder changes: what a repeat download (a cache hit) needs without a `stat` per file.
+
+    A folder is kept only if its files are its own: no symbolic link (its target may change
+    elsewhere) and no file with another hard link (changed through another folder, the event
+    is that folder's). The entry also keeps the catalog listing it was made for: a folder
+    listed with other media (a file added or gone) is stat'ed again."""
+
+    NONE: StatMemo  # keeps nothing: `select` without a memo
+
+    def __init__(self, events: FolderEvents | None) -> None:
+        self.events = events
+        self._folders: OrderedDict[str, tuple[FolderListing, int, tuple[SelectedFile, ...]]] = OrderedDict()
+
+    def known(self, chosen: Sequence[tuple[FolderListing, str]]) -> list[tuple[SelectedFile, ...] | None]:
+        """Each folder's kept files if they still hold, else None."""
+        if self.events is None:
+            return [None] * len(chosen)
+        self.events.refresh()
+        out: list[tuple[SelectedFile, ...] | None] = []
+        for folder, _ in chosen:
+            kept = self._folders.get(str(folder.path))
+            if kept is not None and _same_media(kept[0], folder) and self.events.still(str(folder.path), kept[1]):
+                out.append(kept[2])
+            else:
+                out.append(None)
+        return out
+
+    def stamps(self, chosen: Sequence[tuple[FolderListing, str]]) -> list[int | None]:
+        if self.events is None:
+            return [None] * len(chosen)
+        return [self.events.stamp(str(folder.path)) for folder, _ in chosen]
+
+    def keep(self, folder: FolderListing, stamp: int, files: tuple[SelectedFile, ...]) -> None:
+        path = str(folder.path)
+        self._folders[path] = (folder, stamp, files)
+        self._folders.move_to_end(path)
+        assert self.events is not None
+        while len(self._folders) > self.events.max_folders:  # past it, the oldest are no longer watched
+            self._folders.popitem(last=False)
+
+    def close(self) -> None:
+        self._folders.clear()
+        if self.events is not None:
+            self.events.close()
+
+
+StatMemo.NONE = StatMemo(None)
+
+
+def _same_media(kept: FolderListing, now: FolderListing) -> bool:
+    """The same media names listed (the catalog re-reads a folder as new for many reasons)."""
+    return kept is now or (kept.images == now.images and kept.videos == now.videos)
 
 
 async def readable(selection: Selection) -> Selection:
@@ -97,31 +173,46 @@ async def readable(selection: Selection) -> Selection:
     return replace(selection, files=tuple(files))
 
 
-def _stat_files(folders: Sequence[tuple[Path, str, Sequence[tuple[str, str]]]]) -> list[SelectedFile]:
-    """The regular files among the listed ones (one `stat` each: a cache hit needs no more)."""
+def _stat_folders(
+    chosen: Sequence[tuple[FolderListing, str]],
+) -> list[tuple[tuple[SelectedFile, ...], bool]]:
+    """Each folder's regular files among its listed media (one `stat` each: a cache hit needs
+    no more), and whether they are its own (no symbolic link, no second hard link)."""
+    return [_stat_folder(folder, model) for folder, model in chosen]
+
+
+def _stat_folder(listing: FolderListing, model: str) -> tuple[tuple[SelectedFile, ...], bool]:
+    prefix = f"{listing.path}{os.sep}"
+    try:
+        folder_fd = os.open(listing.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # stats relative to it
+    except OSError:
+        return (), False  # the folder went since the listing
     out = []
-    stat_of, is_regular = os.stat, stat.S_ISREG
-    for folder, model, names in folders:
-        prefix = f"{folder}{os.sep}"
-        try:
-            folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # stats relative to it
-        except OSError:
-            continue  # the folder went since the listing
-        try:
-            for name, kind in names:
+    exclusive = True
+    stat_of, is_regular, is_link = os.stat, stat.S_ISREG, stat.S_ISLNK
+    try:
+        for kind, media in (("image", listing.images), ("video", listing.videos)):
+            for file in media:
+                name = file.name
                 try:
-                    info = stat_of(name, dir_fd=folder_fd)
+                    info = stat_of(name, dir_fd=folder_fd, follow_symlinks=False)
+                    if is_link(info.st_mode):
+                        exclusive = False
+                        info = stat_of(name, dir_fd=folder_fd)
                 except OSError:
-                    continue  # gone since the listing, or a dangling link: `readable` tells why not
+                    exclusive = False  # a dangling link, or gone since the listing: `readable` tells why
+                    continue
+                if info.st_nlink > 1:
+                    exclusive = False
                 if is_regular(info.st_mode):
                     out.append(
                         SelectedFile(
                             model, name, prefix + name, info.st_size, info.st_mtime, info.st_mtime_ns, info.st_ino, kind
                         )
                     )
-        finally:
-            os.close(folder_fd)
-    return out
+    finally:
+        os.close(folder_fd)
+    return tuple(out), exclusive
 
 
 def _open_files(files: Sequence[SelectedFile]) -> list[SelectedFile]:
@@ -158,12 +249,10 @@ def _readable_file(path: str, shown: str) -> os.stat_result | None:
 
 
 def selection_key(fmt: str, selection: Selection) -> str:
-    hasher = blake3.blake3()
     models = "\x00*" if selection.whole_site else "\x00".join(selection.models)
-    hasher.update(f"{FORMAT_VERSION}\x00{fmt}\x00{selection.site}\x00{models}\x01".encode())
-    for f in selection.files:
-        hasher.update(f"{f.archive_name}\x00{f.size}\x00{f.mtime_ns}\x01".encode())
-    return hasher.hexdigest()[:40]
+    head = f"{FORMAT_VERSION}\x00{fmt}\x00{selection.site}\x00{models}\x01"
+    files = "".join([f.key_line for f in selection.files])
+    return blake3.blake3((head + files).encode()).hexdigest()[:40]  # one update, not one per file
 
 
 def download_filename(selection: Selection, fmt: str) -> str:

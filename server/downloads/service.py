@@ -40,6 +40,7 @@ from server.downloads.selection import (
     CONTENT_TYPES,
     EXTENSIONS,
     Selection,
+    StatMemo,
     download_filename,
     readable,
     select,
@@ -57,6 +58,7 @@ from server.downloads.streaming import (
 )
 from server.errors import Conflict, NotFound, ServiceUnavailable
 from server.infra.events import LibraryChanged
+from server.infra.folder_events import FolderEvents
 from server.infra.metrics import Metrics
 
 log = logging.getLogger("archive_catalog")
@@ -148,6 +150,7 @@ class DownloadService:
         self.max_builds = max_builds
         self.queue_wait_s = queue_wait_s
         self.crc_cache = CrcCache()
+        self.stat_memo = StatMemo(FolderEvents())  # repeat downloads of unchanged folders: no stat per file
         self._slots = asyncio.Semaphore(max_builds)
         self._running = 0
         self._buffers: dict[str, asyncio.Future[bytearray]] = {}
@@ -159,7 +162,7 @@ class DownloadService:
 
     async def prepare(self, site: str, models: Sequence[str], fmt: str) -> Download:
         """Everything checked (404s), the cache looked up, the strategy of a miss chosen."""
-        selection = await select(self.catalog, site, models)  # stat'ed: enough for a cache hit
+        selection = await select(self.catalog, site, models, self.stat_memo)  # stat'ed: enough for a cache hit
         key = selection_key(fmt, selection)
         cached = await self.cache.lookup(key)
         if cached is None:  # to be built: only files the server can read (a file left out: another key)
@@ -408,6 +411,7 @@ class DownloadService:
         for build in list(self._builds):
             build.stop.set()
         await self.idle()
+        self.stat_memo.close()
 
 
 BUILD_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)

@@ -1,0 +1,184 @@
+"""Knowing, strictly, that nothing in a folder changed since a moment: inotify stamps.
+
+`stamp(folder)` starts watching a folder (inotify, on the folder itself: its entries and every
+file in it) and returns a number; after `refresh()` (which reads what the kernel queued, one
+non-blocking `ioctl` when nothing did), `still(folder, stamp)` is true only if no file of the
+folder was written, truncated, touched, chmod'ed, created, deleted or renamed since the stamp
+was taken, and the folder itself was neither moved nor deleted nor unmounted. The kernel queues
+an event before the call that caused it returns, so a change made before a request arrived is
+seen by that request: what a fresh `stat` of every file would tell, for one syscall.
+
+Only folders on local file systems are stamped (inotify does not see a NAS's other clients,
+nor FUSE's): anything else gets no stamp and the caller stats as before. So does everything
+when inotify is missing or its watches run out. A queue overflow invalidates every stamp.
+Limits the caller must respect: an event is reported for the folder a file was changed
+through, so a file reached by a symbolic link or with a second hard link elsewhere is not
+covered (the caller does not keep stamps for folders holding such files), and writes through
+`mmap` raise no event (downloaders and editors write files, they do not map them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
+from collections import OrderedDict
+
+log = logging.getLogger("archive_catalog")
+
+try:
+    from inotify_simple import INotify
+    from inotify_simple import flags as _flags
+except (ImportError, OSError):  # not Linux, or no libc inotify: every caller stats instead
+    INotify = None
+
+MAX_WATCHED_FOLDERS = 4096  # the oldest stamped folder stops being watched past this (watches are a per-user budget)
+
+# statfs f_type of local file systems, whose every change goes through this kernel
+_LOCAL_FILE_SYSTEMS = frozenset(
+    {
+        0xEF53,  # ext2/3/4
+        0x58465342,  # xfs
+        0x9123683E,  # btrfs
+        0x2FC12FC1,  # zfs
+        0xF2F52010,  # f2fs
+        0xCA451A4E,  # bcachefs
+        0x3153464A,  # jfs
+        0x52654973,  # reiserfs
+        0x3434,  # nilfs2
+        0x01021994,  # tmpfs
+        0x858458F6,  # ramfs
+        0x794C7630,  # overlayfs (changes made through it)
+    }
+)
+
+
+class _StatFs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("rest", ctypes.c_byte * 256)]  # f_type first, the rest unread
+
+
+def _load_statfs() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    name = ctypes.util.find_library("c")
+    try:
+        statfs = ctypes.CDLL(name, use_errno=True).statfs
+    except (OSError, AttributeError):
+        return None
+    statfs.argtypes = (ctypes.c_char_p, ctypes.POINTER(_StatFs))
+    statfs.restype = ctypes.c_int
+    return statfs
+
+
+_statfs = _load_statfs()
+
+
+def is_local_file_system(folder: str) -> bool:
+    """Whether `folder` lives on a file system whose changes this kernel always sees."""
+    if _statfs is None:
+        return False
+    info = _StatFs()
+    if _statfs(os.fsencode(folder), ctypes.byref(info)) != 0:
+        return False
+    return (info.f_type & 0xFFFFFFFF) in _LOCAL_FILE_SYSTEMS
+
+
+class FolderEvents:
+    """Stamps of watched folders, moved on by every inotify event in them."""
+
+    def __init__(self, max_folders: int = MAX_WATCHED_FOLDERS) -> None:
+        self.max_folders = max_folders
+        self._inotify: INotify | None = None
+        if INotify is not None:
+            try:
+                self._inotify = INotify(nonblocking=True)
+            except OSError as exc:  # instances exhausted: nothing is stamped, callers stat
+                log.warning("inotify unavailable (%s): download cache hits stat every file", exc)
+        self._mask = 0 if INotify is None else _WATCH_MASK
+        self._watches: OrderedDict[str, tuple[int, int]] = OrderedDict()  # folder -> (watch, stamp)
+        self._folders: dict[int, str] = {}  # watch -> folder
+        self._next = 0
+
+    def _new_stamp(self) -> int:
+        self._next += 1
+        return self._next
+
+    def stamp(self, folder: str) -> int | None:
+        """A stamp for `folder` from now on (its watch started if need be), or None when the
+        folder cannot be watched reliably: then nothing about it may be assumed."""
+        if self._inotify is None:
+            return None
+        self.refresh()  # what happened before now is behind this stamp, not ahead of it
+        watched = self._watches.get(folder)
+        if watched is not None:
+            self._watches.move_to_end(folder)
+            return watched[1]
+        if not is_local_file_system(folder):
+            return None
+        try:
+            watch = self._inotify.add_watch(folder, self._mask)
+        except OSError as exc:  # gone, unreadable, or no watches left: the caller stats
+            log.debug("Not watching %s: %s", folder, exc)
+            return None
+        stale = self._folders.get(watch)
+        if stale is not None:  # the same directory under another path (a link): one watch, one name
+            self._forget(stale, remove=False)
+        stamp = self._new_stamp()
+        self._watches[folder] = (watch, stamp)
+        self._folders[watch] = folder
+        while len(self._watches) > self.max_folders:
+            self._forget(next(iter(self._watches)))
+        return stamp
+
+    def still(self, folder: str, stamp: int) -> bool:
+        """Whether nothing in `folder` changed since `stamp` (as of the last `refresh`)."""
+        watched = self._watches.get(folder)
+        return watched is not None and watched[1] == stamp
+
+    def refresh(self) -> None:
+        """Take in the events the kernel has queued: each moves its folder's stamp on."""
+        if self._inotify is None or not self._watches:
+            return
+        for event in self._inotify.read(timeout=0):
+            if event.mask & _flags.Q_OVERFLOW:
+                for folder in list(self._watches):
+                    self._forget(folder)
+                continue
+            changed = self._folders.get(event.wd)
+            if changed is None:
+                continue
+            if event.mask & (_flags.IGNORED | _flags.DELETE_SELF | _flags.MOVE_SELF | _flags.UNMOUNT):
+                self._forget(changed, remove=not event.mask & _flags.IGNORED)
+            else:
+                self._watches[changed] = (event.wd, self._new_stamp())
+
+    def _forget(self, folder: str, remove: bool = True) -> None:
+        watch, _ = self._watches.pop(folder)
+        self._folders.pop(watch, None)
+        if remove and self._inotify is not None:
+            with contextlib.suppress(OSError):  # already gone with its folder
+                self._inotify.rm_watch(watch)
+
+    def close(self) -> None:
+        if self._inotify is not None:
+            self._inotify.close()
+            self._inotify = None
+        self._watches.clear()
+        self._folders.clear()
+
+
+_WATCH_MASK = (
+    0
+    if INotify is None
+    else (
+        _flags.MODIFY
+        | _flags.ATTRIB
+        | _flags.CLOSE_WRITE
+        | _flags.CREATE
+        | _flags.DELETE
+        | _flags.MOVED_FROM
+        | _flags.MOVED_TO
+        | _flags.DELETE_SELF
+        | _flags.MOVE_SELF
+    )
+)

@@ -1,0 +1,207 @@
+"""Repeat downloads without a `stat` per file: inotify stamps (`server.infra.folder_events`)
+and the download selection's memo (`StatMemo`). Every change a fresh `stat` would see must
+still give a new archive: files rewritten in place, touched, added, removed, changed through a
+symbolic link or a second hard link."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from server.downloads import selection as selection_module
+from server.infra.folder_events import FolderEvents, is_local_file_system
+from server.library import FolderListing
+
+from .conftest import Client, ClientFactory
+from .helpers import jpeg_bytes, write
+from .http_support import check_zip, get, settle
+
+pytestmark = pytest.mark.skipif(not is_local_file_system("/tmp"), reason="inotify stamps need a local /tmp")
+
+
+# -- the stamps ------------------------------------------------------------------------
+
+
+def _changed_after(folder: Path, change: Callable[[], object]) -> bool:
+    events = FolderEvents()
+    try:
+        stamp = events.stamp(str(folder))
+        assert stamp is not None
+        events.refresh()
+        assert events.still(str(folder), stamp)
+        change()
+        events.refresh()
+        return not events.still(str(folder), stamp)
+    finally:
+        events.close()
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["rewrite", "truncate", "touch", "chmod", "create", "delete", "rename in", "rename folder", "remove folder"],
+)
+def test_every_change_in_a_folder_moves_its_stamp(tmp_path: Path, change: str) -> None:
+    folder = tmp_path / "model"
+    target = write(folder / "a.jpg", b"one")
+    outside = write(tmp_path / "elsewhere.jpg", b"two")
+
+    def rmtree() -> None:
+        target.unlink()
+        folder.rmdir()
+
+    changes: dict[str, Callable[[], object]] = {
+        "rewrite": lambda: target.write_bytes(b"uno"),  # same size
+        "truncate": lambda: os.truncate(target, 1),
+        "touch": lambda: os.utime(target, (1_700_000_000, 1_700_000_000)),
+        "chmod": lambda: target.chmod(0o600),
+        "create": lambda: write(folder / "b.jpg", b"new"),
+        "delete": target.unlink,
+        "rename in": lambda: outside.rename(folder / "c.jpg"),
+        "rename folder": lambda: folder.rename(tmp_path / "moved"),
+        "remove folder": rmtree,
+    }
+    assert _changed_after(folder, changes[change])
+
+
+def test_a_quiet_folder_keeps_its_stamp_and_others_do_not_disturb_it(tmp_path: Path) -> None:
+    quiet, busy = tmp_path / "quiet", tmp_path / "busy"
+    write(quiet / "a.jpg", b"a")
+    write(busy / "b.jpg", b"b")
+    events = FolderEvents()
+    try:
+        stamp = events.stamp(str(quiet))
+        busy_stamp = events.stamp(str(busy))
+        assert stamp is not None and busy_stamp is not None
+        (quiet / "a.jpg").read_bytes()  # reading changes nothing
+        write(busy / "b.jpg", b"bb")
+        events.refresh()
+        assert events.still(str(quiet), stamp)
+        assert not events.still(str(busy), busy_stamp)
+        assert events.stamp(str(quiet)) == stamp
+    finally:
+        events.close()
+
+
+def test_past_the_bound_the_oldest_folder_is_no_longer_trusted(tmp_path: Path) -> None:
+    folders = [tmp_path / name for name in ("a", "b", "c")]
+    for folder in folders:
+        folder.mkdir()
+    events = FolderEvents(max_folders=2)
+    try:
+        stamps = [events.stamp(str(folder)) for folder in folders]
+        assert None not in stamps
+        assert [events.still(str(f), s) for f, s in zip(folders, stamps, strict=True) if s is not None] == [
+            False,
+            True,
+            True,
+        ]
+    finally:
+        events.close()
+
+
+def test_no_stamp_where_inotify_cannot_see_every_change(tmp_path: Path) -> None:
+    assert not is_local_file_system("/proc")  # like a NAS share or FUSE: not a local file system
+    events = FolderEvents()
+    try:
+        assert events.stamp("/proc") is None
+        assert events.stamp(str(tmp_path / "missing")) is None
+    finally:
+        events.close()
+
+
+# -- the download selection ------------------------------------------------------------
+
+
+class StatCount:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.folders: list[str] = []
+        real = selection_module._stat_folder
+
+        def counting(listing: FolderListing, model: str) -> tuple[tuple[object, ...], bool]:
+            self.folders.append(model)
+            return real(listing, model)
+
+        monkeypatch.setattr(selection_module, "_stat_folder", counting)
+
+
+def _settled_listings(library_root: Path) -> None:
+    """Folder mtimes in the past: the catalog keeps their listings (a folder changed "just now"
+    is read again on every request), so only the memo can notice a change in a file."""
+    for folder in library_root.glob("*/*"):
+        os.utime(folder, (1_700_000_000, 1_700_000_000))
+
+
+async def _download(client: Client, url: str, tmp_path: Path) -> tuple[str, dict[str, bytes]]:
+    status, headers, body = await get(client, url)
+    assert status == 200
+    await settle(client)
+    archive = check_zip(body, tmp_path)
+    return headers["X-Cache"], {name: archive.read(name) for name in archive.namelist()}
+
+
+async def test_a_repeat_download_of_an_unchanged_model_stats_no_file(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _settled_listings(library_root)
+    client = await make_client(watch_interval_s=3600)  # no sweep re-reads a listing meanwhile
+    count = StatCount(monkeypatch)
+    url = "/api/download?site=alpha&model=ana"
+    assert (await _download(client, url, tmp_path))[0] == "MISS"
+    assert count.folders == ["ana"]
+    cache, _ = await _download(client, url, tmp_path)
+    assert (cache, count.folders) == ("HIT", ["ana"])  # the second stat'ed nothing
+    # a change in place (same name, same size): stat'ed again, a new archive with the new bytes
+    target = library_root / "alpha" / "ana" / "img1.jpg"
+    new_bytes = jpeg_bytes(91, (32, 24))
+    with open(target, "r+b") as handle:
+        handle.write(new_bytes[: target.stat().st_size].ljust(target.stat().st_size, b"\0"))
+    cache, files = await _download(client, url, tmp_path)
+    assert (cache, count.folders) == ("MISS", ["ana", "ana"])
+    assert files["ana/img1.jpg"] == target.read_bytes()
+
+
+async def test_a_whole_site_is_stat_ed_only_where_something_changed(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _settled_listings(library_root)
+    client = await make_client(watch_interval_s=3600)
+    url = "/api/download?site=alpha"
+    await _download(client, url, tmp_path)
+    count = StatCount(monkeypatch)
+    assert (await _download(client, url, tmp_path))[0] == "HIT"
+    assert count.folders == []
+    os.utime(library_root / "alpha" / "bruno" / "a.jpg", (1_750_000_000, 1_750_000_000))  # touched only
+    assert (await _download(client, url, tmp_path))[0] == "MISS"  # its mtime is part of the key
+    assert count.folders == ["bruno"]
+
+
+@pytest.mark.parametrize("link", ["symbolic", "hard"])
+async def test_a_file_changed_through_another_folder_gives_a_new_archive(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path, link: str
+) -> None:
+    """inotify reports a change to the folder it was made through: a model folder holding a
+    link to a file kept elsewhere in the library is stat'ed on every request."""
+    original = write(library_root / "alpha" / "bruno" / "shared.jpg", jpeg_bytes(5), mtime=1_700_000_000)
+    linked = library_root / "alpha" / "linked" / "shared.jpg"
+    linked.parent.mkdir()
+    write(linked.parent / "own.jpg", jpeg_bytes(6))
+    if link == "symbolic":
+        linked.symlink_to(Path("..") / "bruno" / "shared.jpg")
+    else:
+        os.link(original, linked)
+    _settled_listings(library_root)
+    client = await make_client(watch_interval_s=3600)
+    url = "/api/download?site=alpha&model=linked"
+    assert (await _download(client, url, tmp_path))[0] == "MISS"
+    assert (await _download(client, url, tmp_path))[0] == "HIT"
+    new_bytes = jpeg_bytes(7, (40, 30))
+    with open(original, "r+b") as handle:  # in place, through bruno/: the same inode keeps both names
+        handle.write(new_bytes)
+        handle.truncate()
+    os.utime(original, (1_800_000_000, 1_800_000_000))
+    cache, files = await _download(client, url, tmp_path)
+    assert cache == "MISS"
+    assert files["linked/shared.jpg"] == new_bytes
