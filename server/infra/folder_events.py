@@ -88,13 +88,8 @@ class FolderEvents:
 
     def __init__(self, max_folders: int = MAX_WATCHED_FOLDERS) -> None:
         self.max_folders = max_folders
-        self._inotify: INotify | None = None
-        if INotify is not None:
-            try:
-                self._inotify = INotify(nonblocking=True)
-            except OSError as exc:  # instances exhausted: nothing is stamped, callers stat
-                log.warning("inotify unavailable (%s): download cache hits stat every file", exc)
-        self._mask = 0 if INotify is None else _WATCH_MASK
+        self._inotify: INotify | None = None  # opened by the first stamp (an app never used opens none)
+        self._unavailable = INotify is None
         self._watches: OrderedDict[str, tuple[int, int]] = OrderedDict()  # folder -> (watch, stamp)
         self._folders: dict[int, str] = {}  # watch -> folder
         self._next = 0
@@ -106,8 +101,9 @@ class FolderEvents:
     def stamp(self, folder: str) -> int | None:
         """A stamp for `folder` from now on (its watch started if need be), or None when the
         folder cannot be watched reliably: then nothing about it may be assumed."""
-        if self._inotify is None:
+        if self._inotify is None and not self._open():
             return None
+        assert self._inotify is not None
         self.refresh()  # what happened before now is behind this stamp, not ahead of it
         watched = self._watches.get(folder)
         if watched is not None:
@@ -116,7 +112,7 @@ class FolderEvents:
         if not is_local_file_system(folder):
             return None
         try:
-            watch = self._inotify.add_watch(folder, self._mask)
+            watch = self._inotify.add_watch(folder, _WATCH_MASK)
         except OSError as exc:  # gone, unreadable, or no watches left: the caller stats
             log.debug("Not watching %s: %s", folder, exc)
             return None
@@ -129,6 +125,16 @@ class FolderEvents:
         while len(self._watches) > self.max_folders:
             self._forget(next(iter(self._watches)))
         return stamp
+
+    def _open(self) -> bool:
+        if self._unavailable:
+            return False
+        try:
+            self._inotify = INotify(nonblocking=True)
+        except OSError as exc:  # instances exhausted: nothing is stamped, callers stat
+            log.warning("inotify unavailable (%s): download cache hits stat every file", exc)
+            self._unavailable = True
+        return self._inotify is not None
 
     def still(self, folder: str, stamp: int) -> bool:
         """Whether nothing in `folder` changed since `stamp` (as of the last `refresh`)."""
@@ -163,6 +169,7 @@ class FolderEvents:
         if self._inotify is not None:
             self._inotify.close()
             self._inotify = None
+        self._unavailable = True  # closed for good: a late request stats
         self._watches.clear()
         self._folders.clear()
 
