@@ -34,7 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from .data import busiest_model, ensure_library, ordinary_library, random_file, scaled, scaled_name, warm_page_cache
+from .data import (
+    busiest_model,
+    catalog_library,
+    ensure_library,
+    ordinary_library,
+    random_file,
+    scaled,
+    scaled_name,
+    warm_page_cache,
+)
 from .load import HttpClient, compare_wrk, curl_download, interleaved
 from .processes import RssSampler, ServerProcess
 from .report import (
@@ -184,7 +193,8 @@ class Contest:
 
 
 def bench_archives(rounds: int) -> Measured:
-    """Both inputs: the big ZIP (its own library) and the small library's site and model ZIPs."""
+    """Three inputs: the big ZIP (its own library), a site of the big catalog library (many small
+    files), and the small library's site and model ZIPs."""
     big_mb = scaled(BIG_MB)
     big_args = ("--sites", "1", "--collections", "1", "--files", "0", "--big-files", "4", "--big-mb", str(big_mb))
     big_library = ensure_library(scaled_name("downloads-big"), *big_args)
@@ -193,6 +203,11 @@ def bench_archives(rounds: int) -> Measured:
     site, model, _files = busiest_model(small_library)
     warm_page_cache(*(path for path in (small_library / site).rglob("*") if path.is_file() and not path.is_symlink()))
     site_query = f"/api/download?site={quote(site, safe='')}"
+    many_files = catalog_library()  # a site of many small files (~200 MB, ~9,700 files in 250 folders)
+    many_site = max((path for path in many_files.iterdir() if path.is_dir()), key=lambda path: path.name)
+    warm_page_cache(*(path for path in many_site.rglob("*") if path.is_file() and not path.is_symlink()))
+    big_site_query = f"/api/download?site={quote(many_site.name, safe='')}"
+    big_site_zip = Archive(f"site ZIP, big library ({many_site.name})", big_site_query, "bigsite.zip")
     big = Archive(f"{4 * big_mb} MiB ZIP", BIG_QUERY, "big.zip")
     site_zip = Archive(f"site ZIP ({site})", site_query, "site.zip")
     model_zip = Archive(f"model ZIP ({site}/{model})", f"{site_query}&model={quote(model, safe='')}", "model.zip")
@@ -206,6 +221,7 @@ def bench_archives(rounds: int) -> Measured:
             peers = {"nginx": nginx, "aiohttp FileResponse": bare}
             plan: list[tuple[Path, list[Callable[[Contest], Measured]]]] = [
                 (big_library, [lambda contest: contest.curl_rounds(big, MIN_BYTES_PER_FIGURE, rss_goal_mb=64)]),
+                (many_files, [lambda contest: contest.curl_rounds(big_site_zip, MIN_BYTES_PER_FIGURE)]),
                 (
                     small_library,
                     [

@@ -73,6 +73,14 @@ def ordinary_library() -> Path:
     return ensure_library(folder, *args)
 
 
+def catalog_library() -> Path:
+    """The big catalog library (bench_ab's "big": 4 sites of 250 models of 40 files, ~39k files)."""
+    from .bench_ab import LIBRARIES
+
+    folder, args = LIBRARIES["big"]
+    return ensure_library(folder, *args)
+
+
 def library_truth(library: Path) -> list[list[str]]:
     """The duplicate groups make_library.py wrote to its manifest (paths relative to the library)."""
     manifest = json.loads(library.with_name(library.name + ".manifest.json").read_text())
