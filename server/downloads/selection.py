@@ -46,10 +46,11 @@ class SelectedFile:
     mtime_ns: int
     inode: int
     kind: str
-    key_line: str = field(init=False, repr=False, compare=False)  # its part of the cache key, made once
+    key_line: bytes = field(init=False, repr=False, compare=False)  # its part of the cache key, made once
 
     def __post_init__(self) -> None:  # also after `replace`, with the new size and mtime
-        object.__setattr__(self, "key_line", f"{self.model}/{self.name}\x00{self.size}\x00{self.mtime_ns}\x01")
+        line = f"{self.model}/{self.name}\x00{self.size}\x00{self.mtime_ns}\x01"
+        object.__setattr__(self, "key_line", line.encode(errors="surrogateescape"))
 
     @property
     def archive_name(self) -> str:
@@ -132,8 +133,11 @@ class StatMemo:
         self.events.refresh()
         out: list[tuple[SelectedFile, ...] | None] = []
         for folder, _ in chosen:
-            kept = self._folders.get(str(folder.path))
-            if kept is not None and _same_media(kept[0], folder) and self.events.still(str(folder.path), kept[1]):
+            path = str(folder.path)
+            kept = self._folders.get(path)
+            if kept is not None and _same_media(kept[0], folder) and self.events.still(path, kept[1]):
+                if kept[0] is not folder:  # listed again alike: compared by identity from now on
+                    self._folders[path] = (folder, kept[1], kept[2])
                 out.append(kept[2])
             else:
                 out.append(None)
@@ -251,8 +255,9 @@ def _readable_file(path: str, shown: str) -> os.stat_result | None:
 def selection_key(fmt: str, selection: Selection) -> str:
     models = "\x00*" if selection.whole_site else "\x00".join(selection.models)
     head = f"{FORMAT_VERSION}\x00{fmt}\x00{selection.site}\x00{models}\x01"
-    files = "".join([f.key_line for f in selection.files])
-    return blake3.blake3((head + files).encode()).hexdigest()[:40]  # one update, not one per file
+    hasher = blake3.blake3(head.encode(errors="surrogateescape"))
+    hasher.update(b"".join([f.key_line for f in selection.files]))  # one update, not one per file
+    return hasher.hexdigest()[:40]
 
 
 def download_filename(selection: Selection, fmt: str) -> str:
