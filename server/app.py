@@ -29,6 +29,7 @@ from server.downloads.service import DownloadMetrics, DownloadService, auto_thre
 from server.handlers import catalog, downloads, manage, media, ops, pages, scan, similar, thumbs
 from server.infra.cluster import ClusterLock, EventRelay, RedisLink
 from server.infra.events import BROWSER_EVENTS, EventBus, LibraryChanged, ScanEvent
+from server.infra.folder_events import FolderEvents
 from server.infra.metrics import Metrics, Source
 from server.infra.pools import WorkerPool, default_workers
 from server.infra.representation import render
@@ -102,7 +103,8 @@ def create_app(config: Config) -> web.Application:
 
     # the library and its listings
     library = Library(config.models_dir)
-    watcher = FolderWatcher(library.root, config.watch_interval_s)
+    folder_events = FolderEvents()  # inotify stamps, shared by the watcher and the download selection
+    watcher = FolderWatcher(library.root, config.watch_interval_s, folder_events)
     catalog_service = Catalog(library, watcher)
     trash = Trash(library)
     events = EventBus()
@@ -121,7 +123,7 @@ def create_app(config: Config) -> web.Application:
     max_builds = config.download_max_builds or 4 * (os.cpu_count() or 1)
     threshold_mb = auto_threshold_mb(max_builds) if config.threshold_mb is None else config.threshold_mb
     downloads_service = DownloadService(
-        catalog_service, store, threshold_mb * 1_000_000, max_builds, config.download_queue_wait_s
+        catalog_service, store, threshold_mb * 1_000_000, max_builds, config.download_queue_wait_s, folder_events
     )
     log.info("Download cache threshold: %dMB", threshold_mb)
     if config.threshold_mb is None:

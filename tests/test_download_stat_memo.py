@@ -1,7 +1,7 @@
-"""Repeat downloads without a `stat` per file: inotify stamps (`server.infra.folder_events`)
-and the download selection's memo (`StatMemo`). Every change a fresh `stat` would see must
-still give a new archive: files rewritten in place, touched, added, removed, changed through a
-symbolic link or a second hard link."""
+"""Repeat downloads without a `stat` per file: inotify stamps (`server.infra.folder_events`),
+the download selection's memo (`StatMemo`) and the library watcher's sweep. Every change a
+fresh `stat` would see must still count: files rewritten in place, touched, added, removed,
+changed through a symbolic link or a second hard link."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from server.cache import freshness
+from server.cache.freshness import FolderWatcher
 from server.downloads import selection as selection_module
 from server.infra.folder_events import FolderEvents, is_local_file_system
 from server.library import FolderListing
@@ -205,3 +207,42 @@ async def test_a_file_changed_through_another_folder_gives_a_new_archive(
     cache, files = await _download(client, url, tmp_path)
     assert cache == "MISS"
     assert files["linked/shared.jpg"] == new_bytes
+
+
+# -- the library watcher ---------------------------------------------------------------
+
+
+async def test_the_watcher_re_stats_only_the_folders_inotify_saw_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog's sweep re-stats a tracked folder's files (for rewrites in place) only until
+    they are found unchanged once; after that, only when an event arrives for the folder."""
+    root = tmp_path / "library"
+    files = [write(root / "site" / model / "a.jpg", model.encode()) for model in ("m1", "m2")]
+    events = FolderEvents()
+    watcher = FolderWatcher(root, 0.5, events)
+    for path in files:
+        info = path.stat()
+        watcher.track_files("site", str(path.parent), {str(path): (info.st_size, info.st_mtime)})
+    checked: list[str] = []
+    real = freshness._files_changed
+
+    def counting(tracked: dict[str, tuple[int, float]]) -> bool:
+        checked.extend(Path(path).parent.name for path in tracked)
+        return real(tracked)
+
+    monkeypatch.setattr(freshness, "_files_changed", counting)
+    try:
+        await watcher.sweep()
+        assert sorted(checked) == ["m1", "m2"]  # once after tracking: what the listing saw vs the disk
+        checked.clear()
+        await watcher.sweep()
+        assert checked == []
+        files[0].write_bytes(b"m1, rewritten in place")
+        generation = watcher.generation("site")
+        await watcher.sweep()
+        assert checked == ["m1"]
+        assert watcher.folder_generation(str(files[0].parent)) == 1
+        assert watcher.generation("site") == generation + 1
+    finally:
+        events.close()

@@ -10,7 +10,9 @@ Files rewritten in place (same name, new size or mtime) leave their folder's mti
 the watcher also keeps the files of the model folders whose listings are cached (`track_files`,
 the most recent `MAX_TRACKED_FOLDERS`) and re-stats them on each sweep: a change bumps that
 folder's *folder generation* (which cached model listings carry) and its site's generation.
-The hot path stays one dict lookup; the per-file stats happen only in the sweep's thread.
+The hot path stays one dict lookup; the per-file stats happen only in the sweep's thread, and
+only for folders inotify did not see quiet since their last check (`FolderEvents`, when given:
+local file systems; a big library's sweep was a `stat` per tracked file twice a second).
 
 A root that goes missing (unmounted drive) marks the library unavailable and bumps nothing,
 so nothing cached is dropped because of it. Folders recorded as racy (-1: changed too shortly
@@ -26,6 +28,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+
+from server.infra.folder_events import FolderEvents
 
 log = logging.getLogger("archive_catalog")
 
@@ -44,15 +48,17 @@ class TrackedFiles:
 
 
 class FolderWatcher:
-    def __init__(self, root: Path, interval: float = 0.5) -> None:
+    def __init__(self, root: Path, interval: float = 0.5, events: FolderEvents | None = None) -> None:
         self.root = root
         self.interval = interval
+        self.events = events  # inotify: a tracked folder quiet since its last check is not re-stat'ed
         self.available = True
         self._generations: dict[str, int] = {}
         self._total = 0
         self._folders: dict[str, dict[str, int]] = {ROOT_KEY: {}}
         self._files: OrderedDict[str, TrackedFiles] = OrderedDict()  # model folder -> its files
         self._folder_generations: dict[str, int] = {}
+        self._quiet: dict[str, int] = {}  # tracked folder -> the stamp its files were last found unchanged at
         self._last_sweep_s = 0.0
 
     # -- hot path ---------------------------------------------------------------------
@@ -79,8 +85,10 @@ class FolderWatcher:
         """Re-stat these files (path -> size, mtime) on each sweep until a change or eviction."""
         self._files[folder] = TrackedFiles(site, files)
         self._files.move_to_end(folder)
+        self._quiet.pop(folder, None)  # a new listing's view: checked against the disk once more
         while len(self._files) > MAX_TRACKED_FOLDERS:
-            self._files.popitem(last=False)
+            evicted, _ = self._files.popitem(last=False)
+            self._quiet.pop(evicted, None)
 
     def track_root(self, mtime_ns: int) -> None:
         self._folders[ROOT_KEY] = {str(self.root): mtime_ns}
@@ -113,9 +121,28 @@ class FolderWatcher:
                     changed.setdefault(site, {})[path] = current
         return True, changed, [folder for folder, tracked in files.items() if _files_changed(tracked.files)]
 
+    def _files_to_check(self) -> tuple[dict[str, TrackedFiles], dict[str, int]]:
+        """The tracked folders to re-stat (all but those inotify saw quiet since their last
+        check) and the stamps taken for them now, before their stats."""
+        events = self.events
+        if events is None:
+            return dict(self._files), {}
+        events.refresh()
+        files: dict[str, TrackedFiles] = {}
+        stamps: dict[str, int] = {}
+        for folder, tracked in self._files.items():
+            quiet = self._quiet.get(folder)
+            if quiet is not None and events.still(folder, quiet):
+                continue
+            files[folder] = tracked
+            stamp = events.stamp(folder)
+            if stamp is not None:
+                stamps[folder] = stamp
+        return files, stamps
+
     async def sweep(self) -> None:
         snapshot = {site: dict(folders) for site, folders in self._folders.items()}
-        files = dict(self._files)
+        files, stamps = self._files_to_check()
         started = time.perf_counter()
         available, changed, changed_folders = await asyncio.to_thread(self._changed_sites, snapshot, files)
         self._last_sweep_s = time.perf_counter() - started
@@ -127,11 +154,16 @@ class FolderWatcher:
             if folders is not None:
                 folders.update(updates)
             self.bump(site)
+        changed_set = set(changed_folders)
+        for folder, stamp in stamps.items():
+            if folder not in changed_set and self._files.get(folder) is files[folder]:
+                self._quiet[folder] = stamp  # unchanged as of the stamp: skipped until an event
         for folder in changed_folders:
             tracked = self._files.get(folder)
             if tracked is not files[folder]:
                 continue  # re-tracked by a newer listing while the sweep ran
             del self._files[folder]  # the listing that re-reads it tracks it again
+            self._quiet.pop(folder, None)
             self._folder_generations[folder] = self._folder_generations.get(folder, 0) + 1
             self.bump(tracked.site)
 

@@ -142,6 +142,7 @@ class DownloadService:
         threshold_bytes: int,
         max_builds: int,
         queue_wait_s: float,
+        folder_events: FolderEvents | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -150,7 +151,7 @@ class DownloadService:
         self.max_builds = max_builds
         self.queue_wait_s = queue_wait_s
         self.crc_cache = CrcCache()
-        self.stat_memo = StatMemo(FolderEvents())  # repeat downloads of unchanged folders: no stat per file
+        self.stat_memo = StatMemo(folder_events)  # repeat downloads of unchanged folders: no stat per file
         self._slots = asyncio.Semaphore(max_builds)
         self._running = 0
         self._buffers: dict[str, asyncio.Future[bytearray]] = {}
@@ -411,7 +412,7 @@ class DownloadService:
         for build in list(self._builds):
             build.stop.set()
         await self.idle()
-        self.stat_memo.close()
+        self.stat_memo.close()  # and the inotify stamps it shares with the library watcher
 
 
 BUILD_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
