@@ -223,7 +223,11 @@ def _open_files(files: Sequence[SelectedFile]) -> list[SelectedFile]:
     out = []
     for file in files:
         info = _readable_file(file.path, file.archive_name)
-        if info is not None:
+        if info is None:
+            continue
+        if info.st_size == file.size and info.st_mtime_ns == file.mtime_ns and info.st_ino == file.inode:
+            out.append(file)  # as stat'ed (the common case: no copy to make)
+        else:
             out.append(
                 replace(file, size=info.st_size, mtime=info.st_mtime, mtime_ns=info.st_mtime_ns, inode=info.st_ino)
             )

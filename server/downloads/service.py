@@ -31,11 +31,10 @@ from typing import Literal
 from prometheus_client import Counter, Histogram
 
 from server.archives.plans import ArchivePlan, ArchiveSourceChanged, CrcCache, render_bytes
-from server.archives.zips import zip_plan
 from server.cache.downloads import CachedArchive, DownloadStore, discard
 from server.catalog import Catalog
 from server.downloads.cache import TolerantCache
-from server.downloads.plans import estimate, pdf_archive_plan, zip_entries
+from server.downloads.plans import estimate, pdf_archive_plan, zip_archive_plan
 from server.downloads.selection import (
     CONTENT_TYPES,
     EXTENSIONS,
@@ -84,6 +83,7 @@ class Download:
     selection: Selection
     estimate: int = 0  # bytes: the cached archive's size on a hit, else the planned size
     cached: CachedArchive | None = None  # a hit, open: whoever answers closes it
+    plan: ArchivePlan | None = None  # a ZIP's plan, made once for its size and used to build it
 
 
 @dataclass(slots=True, eq=False)
@@ -187,7 +187,11 @@ class DownloadService:
             log.info("Cache hit for key: %s", key)
             download.cached, download.estimate = cached, cached.info.st_size
             return download
-        download.estimate = estimate(selection, fmt)
+        if fmt == "zip":  # planned off the loop (a big site's plan is tens of ms of Python), once
+            download.plan = await asyncio.to_thread(zip_archive_plan, selection)
+            download.estimate = download.plan.size
+        else:
+            download.estimate = estimate(selection, fmt)
         log.info("Estimated size: %.2fMB", download.estimate / MB)
         if download.estimate < self.threshold_bytes:
             log.info("Using buffer cache strategy")
@@ -225,7 +229,7 @@ class DownloadService:
 
     async def _plan(self, download: Download) -> ArchivePlan:
         if download.fmt == "zip":
-            return zip_plan(zip_entries(download.selection))
+            return download.plan if download.plan is not None else zip_archive_plan(download.selection)
         spool = self.store.new_temp()
         try:
             return await asyncio.to_thread(pdf_archive_plan, download.selection, download.fmt, spool)
