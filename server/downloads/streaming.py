@@ -55,6 +55,7 @@ class CrcRunner:
         self._stop = threading.Event()
         self._loop = asyncio.get_running_loop()
         self._progress = asyncio.Event()
+        self._waiting = 0  # coroutines in `wait`: only they need the loop woken (a wake-up per file was a syscall each)
         self._future: asyncio.Future[None] | None = None
 
     def start(self) -> None:
@@ -70,7 +71,8 @@ class CrcRunner:
                 with self._condition:
                     self.values.append(value)
                     self._condition.notify_all()
-                self._loop.call_soon_threadsafe(self._progress.set)
+                if self._waiting:  # read after the append: a waiter that missed the value is counted by now
+                    self._loop.call_soon_threadsafe(self._progress.set)
         except BaseException as exc:
             with self._condition:
                 self._error = exc
@@ -82,9 +84,13 @@ class CrcRunner:
             if self._error is not None:
                 raise self._error
             self._progress.clear()
-            if len(self.values) >= count or self._error is not None:
-                continue
-            await self._progress.wait()
+            self._waiting += 1  # before the check below: a value appended after it is signalled
+            try:
+                if len(self.values) >= count or self._error is not None:
+                    continue
+                await self._progress.wait()
+            finally:
+                self._waiting -= 1
         return self.values
 
     def wait_sync(self, count: int, stop: threading.Event) -> Sequence[int]:
