@@ -133,7 +133,8 @@ def job_crc(job: CrcJob, cache: CrcCache | None = None) -> int:
         if known is not None:
             return known
     crc = 0
-    buffer = bytearray(CRC_READ)
+    spans = sum(part.length for part in job.parts if isinstance(part, FileSpan))
+    buffer = bytearray(min(CRC_READ, max(spans, 1)))  # a small file's CRC zeroes no megabyte
     for part in job.parts:
         if isinstance(part, bytes):
             crc = crc32(part, crc)
@@ -152,15 +153,17 @@ def render_bytes(plan: ArchivePlan, cache: CrcCache | None = None) -> bytearray:
     view = memoryview(out)
     position = 0
     crcs: list[int] = []
+    written: dict[int, int] = {}  # id of a file region in the plan -> where its bytes are in `out`
     for part in plan.parts:
         if isinstance(part, Deferred):
             while len(crcs) < part.needs:
-                crcs.append(job_crc(plan.crc_jobs[len(crcs)], cache))
+                crcs.append(_written_crc(plan.crc_jobs[len(crcs)], view, written, cache))
             part = part.render(crcs)
         if isinstance(part, bytes):
             view[position : position + len(part)] = part
             position += len(part)
             continue
+        written[id(part)] = position
         with open(part.path, "rb", buffering=0) as handle:
             handle.seek(part.offset)
             end = position + part.length
@@ -172,3 +175,18 @@ def render_bytes(plan: ArchivePlan, cache: CrcCache | None = None) -> bytearray:
     if position != plan.size:
         raise ArchiveSourceChanged("the archive came out at a different size than planned")
     return out
+
+
+def _written_crc(job: CrcJob, view: memoryview, written: dict[int, int], cache: CrcCache | None) -> int:
+    """A job's CRC from the bytes already read into the archive (each file read once), or by
+    `job_crc` when some of its content is not there."""
+    if not all(isinstance(part, FileSpan) and id(part) in written for part in job.parts):
+        return job_crc(job, cache)
+    crc = 0
+    for part in job.parts:
+        assert isinstance(part, FileSpan)
+        start = written[id(part)]
+        crc = crc32(view[start : start + part.length], crc)
+    if job.identity is not None and cache is not None:
+        cache.put(job.identity, crc)
+    return crc
