@@ -92,6 +92,7 @@ class _StreamBuild:
 
     download: Download
     stop: threading.Event = field(default_factory=threading.Event)  # tells the cache writer to give up
+    invalidations: int = 0  # the service's count when the build started: a clear or purge since, no cache copy
     plan: ArchivePlan | None = None
     temp: Path | None = None  # the cache copy, written only by the first of concurrent streams of a key
     crcs: CrcRunner | None = None
@@ -158,6 +159,9 @@ class DownloadService:
         self._streaming: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._builds: set[_StreamBuild] = set()  # streamed builds whose helpers may still run
+        # clears and purges so far: a build that began before one is sent but not cached (it may
+        # hold what was deleted, and a cleared cache should stay empty of what was in flight)
+        self._invalidations = 0
 
     # -- the request path ---------------------------------------------------------------
 
@@ -252,6 +256,7 @@ class DownloadService:
                 continue  # the first requester went away mid-build: build it here
         future: asyncio.Future[bytearray] = asyncio.get_running_loop().create_future()
         self._buffers[download.key] = future
+        invalidations = self._invalidations
         try:
             async with self.build_slot():
                 plan = await self._plan(download)
@@ -268,10 +273,12 @@ class DownloadService:
             raise
         finally:
             del self._buffers[download.key]
-        self._in_background(self._store_body(download, body))
+        self._in_background(self._store_body(download, body, invalidations))
         return body
 
-    async def _store_body(self, download: Download, body: bytearray) -> None:
+    async def _store_body(self, download: Download, body: bytearray, invalidations: int) -> None:
+        if self._uncacheable(download, invalidations):
+            return
         selection = download.selection
         if await self.cache.store_bytes(download.key, download.extension, body, selection.site, selection.scope):
             log.info("Async cache saved: %s", download.key)
@@ -294,7 +301,7 @@ class DownloadService:
         must cut the connection.
         """
         await self._acquire_slot()
-        build = _StreamBuild(download)
+        build = _StreamBuild(download, invalidations=self._invalidations)
         self._builds.add(build)
         try:
             with _changes_conflict():
@@ -324,6 +331,8 @@ class DownloadService:
             if build.writer is not None and build.temp is not None:
                 await build.writer
                 selection = download.selection
+                if self._uncacheable(download, build.invalidations):
+                    return  # the temp copy goes with the build (below)
                 if await self.cache.commit(
                     build.temp, download.key, download.extension, plan.size, selection.site, selection.scope
                 ):
@@ -371,9 +380,16 @@ class DownloadService:
 
     # -- cache administration -----------------------------------------------------------
 
+    def _uncacheable(self, download: Download, invalidations: int) -> bool:
+        if invalidations == self._invalidations:
+            return False
+        log.info("Not cached (the cache was cleared or purged during the build): %s", download.key)
+        return True
+
     def on_library_changed(self, event: LibraryChanged) -> None:
         """A delete or restore (from any instance): drop the archives that may hold what
-        changed, so deleted media do not linger in the cache."""
+        changed, so deleted media do not linger in the cache (nor in a build's copy to come)."""
+        self._invalidations += 1
         self._in_background(self._purge(event.site, event.model))
 
     async def _purge(self, site: str, model: str | None) -> None:
@@ -385,6 +401,7 @@ class DownloadService:
         return await self.cache.stats()
 
     async def clear(self) -> str:
+        self._invalidations += 1
         self.crc_cache.clear()
         return "cleared" if await self.cache.clear() else "unavailable"
 
