@@ -1,4 +1,4 @@
-"""From a selection to an archive plan: ZIP entries, PDF pages, and the size estimate.
+"""From a selection to an archive plan: ZIP entries, PDF pages, and a PDF's size estimate.
 
 Blocking where it reads images (run `pdf_archive_plan` in a thread). No aiohttp here.
 """
@@ -21,10 +21,8 @@ log = logging.getLogger("archive_catalog")
 PDF_PAGE_OVERHEAD = 600  # bytes of PDF structure per page, for estimates
 
 
-def estimate(selection: Selection, fmt: str) -> int:
-    """The archive's size: exact for a ZIP, from the images' sizes for the PDF formats."""
-    if fmt == "zip":
-        return zip_archive_plan(selection).size
+def pdf_estimate(selection: Selection, fmt: str) -> int:
+    """A PDF format's size, from the images' sizes (a ZIP's is exact: `zip_archive_plan(...).size`)."""
     images = selection.images()
     pdfs = len({f.model for f in images}) if fmt == "pdfs-zip" else 1
     return sum(f.size for f in images) + PDF_PAGE_OVERHEAD * len(images) + 1000 * pdfs

@@ -34,7 +34,7 @@ from server.archives.plans import ArchivePlan, ArchiveSourceChanged, CrcCache, r
 from server.cache.downloads import CachedArchive, DownloadStore, discard
 from server.catalog import Catalog
 from server.downloads.cache import TolerantCache
-from server.downloads.plans import estimate, pdf_archive_plan, zip_archive_plan
+from server.downloads.plans import pdf_archive_plan, pdf_estimate, zip_archive_plan
 from server.downloads.selection import (
     CONTENT_TYPES,
     EXTENSIONS,
@@ -83,7 +83,7 @@ class Download:
     selection: Selection
     estimate: int = 0  # bytes: the cached archive's size on a hit, else the planned size
     cached: CachedArchive | None = None  # a hit, open: whoever answers closes it
-    plan: ArchivePlan | None = None  # a ZIP's plan, made once for its size and used to build it
+    plan: ArchivePlan | None = None  # a ZIP miss's plan, made by `prepare` for its size and used to build it
 
 
 @dataclass(slots=True, eq=False)
@@ -195,7 +195,7 @@ class DownloadService:
             download.plan = await asyncio.to_thread(zip_archive_plan, selection)
             download.estimate = download.plan.size
         else:
-            download.estimate = estimate(selection, fmt)
+            download.estimate = pdf_estimate(selection, fmt)
         log.info("Estimated size: %.2fMB", download.estimate / MB)
         if download.estimate < self.threshold_bytes:
             log.info("Using buffer cache strategy")
@@ -233,7 +233,8 @@ class DownloadService:
 
     async def _plan(self, download: Download) -> ArchivePlan:
         if download.fmt == "zip":
-            return download.plan if download.plan is not None else zip_archive_plan(download.selection)
+            assert download.plan is not None  # planned by `prepare` with its size
+            return download.plan
         spool = self.store.new_temp()
         try:
             return await asyncio.to_thread(pdf_archive_plan, download.selection, download.fmt, spool)
