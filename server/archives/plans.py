@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -165,16 +166,23 @@ def render_bytes(plan: ArchivePlan, cache: CrcCache | None = None) -> bytearray:
             continue
         written[id(part)] = position
         with open(part.path, "rb", buffering=0) as handle:
-            handle.seek(part.offset)
-            end = position + part.length
-            while position < end:
-                count = handle.readinto(view[position:end])
-                if not count:
-                    raise ArchiveSourceChanged(f"{part.path} is shorter than planned")
-                position += count
+            read_span(handle, part, view[position : position + part.length])
+        position += part.length
     if position != plan.size:
         raise ArchiveSourceChanged("the archive came out at a different size than planned")
     return out
+
+
+def read_span(handle: io.FileIO, span: FileSpan, into: memoryview) -> None:
+    """The region's bytes from `handle` (its file, open) into `into`, exactly (blocking); a file
+    now shorter than planned: `ArchiveSourceChanged`."""
+    handle.seek(span.offset)
+    position = 0
+    while position < span.length:
+        count = handle.readinto(into[position : span.length])
+        if not count:
+            raise ArchiveSourceChanged(f"{span.path} is shorter than planned")
+        position += count
 
 
 def _written_crc(job: CrcJob, view: memoryview, written: dict[int, int], cache: CrcCache | None) -> int:

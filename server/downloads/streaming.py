@@ -28,6 +28,7 @@ from server.archives.plans import (
     Part,
     job_crc,
     part_length,
+    read_span,
 )
 
 COPY_STEP = 64 * 1024 * 1024  # copy_file_range per call, so a cancelled build stops soon
@@ -176,7 +177,7 @@ async def pump(plan: ArchivePlan, sink: Sink, crcs: CrcRunner) -> None:
     """Send a plan: header bytes written, small file regions read and written with them, larger
     ones through sendfile, descriptors when ready."""
     parts = plan.parts
-    inline: dict[int, bytes] = {}  # part index -> its bytes, read ahead
+    inline: dict[int, bytearray] = {}  # part index -> its bytes, read ahead
     pending = bytearray()
     for index, part in enumerate(parts):
         if isinstance(part, bytes):
@@ -218,20 +219,17 @@ def _small_spans_from(parts: Sequence[Part], first: int) -> list[tuple[int, File
     return spans
 
 
-def _read_spans(spans: Sequence[tuple[int, FileSpan]]) -> dict[int, bytes]:
+def _read_spans(spans: Sequence[tuple[int, FileSpan]]) -> dict[int, bytearray]:
     """Each region's bytes, exactly (a file now shorter than planned: `ArchiveSourceChanged`)."""
     out = {}
     for index, span in spans:
         try:
-            fd = os.open(span.path, os.O_RDONLY | os.O_CLOEXEC)
+            handle = open(span.path, "rb", buffering=0)  # noqa: SIM115 - closed below
         except OSError as exc:  # gone or made unreadable since it was planned
             raise ArchiveSourceChanged(f"{span.path} can no longer be read ({exc.strerror})") from None
-        try:
-            data = os.pread(fd, span.length, span.offset)
-        finally:
-            os.close(fd)
-        if len(data) != span.length:
-            raise ArchiveSourceChanged(f"{span.path} is shorter than planned")
+        with handle:
+            data = bytearray(span.length)
+            read_span(handle, span, memoryview(data))
         out[index] = data
     return out
 
