@@ -3,9 +3,9 @@
 Each file is stat'ed per request (`select`: enough to find a cached archive, whose bytes are
 already made), unless inotify says nothing in its folder changed since the last time
 (`StatMemo`, over `server.infra.folder_events`), and, before anything is built, opened
-(`readable`): a file gone since the
-listing, or one the server cannot open (permissions, a dangling link, not a regular file), is
-left out there, before any plan or byte, whatever the format. Also the cache key (format +
+(`readable`): a file gone since the listing, or one the server cannot open (permissions, a
+dangling link, not a regular file), is left out there, before any plan or byte, whatever the
+format. Also the cache key (format +
 selection + every file's relative path, size and mtime) and the suggested file name, capped to
 fit a file-system name. No aiohttp here.
 """
@@ -73,11 +73,11 @@ class Selection:
         return () if self.whole_site else self.models
 
 
-async def select(catalog: Catalog, site: str, models: Sequence[str], memo: StatMemo | None = None) -> Selection:
+async def select(catalog: Catalog, site: str, models: Sequence[str], memo: StatMemo) -> Selection:
     """The files of `models` of `site` (all its models when none), in natural order; 404s.
 
-    With a `memo`, a model folder whose files were stat'ed before, and in which inotify saw
-    nothing change since, gives those stats again (no syscall per file); the rest are stat'ed."""
+    A model folder whose files were stat'ed before, and in which inotify saw nothing change
+    since (`memo`), gives those stats again (no syscall per file); the rest are stat'ed."""
     whole_site = not models
     if whole_site:
         listing = await catalog.site_listing(site)
@@ -97,7 +97,6 @@ async def select(catalog: Catalog, site: str, models: Sequence[str], memo: StatM
         if not folder.images and not folder.videos and not whole_site:
             raise NotFound(f"Model {model!r} in site {site!r} holds no media.")
         chosen.append((folder, model))
-    memo = memo or StatMemo.NONE
     known = memo.known(chosen)
     unknown = [pair for pair, files in zip(chosen, known, strict=True) if files is None]
     if unknown:
@@ -119,8 +118,6 @@ class StatMemo:
     elsewhere) and no file with another hard link (changed through another folder, the event
     is that folder's). The entry also keeps the catalog listing it was made for: a folder
     listed with other media (a file added or gone) is stat'ed again."""
-
-    NONE: StatMemo  # keeps nothing: `select` without a memo
 
     def __init__(self, events: FolderEvents | None) -> None:
         self.events = events
@@ -162,11 +159,8 @@ class StatMemo:
             self.events.close()
 
 
-StatMemo.NONE = StatMemo(None)
-
-
 def _same_media(kept: FolderListing, now: FolderListing) -> bool:
-    """The same media names listed (the catalog re-reads a folder as new for many reasons)."""
+    """The same media listed (names, sizes, mtimes: the catalog re-reads a folder as new for many reasons)."""
     return kept is now or (kept.images == now.images and kept.videos == now.videos)
 
 
