@@ -100,11 +100,12 @@ class FolderEvents:
 
     def stamp(self, folder: str) -> int | None:
         """A stamp for `folder` from now on (its watch started if need be), or None when the
-        folder cannot be watched reliably: then nothing about it may be assumed."""
+        folder cannot be watched reliably: then nothing about it may be assumed. Events still
+        queued from before only make the stamp older than it could be (`still` false sooner):
+        take it before reading the folder, and `refresh` before asking `still`."""
         if self._inotify is None and not self._open():
             return None
         assert self._inotify is not None
-        self.refresh()  # what happened before now is behind this stamp, not ahead of it
         watched = self._watches.get(folder)
         if watched is not None:
             self._watches.move_to_end(folder)
