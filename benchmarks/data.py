@@ -67,17 +67,18 @@ def ensure_library(name: str, *args: str) -> Path:
 def ordinary_library() -> Path:
     """The small ordinary library every benchmark's second input comes from (bench_ab's "small":
     make_library.py --sites 3 --collections 60 --files 30 --extras --max-dim 320)."""
-    from .bench_ab import LIBRARIES  # where the two catalog libraries are defined (it imports this module)
-
-    folder, args = LIBRARIES["small"]
-    return ensure_library(folder, *args)
+    return _catalog_library("small")
 
 
 def catalog_library() -> Path:
     """The big catalog library (bench_ab's "big": 4 sites of 250 models of 40 files, ~39k files)."""
-    from .bench_ab import LIBRARIES
+    return _catalog_library("big")
 
-    folder, args = LIBRARIES["big"]
+
+def _catalog_library(name: str) -> Path:
+    from .bench_ab import LIBRARIES  # where the two catalog libraries are defined (it imports this module)
+
+    folder, args = LIBRARIES[name]
     return ensure_library(folder, *args)
 
 
