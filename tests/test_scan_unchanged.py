@@ -16,7 +16,7 @@ import pytest
 
 from server import keys
 from server.scan import hashing
-from server.scan.results import changed_sizes
+from server.scan.results import LastWalk, summarize_walk, walk_changes
 
 from .conftest import ClientFactory
 from .scan_support import run_scan, scan_results
@@ -236,19 +236,55 @@ async def test_a_rescan_after_changes_equals_a_fresh_scan(tmp_path: Path, make_c
         assert [g["mtimes"] for g in rescan["groups"]] == [g["mtimes"] for g in fresh["groups"]], what
 
 
-def test_changed_sizes_part_by_part_or_whole(tmp_path: Path) -> None:
+def _last_walk(parts: list[hashing.PackedWalk]) -> LastWalk:
+    walk = summarize_walk(hashing.unpack(parts))
+    return LastWalk(parts, 0, {"groups": []}, files=walk.files, nbytes=walk.bytes, by_size={})
+
+
+def test_a_walk_told_as_changes_equals_the_fresh_walk_in_its_changed_sizes(tmp_path: Path) -> None:
     root = _tree(tmp_path / "lib")
     folders = hashing.walk_roots(str(root))  # other/three, site/one, site/two
 
     def walk(split: int) -> list[hashing.PackedWalk]:
         return [hashing.walk_packed(str(root), folders[i::split]) for i in range(split)]
 
-    before = walk(2)
-    assert changed_sizes(before, walk(2)) == set()
-    assert changed_sizes(before, walk(3)) == set()  # split otherwise: compared whole
+    last = _last_walk(walk(2))
+    assert walk_changes(last, walk(2))[1] == set()
+    assert walk_changes(last, walk(3))[1] == set()  # split otherwise: compared whole
     (root / "site/one/b1.png").write_bytes(b"b" * 6_000)  # 5,000 -> 6,000 bytes
     (root / "other/three/new.jpg").write_bytes(b"n" * 10)
-    assert changed_sizes(before, walk(2)) == {5_000, 6_000, 10}
-    assert changed_sizes(before, walk(3)) == {5_000, 6_000, 10}
-    after = walk(2)
-    assert [a.digest == b.digest for a, b in zip(before, after, strict=True)].count(False) == 2
+    os.link(root / "site/two/a2.jpg", root / "other/three/a-link.jpg")  # one file, two names
+    (root / "site/two/lone.mp4").unlink()
+    for split in (2, 3):
+        parts = walk(split)
+        told, changed = walk_changes(last, parts)
+        fresh = summarize_walk(hashing.unpack(parts))
+        assert changed == {5_000, 6_000, 10, 123, len(A)}
+        assert (told.files, told.bytes) == (fresh.files, fresh.bytes)
+        assert told.groups == [group for group in fresh.groups if group[0] in changed]
+        assert told.paths is None and told.gone == ["site/two/lone.mp4"]
+
+
+def test_a_walk_told_as_changes_unpacks_only_the_parts_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree(tmp_path / "lib")
+    folders = hashing.walk_roots(str(root))  # other/three, site/one, site/two
+    split = [folders[0::2], folders[1::2]]  # [other/three, site/two], [site/one]
+    last = _last_walk([hashing.walk_packed(str(root), part) for part in split])
+    (root / "site/one/b1.png").write_bytes(b"b" * 6_000)
+    parts = [hashing.walk_packed(str(root), part) for part in split]
+    unpacked: list[int] = []
+    entries = hashing.PackedWalk.entries
+
+    def spy(part: hashing.PackedWalk) -> list[hashing.WalkEntry]:
+        unpacked.append(part.count)
+        return entries(part)
+
+    monkeypatch.setattr(hashing.PackedWalk, "entries", spy)
+    told, changed = walk_changes(last, parts)
+    assert unpacked == [parts[1].count, parts[1].count]  # site/one, before and after
+    assert changed == {5_000, 6_000}
+    assert told.groups == []  # b2.png is alone at 5,000 bytes now, b1.png alone at 6,000
+    fresh = summarize_walk([entry for part in parts for entry in entries(part)])
+    assert (told.files, told.bytes) == (fresh.files, fresh.bytes)

@@ -7,7 +7,7 @@ Stages (the fclones / jdupes / rmlint recipe):
 1. `walk_folders` lists media files with one `os.scandir` per folder, classified by the
    listings' own rule (`server.library.sort_entries`: hidden names and symlinks leaving the
    root skipped), and returns (path, size, mtime, device, inode); `walk_packed` sends them
-   pickled with a digest, so the event loop tells an unchanged walk without unpickling it.
+   in columns with a digest, so the event loop tells an unchanged part without unpacking it.
 2. The service groups them by size, drops unique sizes, collapses hard links and empty files.
 3. `hash_groups` takes whole same-size groups: an XXH3-128 of a small head and tail block splits
    them (small files are hashed whole at once), and only what still collides is hashed fully,
@@ -23,10 +23,12 @@ every few MiB inside a large file.
 from __future__ import annotations
 
 import os
-import pickle
 import stat
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter
 from typing import Protocol
 
 import blake3
@@ -168,26 +170,63 @@ def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
 
 @dataclass(frozen=True, slots=True)
 class PackedWalk:
-    """A part of the walk as a worker sends it: the entries pickled (sent as one bytes object)
-    and a digest of them. Equal digests mean equal entries, so the event loop compares a scan's
-    digests with the last scan's and unpickles only a walk that changed. `small_hashes`: full
-    hashes of the small files `walk_packed` was asked to hash, and what that cost."""
+    """A part of the walk as a worker sends it: its entries in columns (the paths joined by NUL,
+    which no name holds, and the numbers in arrays: sent as a few buffers, unpacked in C) and a
+    digest of them. Equal digests mean equal entries, so the event loop compares a scan's
+    digests with the last scan's and unpacks only parts that changed; `of_sizes` picks the
+    entries of some sizes out of a part without unpacking the rest. `small_hashes`: full hashes
+    of the small files `walk_packed` was asked to hash, and what that cost."""
 
     digest: bytes
     count: int
-    blob: bytes
+    paths: str
+    sizes: array[int]
+    mtimes: array[int]
+    devices: array[int]
+    inodes: array[int]
+    links: bytes  # 1 for a symbolic link, else 0
     small_hashes: dict[str, str]
     work: Work
-    folders_digest: bytes  # of the folders walked: two parts of equal folders can be compared
+
+    @classmethod
+    def of(cls, found: Sequence[WalkEntry], small_hashes: dict[str, str], work: Work) -> PackedWalk:
+        """`found` packed, with a BLAKE3 of every column, each with its length: a crafted file
+        name cannot pass a changed walk off as the last one."""
+        paths = "\0".join(map(_path_of, found))
+        columns = (
+            array("q", map(_size_of, found)),
+            array("q", map(_mtime_of, found)),
+            array("Q", map(_device_of, found)),
+            array("Q", map(_inode_of, found)),
+        )
+        links = bytes(map(_link_of, found))
+        digest = blake3.blake3()
+        for column in (paths.encode(errors="surrogatepass"), *(c.tobytes() for c in columns), links):
+            digest.update(len(column).to_bytes(8, "little"))
+            digest.update(column)
+        return cls(digest.digest(), len(found), paths, *columns, links, small_hashes, work)
 
     def entries(self) -> list[WalkEntry]:
-        found: list[WalkEntry] = pickle.loads(self.blob)
-        return found
+        if not self.count:
+            return []
+        columns = (self.sizes, self.mtimes, self.devices, self.inodes, map(bool, self.links))
+        return list(zip(self.paths.split("\0"), *columns, strict=True))
+
+    def of_sizes(self, sizes: Container[int]) -> list[WalkEntry]:
+        """The entries whose size is in `sizes`, in walk order (the paths split, nothing else)."""
+        chosen = list(compress(range(self.count), map(sizes.__contains__, self.sizes)))
+        if not chosen:
+            return []
+        paths = self.paths.split("\0")
+        sizes, mtimes, devices, inodes, links = self.sizes, self.mtimes, self.devices, self.inodes, self.links
+        return [(paths[i], sizes[i], mtimes[i], devices[i], inodes[i], bool(links[i])) for i in chosen]
+
+
+_path_of, _size_of, _mtime_of, _device_of, _inode_of, _link_of = (itemgetter(i) for i in range(6))
 
 
 def walk_packed(root: str, folders: Sequence[str], hash_shared_small: bool = False) -> PackedWalk:
-    """Worker task: `walk_folders`, packed (BLAKE3 of the pickle: a crafted file name cannot
-    pass a changed walk off as the last one).
+    """Worker task: `walk_folders`, packed (`PackedWalk.of`).
 
     With `hash_shared_small` (the scan knows no hash yet: a first scan), the small files that
     share their size with another file of this part are hashed whole at once, while their
@@ -197,11 +236,9 @@ def walk_packed(root: str, folders: Sequence[str], hash_shared_small: bool = Fal
     wait for the disk one at a time (the hashing stage asks for a group's files at once).
     """
     found = walk_folders(root, folders)
-    blob = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
     work = Work()
     small_hashes = hash_shared_small_files(root, found, work) if hash_shared_small else {}
-    folders_digest = blake3.blake3("\0".join(folders).encode(errors="surrogateescape")).digest()
-    return PackedWalk(blake3.blake3(blob).digest(), len(found), blob, small_hashes, work, folders_digest)
+    return PackedWalk.of(found, small_hashes, work)
 
 
 def hash_shared_small_files(root: str, found: Sequence[WalkEntry], work: Work) -> dict[str, str]:

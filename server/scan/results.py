@@ -18,12 +18,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from itertools import groupby
+from functools import partial
+from itertools import chain, compress, groupby
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -41,20 +43,32 @@ NaturalKey = list[int | str]
 Document = dict[str, Any]
 
 
-@dataclass(slots=True)
-class FileInfo:
+class FileInfo(NamedTuple):
+    """A file as the walk saw it: a `hashing.WalkEntry` with names (made from one in C)."""
+
     path: str
     size: int
     mtime_ns: int
+    device: int
     inode: int
+    is_link: bool
+
+
+_as_file = partial(tuple.__new__, FileInfo)
+_path_of, _size_of, _identity_of = itemgetter(0), itemgetter(1), itemgetter(3, 4)
 
 
 @dataclass(slots=True)
 class WalkResult:
+    """A walk's figures and same-size groups. A walk told as changes since the last one
+    (`walk_changes`) holds only the groups of the changed sizes, and the paths gone instead of
+    every path."""
+
     files: int  # media files found, hard links and symlinks to one file counted once
     bytes: int
     groups: list[tuple[int, list[FileInfo]]]  # same-size groups of 2+ non-empty files, largest first
-    paths: set[str]  # every path walked
+    paths: set[str] | None  # every path walked (None: told as changes)
+    gone: list[str] = field(default_factory=list)  # told as changes: the last walk's paths not walked now
 
     def compared(self) -> tuple[int, int]:
         """Files sharing their size with another (in `groups`), and their bytes."""
@@ -84,31 +98,31 @@ def names_better(entry: hashing.WalkEntry, current: hashing.WalkEntry) -> bool:
 
 
 def summarize_walk(entries: list[hashing.WalkEntry]) -> WalkResult:
-    """Group by size first (cheap), then collapse links only where sizes collide.
+    """Group by size first (counted in C), then collapse links only where sizes collide.
 
     Two names of one file (hard link, or a symlink inside the root) always have the same
     size, so they can only meet inside a same-size group; files of a unique size are done.
     One (device, inode) keeps one path: a real one over a symlink, then the first in order.
     """
-    files = len(entries)
-    total = 0
-    size_of = itemgetter(1)
-    groups: list[tuple[int, list[FileInfo]]] = []
-    for size, same_size in groupby(sorted(entries, key=size_of), size_of):  # sorted is stable: walk order kept
+    sizes = list(map(_size_of, entries))
+    counts = Counter(sizes)
+    shared = compress(entries, map((1).__lt__, map(counts.__getitem__, sizes)))
+    walk = WalkResult(len(entries), sum(sizes), [], set(map(_path_of, entries)))
+    for size, same_size in groupby(sorted(shared, key=_size_of), _size_of):  # sorted is stable: walk order kept
         members = list(same_size)
-        if len(members) > 1 and len({(entry[3], entry[4]) for entry in members}) < len(members):
-            linked = len(members)
-            members = _one_name_per_file(members)
-            files -= linked - len(members)
-        total += size * len(members)
-        if size > 0 and len(members) > 1:
-            groups.append((size, [FileInfo(e[0], e[1], e[2], e[4]) for e in members]))
-    groups.reverse()  # largest first
-    return WalkResult(files, total, groups, {entry[0] for entry in entries})
+        files = _one_name_per_file(members)
+        walk.files -= len(members) - len(files)
+        walk.bytes -= size * (len(members) - len(files))
+        if size > 0 and len(files) > 1:
+            walk.groups.append((size, list(map(_as_file, files))))
+    walk.groups.reverse()  # largest first
+    return walk
 
 
 def _one_name_per_file(members: list[hashing.WalkEntry]) -> list[hashing.WalkEntry]:
     """Same-size entries with links collapsed: one entry per (device, inode), `names_better`'s."""
+    if len(set(map(_identity_of, members))) == len(members):
+        return members
     kept: dict[tuple[int, int], hashing.WalkEntry] = {}
     for entry in members:
         key = (entry[3], entry[4])
@@ -116,6 +130,49 @@ def _one_name_per_file(members: list[hashing.WalkEntry]) -> list[hashing.WalkEnt
         if current is None or names_better(entry, current):
             kept[key] = entry
     return list(kept.values())
+
+
+def walk_changes(last: LastWalk, parts: list[hashing.PackedWalk]) -> tuple[WalkResult, set[int]]:
+    """The walk `parts` told as changes since `last`, and the sizes of the files that appeared,
+    went, or changed path, size, mtime or inode: every group of another size is the last scan's.
+
+    A part whose digest is the last one's at the same place holds the same entries: it is not
+    unpacked, only the entries of changed sizes are picked out of it. The changed parts are
+    compared as sets of tuples (C speed); the figures move by what the changed sizes' files
+    were and are (links collapsed). With another number of parts, every part is compared.
+    """
+    if len(parts) == len(last.parts):
+        moved = [i for i, (old, new) in enumerate(zip(last.parts, parts, strict=True)) if old.digest != new.digest]
+        before = hashing.unpack([last.parts[i] for i in moved])
+    else:
+        moved = list(range(len(parts)))
+        before = hashing.unpack(last.parts)
+    now = {i: parts[i].entries() for i in moved}
+    after = list(chain.from_iterable(now.values()))
+    changed = set(map(_size_of, set(before).symmetric_difference(after)))
+    was: dict[int, list[hashing.WalkEntry]] = {}
+    found: dict[int, list[hashing.WalkEntry]] = {}
+    for entry in before:
+        if entry[1] in changed:
+            was.setdefault(entry[1], []).append(entry)
+    for index, part in enumerate(parts):  # in walk order
+        entries = now.get(index)
+        if entries is None:  # unchanged: these were there before too
+            entries = part.of_sizes(changed)
+            for entry in entries:
+                was.setdefault(entry[1], []).append(entry)
+        for entry in entries:
+            if entry[1] in changed:
+                found.setdefault(entry[1], []).append(entry)
+    walk = WalkResult(last.files, last.nbytes, [], None)
+    for size in sorted(changed, reverse=True):  # largest first
+        old, new = _one_name_per_file(was.get(size, [])), _one_name_per_file(found.get(size, []))
+        walk.files += len(new) - len(old)
+        walk.bytes += size * (len(new) - len(old))
+        if size > 0 and len(new) > 1:
+            walk.groups.append((size, list(map(_as_file, new))))
+    walk.gone = sorted(set(map(_path_of, before)).difference(map(_path_of, after)))
+    return walk, changed
 
 
 def scan_stats(files: int, nbytes: int, tally: Tally, duration: float, *, unchanged: bool = False) -> Document:
@@ -145,10 +202,11 @@ class LastWalk:
     A same-size group's result depends only on its files, and a file whose path, size, mtime and
     inode are unchanged is trusted to hold the same bytes (the hash cache's own rule). So a walk
     with the same digests has the same groups (carried over whole), and a walk that differs
-    keeps every group of a size none of whose files changed (`changed_sizes`). A changed cache
+    keeps every group of a size none of whose files changed (`walk_changes`). A changed cache
     (cleared, files forgotten, another instance's file read) or a scan that could not read some
-    file (it is tried again) leaves no LastWalk. Kept in memory only (the packed walk: ~65 bytes
-    a file).
+    file (it is tried again) leaves no LastWalk; so while one holds, the cache knows no path the
+    walk did not find, and a rescan drops from it just the paths gone since. Kept in memory only
+    (the packed walk: a file's path and 33 bytes).
     """
 
     parts: list[hashing.PackedWalk]
@@ -175,20 +233,6 @@ class LastWalk:
     def needed(self) -> int:
         """Hashes needed."""
         return sum(needed for _files, needed in self.by_size.values())
-
-
-def changed_sizes(before: list[hashing.PackedWalk], after: list[hashing.PackedWalk]) -> set[int]:
-    """The sizes of the files that appeared, went, or changed path, size, mtime or inode between
-    two walks (compared as sets of tuples: C speed). Walks split alike (each part over the same
-    folders) are compared part by part, and only the parts whose digests differ are unpacked."""
-    pairs = [(before, after)]
-    if [part.folders_digest for part in before] == [part.folders_digest for part in after]:
-        pairs = [([old], [new]) for old, new in zip(before, after, strict=True) if old.digest != new.digest]
-    changed: set[int] = set()
-    for old_parts, new_parts in pairs:
-        differ = set(hashing.unpack(old_parts)).symmetric_difference(hashing.unpack(new_parts))
-        changed.update(entry[1] for entry in differ)
-    return changed
 
 
 class ResultsStore:

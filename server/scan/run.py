@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -39,8 +40,8 @@ from server.scan.results import (
     ResultsStore,
     Tally,
     WalkResult,
-    changed_sizes,
     summarize_walk,
+    walk_changes,
 )
 
 log = logging.getLogger("archive_catalog")
@@ -279,13 +280,13 @@ class ScanRun(ABC):
         # so the workers finish together and the progress moves
         per_worker = min(WALK_PARTS_PER_WORKER, max(1, len(folders) // (WALK_FOLDERS_PER_PART * pool.workers)))
         chunk_count = max(1, min(len(folders), pool.workers * per_worker))  # a whole number per worker
-        chunks = [folders[i::chunk_count] for i in range(chunk_count)]
+        chunks: list[list[str]] = [[] for _ in range(chunk_count)]
+        for folder in folders:  # by name: a folder keeps its part while others come and go
+            chunks[zlib.crc32(folder.encode(errors="surrogatepass")) % chunk_count].append(folder)
         loop = asyncio.get_running_loop()
         executor = pool.executor
         hash_small = self._walk_hashes_small()
-        futures = [
-            loop.run_in_executor(executor, hashing.walk_packed, root, chunk, hash_small) for chunk in chunks if chunk
-        ]
+        futures = [loop.run_in_executor(executor, hashing.walk_packed, root, chunk, hash_small) for chunk in chunks]
         found = 0
         try:
             for future in asyncio.as_completed(futures):
@@ -458,19 +459,23 @@ class ExactScanRun(ScanRun):
         for part in parts:  # hashed in the walk: computed in this scan, not from the cache
             small_hashes.update(part.small_hashes)
             self._count_read(part.work.bytes_read, tally)  # the hashes are counted when used
+        kept_sizes = {} if last is None else {s: f for s, (f, _n) in last.by_size.items() if s not in changed}
         compared, compared_bytes = walk.compared()
-        self._begin_work(total=compared, bytes_total=compared_bytes)
-        groups, kept = walk.groups, []
-        if last is not None and changed is not None:
-            groups = [group for group in walk.groups if group[0] in changed]
-            kept = self._keep_unchanged(last, walk, changed, tally)
-        await self._hash(groups, small_hashes, tally)
+        self._begin_work(
+            total=compared + sum(kept_sizes.values()),
+            bytes_total=compared_bytes + sum(size * files for size, files in kept_sizes.items()),
+        )
+        kept = [] if last is None else self._keep_unchanged(last, changed, tally)
+        await self._hash(walk.groups, small_hashes, tally)
         hashed = self.clock()
         self._work_done()
         duration = self.clock() - self.started
         document = await asyncio.to_thread(self.results.build, self.scan_id, walk, tally, duration, kept)
         self.results.document = document
-        self.cache.retain(walk.paths)  # files gone from the library leave the cache too
+        if walk.paths is None:  # told as changes: the cache knew no other paths (LastWalk)
+            self.cache.forget(walk.gone)
+        else:
+            self.cache.retain(walk.paths)  # files gone from the library leave the cache too
         self.results.last_walk = None
         if not tally.unreadable:
             self.results.last_walk = LastWalk(
@@ -486,36 +491,33 @@ class ExactScanRun(ScanRun):
             self.scan_id,
             walked - self.started,
             hashed - walked,
-            len(groups),
             len(walk.groups),
+            len(walk.groups) + len(kept_sizes),
             self.clock() - hashed,
         )
         return Finished.of(document, walk.files, f"{tally.hashed_bytes} hashed bytes")
 
     @staticmethod
-    def _summarize(parts: list[hashing.PackedWalk], last: LastWalk | None) -> tuple[WalkResult, set[int] | None]:
-        """The walk's same-size groups, and (given the last walk) the sizes whose files changed
-        since: every other group is the last scan's (blocking; in a thread)."""
-        entries = hashing.unpack(parts)
-        walk = summarize_walk(entries)
+    def _summarize(parts: list[hashing.PackedWalk], last: LastWalk | None) -> tuple[WalkResult, set[int]]:
+        """The walk's same-size groups; given the last walk, told as changes since (the groups
+        of the sizes whose files changed, returned too: every other group is the last scan's).
+        Blocking; in a thread."""
         if last is None:
-            return walk, None
-        changed = changed_sizes(last.parts, parts)
-        changed.update(size for size, _members in walk.groups if size not in last.by_size)
-        return walk, changed
+            return summarize_walk(hashing.unpack(parts)), set()
+        return walk_changes(last, parts)
 
-    def _keep_unchanged(self, last: LastWalk, walk: WalkResult, changed: set[int], tally: Tally) -> list[Document]:
+    def _keep_unchanged(self, last: LastWalk, changed: set[int], tally: Tally) -> list[Document]:
         """Carry the last scan's groups of the sizes in which no file changed into this scan:
         their figures (every hash as if from the cache, none read) and their document groups."""
         settled = Settled()
-        for size, members in walk.groups:
+        for size, (files, needed) in last.by_size.items():
             if size in changed:
                 continue
-            files, needed = tally.by_size[size] = last.by_size[size]
+            tally.by_size[size] = (files, needed)
             tally.needed += needed
             tally.files_compared += files
             tally.file_cache_hits += files
-            settled.add(Settled(files, size * len(members), files, needed))
+            settled.add(Settled(files, size * files, files, needed))
         self._advance(settled)
         return [group for group in last.document["groups"] if group["size"] not in changed]
 

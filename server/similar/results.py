@@ -71,7 +71,7 @@ def summarize_images(entries: list[hashing.WalkEntry]) -> ImageWalk:
         current = by_file.get(key)
         if current is None or names_better(entry, current):
             by_file[key] = entry
-    images = [FileInfo(e[0], e[1], e[2], e[4]) for e in by_file.values()]
+    images = [FileInfo(*entry) for entry in by_file.values()]
     return ImageWalk(len(files), images, paths)
 
 
