@@ -354,6 +354,10 @@ class Catalog:
 
     async def _folder_stamped(self, site: str, model: str) -> FolderStamped:
         self._require_available()
+        key = (site, model)
+        hit = self.media_list_cache.lookup(key, self._folder_fresh)
+        if hit is not None:  # the hot path (a site's download asks for each model): no closure
+            return hit
 
         async def read() -> FolderStamped:
             listing = await asyncio.to_thread(self.library.read_model, site, model)
@@ -365,8 +369,7 @@ class Catalog:
             generation = self.watcher.folder_generation(folder)
             return FolderStamped(listing, folder, listing.mtime_ns, listing.racy, generation)
 
-        key = (site, model)
-        return await self.media_list_cache.get_or_compute(key, read, self._folder_fresh, cacheable=self._not_racy)
+        return await self.media_list_cache.compute_once(key, read, cacheable=self._not_racy)
 
     async def model(self, query: ModelQuery) -> Rendered:
         self._require_available()
