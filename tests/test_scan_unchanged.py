@@ -16,7 +16,7 @@ import pytest
 
 from server import keys
 from server.scan import hashing
-from server.scan.results import LastWalk, summarize_walk, walk_changes
+from server.scan.results import LastWalk, WalkResult, summarize_walk, walk_changes
 
 from .conftest import ClientFactory
 from .scan_support import run_scan, scan_results
@@ -265,15 +265,12 @@ def test_a_walk_told_as_changes_equals_the_fresh_walk_in_its_changed_sizes(tmp_p
         assert told.paths is None and told.gone == ["site/two/lone.mp4"]
 
 
-def test_a_walk_told_as_changes_unpacks_only_the_parts_that_changed(
+def test_a_walk_told_as_changes_unpacks_only_the_parts_whose_names_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = _tree(tmp_path / "lib")
     folders = hashing.walk_roots(str(root))  # other/three, site/one, site/two
     split = [folders[0::2], folders[1::2]]  # [other/three, site/two], [site/one]
-    last = _last_walk([hashing.walk_packed(str(root), part) for part in split])
-    (root / "site/one/b1.png").write_bytes(b"b" * 6_000)
-    parts = [hashing.walk_packed(str(root), part) for part in split]
     unpacked: list[int] = []
     entries = hashing.PackedWalk.entries
 
@@ -281,10 +278,32 @@ def test_a_walk_told_as_changes_unpacks_only_the_parts_that_changed(
         unpacked.append(part.count)
         return entries(part)
 
-    monkeypatch.setattr(hashing.PackedWalk, "entries", spy)
-    told, changed = walk_changes(last, parts)
-    assert unpacked == [parts[1].count, parts[1].count]  # site/one, before and after
+    def walk() -> list[hashing.PackedWalk]:
+        return [hashing.walk_packed(str(root), part) for part in split]
+
+    def told_as_changes(last: LastWalk, parts: list[hashing.PackedWalk]) -> tuple[WalkResult, set[int]]:
+        monkeypatch.setattr(hashing.PackedWalk, "entries", spy)
+        try:
+            return walk_changes(last, parts)
+        finally:
+            monkeypatch.undo()
+
+    last = _last_walk(walk())
+    (root / "site/one/b1.png").write_bytes(b"b" * 6_000)  # the same names: compared by column
+    parts = walk()
+    told, changed = told_as_changes(last, parts)
+    assert unpacked == []
     assert changed == {5_000, 6_000}
     assert told.groups == []  # b2.png is alone at 5,000 bytes now, b1.png alone at 6,000
-    fresh = summarize_walk([entry for part in parts for entry in entries(part)])
+    fresh = summarize_walk(hashing.unpack(parts))
     assert (told.files, told.bytes) == (fresh.files, fresh.bytes)
+
+    last = _last_walk(parts)
+    (root / "site/one/b2.png").write_bytes(b"b" * 6_000)  # a name more in site/one's part
+    parts = walk()
+    told, changed = told_as_changes(last, parts)
+    assert unpacked == [parts[1].count - 1, parts[1].count]  # site/one's part, before and after
+    assert changed == {6_000}
+    assert [sorted(file.path for file in files) for _size, files in told.groups] == [
+        ["site/one/b1.png", "site/one/b2.png"]
+    ]

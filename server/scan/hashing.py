@@ -28,7 +28,7 @@ from array import array
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from itertools import compress
-from operator import itemgetter
+from operator import itemgetter, ne
 from typing import Protocol
 
 import blake3
@@ -214,12 +214,32 @@ class PackedWalk:
 
     def of_sizes(self, sizes: Container[int]) -> list[WalkEntry]:
         """The entries whose size is in `sizes`, in walk order (the paths split, nothing else)."""
-        chosen = list(compress(range(self.count), map(sizes.__contains__, self.sizes)))
-        if not chosen:
+        return self.at(list(compress(range(self.count), map(sizes.__contains__, self.sizes))))
+
+    def at(self, indexes: Sequence[int]) -> list[WalkEntry]:
+        """The entries at `indexes` (the paths split, nothing else)."""
+        if not indexes:
             return []
         paths = self.paths.split("\0")
         sizes, mtimes, devices, inodes, links = self.sizes, self.mtimes, self.devices, self.inodes, self.links
-        return [(paths[i], sizes[i], mtimes[i], devices[i], inodes[i], bool(links[i])) for i in chosen]
+        return [(paths[i], sizes[i], mtimes[i], devices[i], inodes[i], bool(links[i])) for i in indexes]
+
+    def changes_since(self, old: PackedWalk) -> tuple[list[WalkEntry], list[WalkEntry]]:
+        """The entries only `old` has and the entries only this part has. Where both hold the
+        same names in the same order (a file touched or rewritten), the numbers are compared
+        column by column in C and only the entries that differ are made."""
+        if self.paths != old.paths:
+            before, after = set(old.entries()), set(self.entries())
+            return list(before - after), list(after - before)
+        differ: set[int] = set()
+        for now, then in zip(self._numbers(), old._numbers(), strict=True):
+            if now != then:
+                differ.update(compress(range(len(now)), map(ne, now, then)))
+        indexes = sorted(differ)
+        return old.at(indexes), self.at(indexes)
+
+    def _numbers(self) -> tuple[array[int], array[int], array[int], array[int], bytes]:
+        return self.sizes, self.mtimes, self.devices, self.inodes, self.links
 
 
 _path_of, _size_of, _mtime_of, _device_of, _inode_of, _link_of = (itemgetter(i) for i in range(6))

@@ -136,43 +136,50 @@ def walk_changes(last: LastWalk, parts: list[hashing.PackedWalk]) -> tuple[WalkR
     """The walk `parts` told as changes since `last`, and the sizes of the files that appeared,
     went, or changed path, size, mtime or inode: every group of another size is the last scan's.
 
-    A part whose digest is the last one's at the same place holds the same entries: it is not
-    unpacked, only the entries of changed sizes are picked out of it. The changed parts are
-    compared as sets of tuples (C speed); the figures move by what the changed sizes' files
-    were and are (links collapsed). With another number of parts, every part is compared.
+    A part whose digest is the last one's at the same place holds the same entries; one whose
+    digest moved is compared with its last version (`PackedWalk.changes_since`). Only the
+    entries of the changed sizes are then picked out of the parts (nothing else is unpacked),
+    and the figures move by what those sizes' files were and are (links collapsed). With
+    another number of parts, the whole walks are compared as sets of tuples.
     """
-    if len(parts) == len(last.parts):
-        moved = [i for i, (old, new) in enumerate(zip(last.parts, parts, strict=True)) if old.digest != new.digest]
-        before = hashing.unpack([last.parts[i] for i in moved])
+    went: list[hashing.WalkEntry] = []
+    came: list[hashing.WalkEntry] = []
+    aligned = len(parts) == len(last.parts)
+    if aligned:
+        for old, new in zip(last.parts, parts, strict=True):
+            if old.digest != new.digest:
+                old_only, new_only = new.changes_since(old)
+                went += old_only
+                came += new_only
     else:
-        moved = list(range(len(parts)))
-        before = hashing.unpack(last.parts)
-    now = {i: parts[i].entries() for i in moved}
-    after = list(chain.from_iterable(now.values()))
-    changed = set(map(_size_of, set(before).symmetric_difference(after)))
+        before, after = set(hashing.unpack(last.parts)), set(hashing.unpack(parts))
+        went, came = list(before - after), list(after - before)
+    changed = set(map(_size_of, chain(went, came)))
     was: dict[int, list[hashing.WalkEntry]] = {}
     found: dict[int, list[hashing.WalkEntry]] = {}
-    for entry in before:
-        if entry[1] in changed:
-            was.setdefault(entry[1], []).append(entry)
-    for index, part in enumerate(parts):  # in walk order
-        entries = now.get(index)
-        if entries is None:  # unchanged: these were there before too
+    if changed:
+        for index, part in enumerate(parts):  # in walk order
             entries = part.of_sizes(changed)
-            for entry in entries:
-                was.setdefault(entry[1], []).append(entry)
-        for entry in entries:
-            if entry[1] in changed:
-                found.setdefault(entry[1], []).append(entry)
+            _by_size(found, entries)
+            if aligned and part.digest == last.parts[index].digest:
+                _by_size(was, entries)  # the same entries then
+        for index, part in enumerate(last.parts):
+            if not aligned or part.digest != parts[index].digest:
+                _by_size(was, part.of_sizes(changed))
     walk = WalkResult(last.files, last.nbytes, [], None)
     for size in sorted(changed, reverse=True):  # largest first
-        old, new = _one_name_per_file(was.get(size, [])), _one_name_per_file(found.get(size, []))
-        walk.files += len(new) - len(old)
-        walk.bytes += size * (len(new) - len(old))
-        if size > 0 and len(new) > 1:
-            walk.groups.append((size, list(map(_as_file, new))))
-    walk.gone = sorted(set(map(_path_of, before)).difference(map(_path_of, after)))
+        old_files, new_files = _one_name_per_file(was.get(size, [])), _one_name_per_file(found.get(size, []))
+        walk.files += len(new_files) - len(old_files)
+        walk.bytes += size * (len(new_files) - len(old_files))
+        if size > 0 and len(new_files) > 1:
+            walk.groups.append((size, list(map(_as_file, new_files))))
+    walk.gone = sorted(set(map(_path_of, went)).difference(map(_path_of, came)))
     return walk, changed
+
+
+def _by_size(groups: dict[int, list[hashing.WalkEntry]], entries: list[hashing.WalkEntry]) -> None:
+    for entry in entries:
+        groups.setdefault(entry[1], []).append(entry)
 
 
 def scan_stats(files: int, nbytes: int, tally: Tally, duration: float, *, unchanged: bool = False) -> Document:
