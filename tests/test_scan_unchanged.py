@@ -40,6 +40,11 @@ def _tree(root: Path) -> Path:
     return root
 
 
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
 def _groups(document: dict[str, Any]) -> list[list[str]]:
     return sorted(sorted(group["files"]) for group in document["groups"])
 
@@ -219,6 +224,7 @@ async def test_a_rescan_after_changes_equals_a_fresh_scan(tmp_path: Path, make_c
         ("add a copy", lambda: (root / "site/two/c3.gif").write_bytes(b"c" * 4000), {4000}),
         ("rename a copy", lambda: (root / "site/one/b1.png").rename(root / "site/one/b9.png"), {5_000}),
         ("link a copy", lambda: os.link(root / "other/d1/d1.webp", root / "site/one/d-link.webp"), {9000}),
+        ("add a model folder", lambda: _write(root / "aaa/new/c4.gif", b"c" * 4000), {4000}),
         ("touch a lone file", lambda: touch("site/two/lone.mp4"), set()),
     ]
     for what, change, sizes in changes:
@@ -265,24 +271,26 @@ def test_a_walk_told_as_changes_equals_the_fresh_walk_in_its_changed_sizes(tmp_p
         assert told.paths is None and told.gone == ["site/two/lone.mp4"]
 
 
-def test_a_walk_told_as_changes_unpacks_only_the_parts_whose_names_changed(
+def test_a_walk_told_as_changes_makes_only_the_entries_of_changed_sizes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = _tree(tmp_path / "lib")
-    folders = hashing.walk_roots(str(root))  # other/three, site/one, site/two
-    split = [folders[0::2], folders[1::2]]  # [other/three, site/two], [site/one]
-    unpacked: list[int] = []
-    entries = hashing.PackedWalk.entries
+    made: set[str] = set()
+    at = hashing.PackedWalk.at
 
-    def spy(part: hashing.PackedWalk) -> list[hashing.WalkEntry]:
-        unpacked.append(part.count)
-        return entries(part)
+    def spy(part: hashing.PackedWalk, indexes: Any, names: Any = None) -> list[hashing.WalkEntry]:
+        entries = at(part, indexes, names)
+        made.update(entry[0] for entry in entries)
+        return entries
 
     def walk() -> list[hashing.PackedWalk]:
-        return [hashing.walk_packed(str(root), part) for part in split]
+        folders = hashing.walk_roots(str(root))
+        return [hashing.walk_packed(str(root), folders[i::2]) for i in range(2)]
 
     def told_as_changes(last: LastWalk, parts: list[hashing.PackedWalk]) -> tuple[WalkResult, set[int]]:
-        monkeypatch.setattr(hashing.PackedWalk, "entries", spy)
+        made.clear()
+        monkeypatch.setattr(hashing.PackedWalk, "at", spy)
+        monkeypatch.setattr(hashing.PackedWalk, "entries", lambda part: pytest.fail("a part unpacked whole"))
         try:
             return walk_changes(last, parts)
         finally:
@@ -292,18 +300,22 @@ def test_a_walk_told_as_changes_unpacks_only_the_parts_whose_names_changed(
     (root / "site/one/b1.png").write_bytes(b"b" * 6_000)  # the same names: compared by column
     parts = walk()
     told, changed = told_as_changes(last, parts)
-    assert unpacked == []
     assert changed == {5_000, 6_000}
+    assert made == {"site/one/b1.png", "site/two/b2.png"}
     assert told.groups == []  # b2.png is alone at 5,000 bytes now, b1.png alone at 6,000
     fresh = summarize_walk(hashing.unpack(parts))
     assert (told.files, told.bytes) == (fresh.files, fresh.bytes)
 
     last = _last_walk(parts)
-    (root / "site/one/b2.png").write_bytes(b"b" * 6_000)  # a name more in site/one's part
+    (root / "aaa/new").mkdir(parents=True)  # a folder first in order: every other one changes part
+    (root / "aaa/new/x.mp4").write_bytes(b"y" * 123)
     parts = walk()
+    assert all(old.digest != new.digest for old, new in zip(last.parts, parts, strict=True))
     told, changed = told_as_changes(last, parts)
-    assert unpacked == [parts[1].count - 1, parts[1].count]  # site/one's part, before and after
-    assert changed == {6_000}
+    assert changed == {123}
+    assert made == {"aaa/new/x.mp4", "site/two/lone.mp4"}
     assert [sorted(file.path for file in files) for _size, files in told.groups] == [
-        ["site/one/b1.png", "site/one/b2.png"]
+        ["aaa/new/x.mp4", "site/two/lone.mp4"]
     ]
+    fresh = summarize_walk(hashing.unpack(parts))
+    assert (told.files, told.bytes) == (fresh.files, fresh.bytes)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import stat
 from array import array
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter, ne
@@ -115,8 +115,9 @@ def walk_roots(root: str) -> list[str]:
     return folders
 
 
-def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
-    """Media files at or below each folder (relative to `root`, the root's real path).
+def walk_folders(root: str, folders: Sequence[str], starts: list[int] | None = None) -> list[WalkEntry]:
+    """Media files at or below each folder (relative to `root`, the root's real path), folder
+    after folder (`starts`, when given, gets the index at which each folder's files start).
 
     Kept lean (it is most of a rescan): one scandir per folder over an open folder descriptor,
     classified by `server.library.sort_entries` (the listings' own rule: a folder named like
@@ -127,12 +128,14 @@ def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
     root_prefix = root.rstrip(os.sep) + os.sep
     found: list[WalkEntry] = []
     seen_links: set[tuple[int, int]] = set()
-    pending = [(os.path.join(root, folder), folder) for folder in reversed(folders)]
+    pending = [(os.path.join(root, folder), folder, True) for folder in reversed(folders)]
     join, stat_at, is_regular = os.path.join, os.stat, stat.S_ISREG
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
     while pending:
         check_cancel()
-        path, relative = pending.pop()
+        path, relative, top = pending.pop()  # depth first: a folder's tree before the next folder
+        if top and starts is not None:
+            starts.append(len(found))
         try:
             fd = os.open(path, flags)
         except OSError:
@@ -154,7 +157,7 @@ def walk_folders(root: str, folders: Sequence[str]) -> list[WalkEntry]:
                     if (info.st_dev, info.st_ino) in seen_links:
                         continue
                     seen_links.add((info.st_dev, info.st_ino))
-                pending.append((join(path, name), prefix + name))
+                pending.append((join(path, name), prefix + name, False))
             for entry, _kind, is_link in media:
                 name = entry.name
                 try:
@@ -185,11 +188,20 @@ class PackedWalk:
     devices: array[int]
     inodes: array[int]
     links: bytes  # 1 for a symbolic link, else 0
+    folders: Sequence[str]  # walked, in order
+    starts: array[int]  # where each folder's entries start
     small_hashes: dict[str, str]
     work: Work
 
     @classmethod
-    def of(cls, found: Sequence[WalkEntry], small_hashes: dict[str, str], work: Work) -> PackedWalk:
+    def of(
+        cls,
+        found: Sequence[WalkEntry],
+        folders: Sequence[str],
+        starts: Sequence[int],
+        small_hashes: dict[str, str],
+        work: Work,
+    ) -> PackedWalk:
         """`found` packed, with a BLAKE3 of every column, each with its length: a crafted file
         name cannot pass a changed walk off as the last one."""
         paths = "\0".join(map(_path_of, found))
@@ -204,7 +216,9 @@ class PackedWalk:
         for column in (paths.encode(errors="surrogatepass"), *(c.tobytes() for c in columns), links):
             digest.update(len(column).to_bytes(8, "little"))
             digest.update(column)
-        return cls(digest.digest(), len(found), paths, *columns, links, small_hashes, work)
+        return cls(
+            digest.digest(), len(found), paths, *columns, links, tuple(folders), array("Q", starts), small_hashes, work
+        )
 
     def entries(self) -> list[WalkEntry]:
         if not self.count:
@@ -216,30 +230,66 @@ class PackedWalk:
         """The entries whose size is in `sizes`, in walk order (the paths split, nothing else)."""
         return self.at(list(compress(range(self.count), map(sizes.__contains__, self.sizes))))
 
-    def at(self, indexes: Sequence[int]) -> list[WalkEntry]:
-        """The entries at `indexes` (the paths split, nothing else)."""
+    def at(self, indexes: Iterable[int], names: list[str] | None = None) -> list[WalkEntry]:
+        """The entries at `indexes` (`names`: the paths split, if the caller has them)."""
+        indexes = list(indexes)
         if not indexes:
             return []
-        paths = self.paths.split("\0")
+        paths = names if names is not None else self.paths.split("\0")
         sizes, mtimes, devices, inodes, links = self.sizes, self.mtimes, self.devices, self.inodes, self.links
         return [(paths[i], sizes[i], mtimes[i], devices[i], inodes[i], bool(links[i])) for i in indexes]
 
-    def changes_since(self, old: PackedWalk) -> tuple[list[WalkEntry], list[WalkEntry]]:
-        """The entries only `old` has and the entries only this part has. Where both hold the
-        same names in the same order (a file touched or rewritten), the numbers are compared
-        column by column in C and only the entries that differ are made."""
-        if self.paths != old.paths:
-            before, after = set(old.entries()), set(self.entries())
-            return list(before - after), list(after - before)
-        differ: set[int] = set()
-        for now, then in zip(self._numbers(), old._numbers(), strict=True):
-            if now != then:
-                differ.update(compress(range(len(now)), map(ne, now, then)))
-        indexes = sorted(differ)
-        return old.at(indexes), self.at(indexes)
+    def spans(self) -> Iterator[tuple[str, int, int]]:
+        """(folder, start, end) of each folder that holds entries."""
+        ends = [*self.starts[1:], self.count]
+        for folder, start, end in zip(self.folders, self.starts, ends, strict=True):
+            if end > start:
+                yield folder, start, end
 
-    def _numbers(self) -> tuple[array[int], array[int], array[int], array[int], bytes]:
+    def numbers(self) -> tuple[array[int], array[int], array[int], array[int], bytes]:
         return self.sizes, self.mtimes, self.devices, self.inodes, self.links
+
+
+def differences(before: Sequence[PackedWalk], after: Sequence[PackedWalk]) -> tuple[list[WalkEntry], list[WalkEntry]]:
+    """The entries only `before` has and those only `after` has, compared folder by folder
+    (wherever each folder was walked): a folder whose names and numbers are the same on both
+    sides (compared in C) is passed over; one with the same names (files touched or rewritten)
+    has only the entries that differ made; others are compared as sets of entries."""
+    names: dict[int, list[str]] = {}
+
+    def names_of(part: PackedWalk) -> list[str]:
+        if id(part) not in names:
+            names[id(part)] = part.paths.split("\0")
+        return names[id(part)]
+
+    then = {folder: (part, start, end) for part in before for folder, start, end in part.spans()}
+    went: list[WalkEntry] = []
+    came: list[WalkEntry] = []
+    for part in after:
+        for folder, start, end in part.spans():
+            old = then.pop(folder, None)
+            if old is None:
+                came += part.at(range(start, end), names_of(part))
+                continue
+            old_part, old_start, old_end = old
+            new_names, old_names = names_of(part)[start:end], names_of(old_part)[old_start:old_end]
+            if new_names != old_names:
+                old_entries = set(old_part.at(range(old_start, old_end), names_of(old_part)))
+                new_entries = set(part.at(range(start, end), names_of(part)))
+                went += old_entries - new_entries
+                came += new_entries - old_entries
+                continue
+            differ: set[int] = set()
+            for now, was in zip(part.numbers(), old_part.numbers(), strict=True):
+                now_slice, was_slice = now[start:end], was[old_start:old_end]
+                if now_slice != was_slice:
+                    differ.update(compress(range(end - start), map(ne, now_slice, was_slice)))
+            offsets = sorted(differ)
+            went += old_part.at((old_start + i for i in offsets), names_of(old_part))
+            came += part.at((start + i for i in offsets), names_of(part))
+    for old_part, start, end in then.values():
+        went += old_part.at(range(start, end), names_of(old_part))
+    return went, came
 
 
 _path_of, _size_of, _mtime_of, _device_of, _inode_of, _link_of = (itemgetter(i) for i in range(6))
@@ -255,10 +305,11 @@ def walk_packed(root: str, folders: Sequence[str], hash_shared_small: bool = Fal
     when the first such file is not in the page cache: read cold one by one here, they would
     wait for the disk one at a time (the hashing stage asks for a group's files at once).
     """
-    found = walk_folders(root, folders)
+    starts: list[int] = []
+    found = walk_folders(root, folders, starts)
     work = Work()
     small_hashes = hash_shared_small_files(root, found, work) if hash_shared_small else {}
-    return PackedWalk.of(found, small_hashes, work)
+    return PackedWalk.of(found, folders, starts, small_hashes, work)
 
 
 def hash_shared_small_files(root: str, found: Sequence[WalkEntry], work: Work) -> dict[str, str]:

@@ -136,24 +136,18 @@ def walk_changes(last: LastWalk, parts: list[hashing.PackedWalk]) -> tuple[WalkR
     """The walk `parts` told as changes since `last`, and the sizes of the files that appeared,
     went, or changed path, size, mtime or inode: every group of another size is the last scan's.
 
-    A part whose digest is the last one's at the same place holds the same entries; one whose
-    digest moved is compared with its last version (`PackedWalk.changes_since`). Only the
-    entries of the changed sizes are then picked out of the parts (nothing else is unpacked),
-    and the figures move by what those sizes' files were and are (links collapsed). With
-    another number of parts, the whole walks are compared as sets of tuples.
+    A part whose digest is the last one's at the same place holds the same entries; the parts
+    whose digest moved are compared folder by folder (`hashing.differences`: a folder added to
+    the library shifts others into other parts, and they compare equal there). Only the entries
+    of the changed sizes are then picked out of the parts (nothing is unpacked whole), and the
+    figures move by what those sizes' files were and are (links collapsed).
     """
-    went: list[hashing.WalkEntry] = []
-    came: list[hashing.WalkEntry] = []
     aligned = len(parts) == len(last.parts)
     if aligned:
-        for old, new in zip(last.parts, parts, strict=True):
-            if old.digest != new.digest:
-                old_only, new_only = new.changes_since(old)
-                went += old_only
-                came += new_only
+        moved = [i for i, (old, new) in enumerate(zip(last.parts, parts, strict=True)) if old.digest != new.digest]
+        went, came = hashing.differences([last.parts[i] for i in moved], [parts[i] for i in moved])
     else:
-        before, after = set(hashing.unpack(last.parts)), set(hashing.unpack(parts))
-        went, came = list(before - after), list(after - before)
+        went, came = hashing.differences(last.parts, parts)
     changed = set(map(_size_of, chain(went, came)))
     was: dict[int, list[hashing.WalkEntry]] = {}
     found: dict[int, list[hashing.WalkEntry]] = {}

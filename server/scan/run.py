@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -280,9 +279,7 @@ class ScanRun(ABC):
         # so the workers finish together and the progress moves
         per_worker = min(WALK_PARTS_PER_WORKER, max(1, len(folders) // (WALK_FOLDERS_PER_PART * pool.workers)))
         chunk_count = max(1, min(len(folders), pool.workers * per_worker))  # a whole number per worker
-        chunks: list[list[str]] = [[] for _ in range(chunk_count)]
-        for folder in folders:  # by name: a folder keeps its part while others come and go
-            chunks[zlib.crc32(folder.encode(errors="surrogatepass")) % chunk_count].append(folder)
+        chunks = [folders[i::chunk_count] for i in range(chunk_count)]
         loop = asyncio.get_running_loop()
         executor = pool.executor
         hash_small = self._walk_hashes_small()
