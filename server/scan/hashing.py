@@ -251,10 +251,11 @@ class PackedWalk:
 
 
 def differences(before: Sequence[PackedWalk], after: Sequence[PackedWalk]) -> tuple[list[WalkEntry], list[WalkEntry]]:
-    """The entries only `before` has and those only `after` has, compared folder by folder
-    (wherever each folder was walked): a folder whose names and numbers are the same on both
-    sides (compared in C) is passed over; one with the same names (files touched or rewritten)
-    has only the entries that differ made; others are compared as sets of entries."""
+    """The entries only `before` has and those only `after` has. Two parts at the same place
+    with the same names in the same order (files touched or rewritten) are compared column by
+    column in C, and only the entries that differ are made; the others folder by folder,
+    wherever each folder was walked (a folder added shifts others into other parts): a folder
+    with the same names is compared so too, one without is compared as sets of entries."""
     names: dict[int, list[str]] = {}
 
     def names_of(part: PackedWalk) -> list[str]:
@@ -262,33 +263,49 @@ def differences(before: Sequence[PackedWalk], after: Sequence[PackedWalk]) -> tu
             names[id(part)] = part.paths.split("\0")
         return names[id(part)]
 
-    then = {folder: (part, start, end) for part in before for folder, start, end in part.spans()}
     went: list[WalkEntry] = []
     came: list[WalkEntry] = []
-    for part in after:
-        for folder, start, end in part.spans():
-            old = then.pop(folder, None)
-            if old is None:
-                came += part.at(range(start, end), names_of(part))
-                continue
-            old_part, old_start, old_end = old
-            new_names, old_names = names_of(part)[start:end], names_of(old_part)[old_start:old_end]
-            if new_names != old_names:
-                old_entries = set(old_part.at(range(old_start, old_end), names_of(old_part)))
-                new_entries = set(part.at(range(start, end), names_of(part)))
-                went += old_entries - new_entries
-                came += new_entries - old_entries
-                continue
-            differ: set[int] = set()
-            for now, was in zip(part.numbers(), old_part.numbers(), strict=True):
-                now_slice, was_slice = now[start:end], was[old_start:old_end]
-                if now_slice != was_slice:
-                    differ.update(compress(range(end - start), map(ne, now_slice, was_slice)))
+
+    def compare_numbers(old: PackedWalk, old_start: int, new: PackedWalk, start: int, end: int) -> None:
+        """Entries with the same names at `old_start…` in `old` and `start…end` in `new`."""
+        differ: set[int] = set()
+        for now, was in zip(new.numbers(), old.numbers(), strict=True):
+            now_slice, was_slice = now[start:end], was[old_start : old_start + end - start]
+            if now_slice != was_slice:
+                differ.update(compress(range(end - start), map(ne, now_slice, was_slice)))
+        if differ:
             offsets = sorted(differ)
-            went += old_part.at((old_start + i for i in offsets), names_of(old_part))
-            came += part.at((start + i for i in offsets), names_of(part))
-    for old_part, start, end in then.values():
-        went += old_part.at(range(start, end), names_of(old_part))
+            went.extend(old.at((old_start + i for i in offsets), names_of(old)))
+            came.extend(new.at((start + i for i in offsets), names_of(new)))
+
+    by_folder: list[tuple[PackedWalk, PackedWalk | None]] = []
+    for index, new in enumerate(after):
+        old = before[index] if len(before) == len(after) else None
+        if old is not None and old.paths == new.paths:
+            compare_numbers(old, 0, new, 0, new.count)
+        else:
+            by_folder.append((new, old))
+    then = {
+        folder: (part, start, end)
+        for part in (before if len(before) != len(after) else [old for _new, old in by_folder if old is not None])
+        for folder, start, end in part.spans()
+    }
+    for new, _old in by_folder:
+        for folder, start, end in new.spans():
+            old_span = then.pop(folder, None)
+            if old_span is None:
+                came += new.at(range(start, end), names_of(new))
+                continue
+            old, old_start, old_end = old_span
+            if names_of(new)[start:end] == names_of(old)[old_start:old_end]:
+                compare_numbers(old, old_start, new, start, end)
+                continue
+            old_entries = set(old.at(range(old_start, old_end), names_of(old)))
+            new_entries = set(new.at(range(start, end), names_of(new)))
+            went += old_entries - new_entries
+            came += new_entries - old_entries
+    for old, start, end in then.values():
+        went += old.at(range(start, end), names_of(old))
     return went, came
 
 
