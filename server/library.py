@@ -85,6 +85,28 @@ def natural_min(names: Sequence[str]) -> str:
     return min((names[index] for index in sorted(winners.values())), key=natural_key)
 
 
+def natural_order(names: Sequence[str]) -> list[int]:
+    """The indexes of `names` in natural order (`natural_key`'s, ties in their order), cheaper
+    when the names are ASCII and share one digit mask (a folder of img_0001.jpg…img_0147.jpg):
+    those compare in natural order exactly as their lowercase text does (`natural_min`'s
+    reasoning), so one sort at C speed does; otherwise each name gets its natural key."""
+    if len(names) > 1:
+        joined = "/".join(names)  # "/" never occurs in a file name
+        if joined.isascii():
+            masks = joined.translate(_DIGIT_MASK).split("/")
+            if len(masks) == len(names) and masks.count(masks[0]) == len(masks):
+                folded = joined.lower().split("/")
+                return sorted(range(len(names)), key=folded.__getitem__)
+    keys = [natural_key(name) for name in names]
+    return sorted(range(len(names)), key=keys.__getitem__)
+
+
+def _natural_files(media: Sequence[Scanned], kind: str) -> list[MediaFile]:
+    """The scanned files of one kind as MediaFiles, in natural order."""
+    files = [MediaFile(name, size, mtime, kind) for name, file_kind, size, mtime in media if file_kind == kind]
+    return [files[index] for index in natural_order([file.name for file in files])]
+
+
 def media_kind(name: str) -> str | None:
     """'image', 'video' or None for a file name (or the last segment of a path).
 
@@ -351,10 +373,7 @@ class Library:
         mtime_ns = os.stat(folder).st_mtime_ns
         racy = (now_ns if now_ns is not None else time.time_ns()) - mtime_ns < RACY_WINDOW_NS
         media, subfolders = self._scan(str(folder))
-        images = [MediaFile(name, size, mtime, kind) for name, kind, size, mtime in media if kind == "image"]
-        videos = [MediaFile(name, size, mtime, kind) for name, kind, size, mtime in media if kind == "video"]
-        images.sort(key=lambda f: natural_key(f.name))
-        videos.sort(key=lambda f: natural_key(f.name))
+        images, videos = _natural_files(media, "image"), _natural_files(media, "video")
         folders = tuple((name, Path(path)) for name, path, _is_link in subfolders)
         return FolderListing(folder, mtime_ns, racy, tuple(images), tuple(videos), folders)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server.library import Library, media_kind, natural_key, natural_min, sort_entries
+from server.library import Library, media_kind, natural_key, natural_min, natural_order, sort_entries
 
 from .helpers import write
 
@@ -28,6 +28,40 @@ from .helpers import write
 )
 def test_natural_min_is_the_first_least_natural_key(names: list[str]) -> None:
     assert natural_min(names) == min(names, key=natural_key)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["img_0010.jpg", "IMG_0002.jpg", "img_0002.jpg", "img_0001.jpg"],  # one digit mask: one plain sort
+        ["a_1.jpg", "ab1.jpg", "A_1.jpg"],
+        ["img10.jpg", "img9.jpg", "IMG1.jpg"],
+        ["émile2.jpg", "Emile10.jpg", "ßa.jpg", "ssa.jpg"],
+        [],
+    ],
+)
+def test_natural_order_is_the_stable_sort_by_natural_key(names: list[str]) -> None:
+    assert natural_order(names) == sorted(range(len(names)), key=lambda index: natural_key(names[index]))
+
+
+def _random_names(rng: random.Random) -> list[str]:
+    shapes = ("img", "IMG", "x_", "", "Ana ", "ß")
+    count = rng.randint(1, 8)
+    if rng.random() < 0.5:
+        return ["".join(rng.choice("aAbB0123456789._- éZ") for _ in range(rng.randint(1, 8))) for _ in range(count)]
+    return [
+        rng.choice(shapes) + str(rng.randint(0, 120)).zfill(rng.choice((1, 3))) + rng.choice((".jpg", ".PNG"))
+        for _ in range(count)
+    ]
+
+
+def test_natural_order_matches_the_definition_on_random_names() -> None:
+    rng = random.Random(11)
+    for _ in range(20_000):
+        names = _random_names(rng)
+        if rng.random() < 0.5:  # names of one digit mask, the fast path
+            names = [f"{rng.choice('aAbB_')}{rng.randint(0, 99):02d}.jpg" for _ in names]
+        assert natural_order(names) == sorted(range(len(names)), key=lambda i: natural_key(names[i])), names
 
 
 def test_natural_min_matches_the_definition_on_random_names() -> None:
