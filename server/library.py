@@ -57,6 +57,10 @@ _KIND_BY_EXTENSION = {**dict.fromkeys(IMAGE_EXTENSIONS, "image"), **dict.fromkey
 _DIGIT_MASK = str.maketrans({chr(c): "0" if chr(c).isdigit() else "/" if chr(c) == "/" else "a" for c in range(128)})
 
 
+# The same for names and paths joined by NUL: digits -> "0", NUL kept, anything else -> "a".
+_ORDER_MASK = str.maketrans({chr(c): "0" if chr(c).isdigit() else "\0" if c == 0 else "a" for c in range(128)})
+
+
 def natural_min(names: Sequence[str]) -> str:
     """`min(names, key=natural_key)` (the first such name on ties), cheaper for ASCII names.
 
@@ -86,16 +90,16 @@ def natural_min(names: Sequence[str]) -> str:
 
 
 def natural_order(names: Sequence[str]) -> list[int]:
-    """The indexes of `names` in natural order (`natural_key`'s, ties in their order), cheaper
-    when the names are ASCII and share one digit mask (a folder of img_0001.jpg…img_0147.jpg):
+    """The indexes of `names` (or paths) in natural order (`natural_key`'s, ties in their order),
+    cheaper when they are ASCII and share one digit mask (a folder of img_0001…img_0147.jpg):
     those compare in natural order exactly as their lowercase text does (`natural_min`'s
     reasoning), so one sort at C speed does; otherwise each name gets its natural key."""
     if len(names) > 1:
-        joined = "/".join(names)  # "/" never occurs in a file name
+        joined = "\0".join(names)  # NUL never occurs in a name or a path
         if joined.isascii():
-            masks = joined.translate(_DIGIT_MASK).split("/")
+            masks = joined.translate(_ORDER_MASK).split("\0")
             if len(masks) == len(names) and masks.count(masks[0]) == len(masks):
-                folded = joined.lower().split("/")
+                folded = joined.lower().split("\0")
                 return sorted(range(len(names)), key=folded.__getitem__)
     keys = [natural_key(name) for name in names]
     return sorted(range(len(names)), key=keys.__getitem__)

@@ -37,6 +37,8 @@ def test_natural_min_is_the_first_least_natural_key(names: list[str]) -> None:
         ["a_1.jpg", "ab1.jpg", "A_1.jpg"],
         ["img10.jpg", "img9.jpg", "IMG1.jpg"],
         ["émile2.jpg", "Emile10.jpg", "ßa.jpg", "ssa.jpg"],
+        ["d07/s03/IMG_4730589.jpg", "d01/s00/IMG_4730589.jpg", "D01/s00/img_4730589.jpg"],  # paths
+        ["a/b10.jpg", "a/b9.jpg", "ab/10.jpg"],
         [],
     ],
 )
@@ -59,8 +61,8 @@ def test_natural_order_matches_the_definition_on_random_names() -> None:
     rng = random.Random(11)
     for _ in range(20_000):
         names = _random_names(rng)
-        if rng.random() < 0.5:  # names of one digit mask, the fast path
-            names = [f"{rng.choice('aAbB_')}{rng.randint(0, 99):02d}.jpg" for _ in names]
+        if rng.random() < 0.5:  # names or paths of one digit mask, the fast path
+            names = [f"{rng.choice('aAbB_/')}{rng.randint(0, 99):02d}{rng.choice('./')}jpg" for _ in names]
         assert natural_order(names) == sorted(range(len(names)), key=lambda i: natural_key(names[i])), names
 
 

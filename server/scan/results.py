@@ -31,7 +31,7 @@ import orjson
 
 from server.errors import Conflict, NotFound
 from server.infra.atomic import write_atomically
-from server.library import natural_key
+from server.library import natural_key, natural_order
 from server.scan import hashing
 
 log = logging.getLogger("archive_catalog")
@@ -244,7 +244,7 @@ class ResultsStore:
         self.file = DocumentFile(cache_dir / RESULTS_FILE, "scan results")
         self.document: Document | None = None
         self.last_walk: LastWalk | None = None
-        self._natural_keys: dict[str, NaturalKey] = {}  # of the last results' paths (rescans reuse them)
+        self._natural_keys: dict[str, NaturalKey] = {}  # of the last results' groups' first files (rescans reuse them)
 
     def require(self) -> Document:
         """The document; 404 before any scan has finished."""
@@ -270,22 +270,13 @@ class ResultsStore:
                 for path in paths:
                     mtimes[path] = infos[path].mtime_ns / 1e9
         old_keys = self._natural_keys
-        keys: dict[str, NaturalKey] = {}
-        for paths in by_hash.values():
-            if len(paths) > 1:
-                for path in paths:
-                    known = old_keys.get(path)
-                    if known is not None:
-                        keys[path] = known
         groups = [
-            _group(digest, size, paths, mtimes, keys) for (size, digest), paths in by_hash.items() if len(paths) > 1
+            _group(digest, size, paths, mtimes, old_keys) for (size, digest), paths in by_hash.items() if len(paths) > 1
         ]
         for group in kept or ():
-            files = group["files"]
-            for path in files:
-                keys[path] = old_keys.get(path) or natural_key(path)
-            groups.append((keys[files[0]], group))
-        self._natural_keys = keys  # only the paths of this scan's groups are kept
+            first = group["files"][0]
+            groups.append((old_keys.get(first) or natural_key(first), group))
+        self._natural_keys = {group["files"][0]: key for key, group in groups}  # this scan's groups' first files
         stats = scan_stats(walk.files, walk.bytes, tally, duration)
         return _document(scan_id, time.time(), stats, groups)
 
@@ -375,19 +366,14 @@ def _group(
     size: int,
     paths: list[str],
     mtimes: dict[str, float | None],
-    keys: dict[str, NaturalKey] | None = None,
+    known: dict[str, NaturalKey] | None = None,
 ) -> tuple[NaturalKey, dict[str, Any]]:
     """A duplicate group (files in natural order, `mtimes` parallel to them) and the natural
-    key of its first file.
-
-    `keys` memoizes natural keys by path (a rescan finds the same groups: no key is recomputed).
+    key of its first file, by which groups are ordered (`known`: keys the last results' first
+    files had; a rescan finds the same groups and computes none).
     """
-    if keys is None:
-        keys = {}
-    for path in paths:
-        if path not in keys:
-            keys[path] = natural_key(path)
-    files = sorted(paths, key=keys.__getitem__)
+    files = [paths[index] for index in natural_order(paths)]
+    key = (known or {}).get(files[0]) or natural_key(files[0])
     group = {
         "id": digest[:16],
         "hash": digest,
@@ -396,7 +382,7 @@ def _group(
         "files": files,
         "mtimes": [mtimes.get(path) for path in files],
     }
-    return keys[files[0]], group
+    return key, group
 
 
 def _document(
