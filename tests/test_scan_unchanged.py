@@ -242,6 +242,22 @@ async def test_a_rescan_after_changes_equals_a_fresh_scan(tmp_path: Path, make_c
         assert [g["mtimes"] for g in rescan["groups"]] == [g["mtimes"] for g in fresh["groups"]], what
 
 
+async def test_a_file_dated_after_2262_is_scanned_and_its_change_found(
+    tmp_path: Path, make_client: ClientFactory
+) -> None:
+    root = _tree(tmp_path / "lib")
+    far = 2**63 + 10**18  # ns since 1970: more than a signed 64-bit count holds (ext4 stores it)
+    os.utime(root / "site/one/b1.png", ns=(far, far))
+    client = await make_client(models_dir=root)
+    first = await scan_results(client)
+    assert ["site/one/b1.png", "site/two/b2.png"] in _groups(first)
+    (root / "site/one/b1.png").write_bytes(b"c" * len(B))  # other bytes, same size
+    os.utime(root / "site/one/b1.png", ns=(far + 10**9, far + 10**9))
+    rescan = await scan_results(client)
+    assert _groups(rescan) == _groups(await _fresh_scan(make_client, root, tmp_path))
+    assert ["site/one/b1.png", "site/two/b2.png"] not in _groups(rescan)
+
+
 def _last_walk(parts: list[hashing.PackedWalk]) -> LastWalk:
     walk = summarize_walk(hashing.unpack(parts))
     return LastWalk(parts, 0, {"groups": []}, files=walk.files, nbytes=walk.bytes, by_size={})

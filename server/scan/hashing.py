@@ -23,13 +23,14 @@ every few MiB inside a large file.
 from __future__ import annotations
 
 import os
+import pickle
 import stat
 from array import array
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter, ne
-from typing import Protocol
+from typing import Protocol, Union
 
 import blake3
 import xxhash
@@ -183,10 +184,10 @@ class PackedWalk:
     digest: bytes
     count: int
     paths: str
-    sizes: array[int]
-    mtimes: array[int]
-    devices: array[int]
-    inodes: array[int]
+    sizes: IntColumn
+    mtimes: IntColumn
+    devices: IntColumn
+    inodes: IntColumn
     links: bytes  # 1 for a symbolic link, else 0
     folders: Sequence[str]  # walked, in order
     starts: array[int]  # where each folder's entries start
@@ -206,14 +207,14 @@ class PackedWalk:
         name cannot pass a changed walk off as the last one."""
         paths = "\0".join(map(_path_of, found))
         columns = (
-            array("q", map(_size_of, found)),
-            array("q", map(_mtime_of, found)),
-            array("Q", map(_device_of, found)),
-            array("Q", map(_inode_of, found)),
+            _int_column("q", map(_size_of, found)),
+            _int_column("q", map(_mtime_of, found)),
+            _int_column("Q", map(_device_of, found)),
+            _int_column("Q", map(_inode_of, found)),
         )
         links = bytes(map(_link_of, found))
         digest = blake3.blake3()
-        for column in (paths.encode(errors="surrogatepass"), *(c.tobytes() for c in columns), links):
+        for column in (paths.encode(errors="surrogatepass"), *map(_column_bytes, columns), links):
             digest.update(len(column).to_bytes(8, "little"))
             digest.update(column)
         return cls(
@@ -246,7 +247,7 @@ class PackedWalk:
             if end > start:
                 yield folder, start, end
 
-    def numbers(self) -> tuple[array[int], array[int], array[int], array[int], bytes]:
+    def numbers(self) -> tuple[IntColumn, IntColumn, IntColumn, IntColumn, bytes]:
         return self.sizes, self.mtimes, self.devices, self.inodes, self.links
 
 
@@ -278,19 +279,19 @@ def differences(before: Sequence[PackedWalk], after: Sequence[PackedWalk]) -> tu
             went.extend(old.at((old_start + i for i in offsets), names_of(old)))
             came.extend(new.at((start + i for i in offsets), names_of(new)))
 
-    by_folder: list[tuple[PackedWalk, PackedWalk | None]] = []
+    aligned = len(before) == len(after)
+    old_parts: list[PackedWalk] = [] if aligned else list(before)  # compared folder by folder
+    new_parts: list[PackedWalk] = []
     for index, new in enumerate(after):
-        old = before[index] if len(before) == len(after) else None
+        old = before[index] if aligned else None
         if old is not None and old.paths == new.paths:
             compare_numbers(old, 0, new, 0, new.count)
-        else:
-            by_folder.append((new, old))
-    then = {
-        folder: (part, start, end)
-        for part in (before if len(before) != len(after) else [old for _new, old in by_folder if old is not None])
-        for folder, start, end in part.spans()
-    }
-    for new, _old in by_folder:
+            continue
+        new_parts.append(new)
+        if old is not None:
+            old_parts.append(old)
+    then = {folder: (part, start, end) for part in old_parts for folder, start, end in part.spans()}
+    for new in new_parts:
         for folder, start, end in new.spans():
             old_span = then.pop(folder, None)
             if old_span is None:
@@ -310,6 +311,24 @@ def differences(before: Sequence[PackedWalk], after: Sequence[PackedWalk]) -> tu
 
 
 _path_of, _size_of, _mtime_of, _device_of, _inode_of, _link_of = (itemgetter(i) for i in range(6))
+IntColumn = Union["array[int]", list[int]]  # array is not subscriptable at run time before 3.12
+
+
+def _int_column(typecode: str, values: Iterable[int]) -> IntColumn:
+    """The values in an array, or in a list if one does not fit (a file dated after 2262 has
+    an mtime in ns past 2**63)."""
+    found = list(values)
+    try:
+        return array(typecode, found)
+    except OverflowError:
+        return found
+
+
+def _column_bytes(column: IntColumn) -> bytes:
+    """A column's bytes for the digest: an array's machine values, a list's pickle (tagged)."""
+    if isinstance(column, array):
+        return b"a" + column.tobytes()
+    return b"l" + pickle.dumps(column, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def walk_packed(root: str, folders: Sequence[str], hash_shared_small: bool = False) -> PackedWalk:
