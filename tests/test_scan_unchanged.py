@@ -258,6 +258,17 @@ async def test_a_file_dated_after_2262_is_scanned_and_its_change_found(
     assert ["site/one/b1.png", "site/two/b2.png"] not in _groups(rescan)
 
 
+async def test_a_library_that_was_empty_is_rescanned_when_a_folder_comes(
+    tmp_path: Path, make_client: ClientFactory
+) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    client = await make_client(models_dir=root)
+    assert (await scan_results(client))["groups"] == []
+    _tree(root)
+    assert _groups(await scan_results(client)) == _groups(await _fresh_scan(make_client, root, tmp_path))
+
+
 def _last_walk(parts: list[hashing.PackedWalk]) -> LastWalk:
     walk = summarize_walk(hashing.unpack(parts))
     return LastWalk(parts, 0, {"groups": []}, files=walk.files, nbytes=walk.bytes, by_size={})

@@ -242,7 +242,7 @@ class PackedWalk:
 
     def spans(self) -> Iterator[tuple[str, int, int]]:
         """(folder, start, end) of each folder that holds entries."""
-        ends = [*self.starts[1:], self.count]
+        ends = [*self.starts[1:], self.count][: len(self.starts)]  # no folders: no spans
         for folder, start, end in zip(self.folders, self.starts, ends, strict=True):
             if end > start:
                 yield folder, start, end
