@@ -7,6 +7,7 @@ leave nothing to carry over."""
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -346,3 +347,55 @@ def test_a_walk_told_as_changes_makes_only_the_entries_of_changed_sizes(
     ]
     fresh = summarize_walk(hashing.unpack(parts))
     assert (told.files, told.bytes) == (fresh.files, fresh.bytes)
+
+
+def test_walk_changes_equals_a_fresh_walk_over_random_changes(tmp_path: Path) -> None:
+    """Random trees and changes (files added, removed, rewritten, touched, renamed, linked,
+    folders added and removed), walked in a random number of parts: what changed, told as
+    changes, is what a fresh walk finds in those sizes, and nothing else changed."""
+    rng = random.Random(5)
+    root = tmp_path / "lib"
+    sizes = [10, 20, 30, 70_000]
+
+    def files() -> list[Path]:
+        return sorted(path for path in root.rglob("*.jpg") if path.is_file())
+
+    def add(path: Path) -> None:
+        _write(path, bytes([rng.randrange(3)]) * rng.choice(sizes))
+
+    for index in range(24):
+        add(root / f"s{index % 3}" / f"m{index % 7}" / f"f{index}.jpg")
+    changes: list[Callable[[], object]] = [
+        lambda: add(root / f"s{rng.randrange(4)}" / f"m{rng.randrange(9)}" / f"n{rng.randrange(10**6)}.jpg"),
+        lambda: rng.choice(files()).unlink(),
+        lambda: add(rng.choice(files())),
+        lambda: os.utime(rng.choice(files()), ns=(0, rng.randrange(10**18))),
+        lambda: (lambda path: path.rename(path.with_name(f"r{rng.randrange(10**6)}.jpg")))(rng.choice(files())),
+        lambda: (lambda path: os.link(path, path.with_name(f"l{rng.randrange(10**6)}.jpg")))(rng.choice(files())),
+        lambda: add(root / f"new{rng.randrange(10**6)}" / "m" / "x.jpg"),
+    ]
+
+    def walk() -> list[hashing.PackedWalk]:
+        folders = hashing.walk_roots(str(root))
+        split = rng.randint(1, 4)
+        return [hashing.walk_packed(str(root), folders[i::split]) for i in range(split)]
+
+    parts = walk()
+    for _ in range(60):
+        last = _last_walk(parts)
+        for _ in range(rng.randint(1, 3)):
+            rng.choice(changes)()
+        parts = walk()
+        told, changed = walk_changes(last, parts)
+        fresh = summarize_walk(hashing.unpack(parts))
+        before = summarize_walk(hashing.unpack(last.parts))
+        assert (told.files, told.bytes) == (fresh.files, fresh.bytes)
+        assert told.groups == [group for group in fresh.groups if group[0] in changed]
+        assert _groups_but(fresh, changed) == _groups_but(before, changed)
+        assert before.paths is not None and fresh.paths is not None
+        assert set(told.gone) == before.paths - fresh.paths
+
+
+def _groups_but(walk: WalkResult, sizes: set[int]) -> dict[int, list[str]]:
+    """The walk's groups of other sizes (their files in any order: parts split otherwise)."""
+    return {size: sorted(file.path for file in files) for size, files in walk.groups if size not in sizes}
