@@ -350,8 +350,8 @@ def test_a_walk_told_as_changes_makes_only_the_entries_of_changed_sizes(
 
 
 def test_walk_changes_equals_a_fresh_walk_over_random_changes(tmp_path: Path) -> None:
-    """Random trees and changes (files added, removed, rewritten, touched, renamed, linked,
-    folders added and removed), walked in a random number of parts: what changed, told as
+    """Random trees and changes (files added, removed, rewritten, touched, renamed, hard- and
+    symbolically linked, folders added), walked in a random number of parts: what changed, told as
     changes, is what a fresh walk finds in those sizes, and nothing else changed."""
     rng = random.Random(5)
     root = tmp_path / "lib"
@@ -372,6 +372,7 @@ def test_walk_changes_equals_a_fresh_walk_over_random_changes(tmp_path: Path) ->
         lambda: os.utime(rng.choice(files()), ns=(0, rng.randrange(10**18))),
         lambda: (lambda path: path.rename(path.with_name(f"r{rng.randrange(10**6)}.jpg")))(rng.choice(files())),
         lambda: (lambda path: os.link(path, path.with_name(f"l{rng.randrange(10**6)}.jpg")))(rng.choice(files())),
+        lambda: (lambda path: os.symlink(path, path.with_name(f"y{rng.randrange(10**6)}.jpg")))(rng.choice(files())),
         lambda: add(root / f"new{rng.randrange(10**6)}" / "m" / "x.jpg"),
     ]
 
