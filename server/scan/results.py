@@ -142,24 +142,24 @@ def walk_changes(last: LastWalk, parts: list[hashing.PackedWalk]) -> tuple[WalkR
     of the changed sizes are then picked out of the parts (nothing is unpacked whole), and the
     figures move by what those sizes' files were and are (links collapsed).
     """
-    aligned = len(parts) == len(last.parts)
-    if aligned:
-        moved = [i for i, (old, new) in enumerate(zip(last.parts, parts, strict=True)) if old.digest != new.digest]
-        went, came = hashing.differences([last.parts[i] for i in moved], [parts[i] for i in moved])
+    if len(parts) == len(last.parts):
+        same = [old.digest == new.digest for old, new in zip(last.parts, parts, strict=True)]
+        old_moved = [old for old, kept in zip(last.parts, same, strict=True) if not kept]
     else:
-        went, came = hashing.differences(last.parts, parts)
+        same, old_moved = [False] * len(parts), list(last.parts)
+    new_moved = [new for new, kept in zip(parts, same, strict=True) if not kept]
+    went, came = hashing.differences(old_moved, new_moved)
     changed = set(map(_size_of, chain(went, came)))
     was: dict[int, list[hashing.WalkEntry]] = {}
     found: dict[int, list[hashing.WalkEntry]] = {}
     if changed:
-        for index, part in enumerate(parts):  # in walk order
+        for part, kept in zip(parts, same, strict=True):  # in walk order
             entries = part.of_sizes(changed)
             _by_size(found, entries)
-            if aligned and part.digest == last.parts[index].digest:
+            if kept:
                 _by_size(was, entries)  # the same entries then
-        for index, part in enumerate(last.parts):
-            if not aligned or part.digest != parts[index].digest:
-                _by_size(was, part.of_sizes(changed))
+        for part in old_moved:
+            _by_size(was, part.of_sizes(changed))
     walk = WalkResult(last.files, last.nbytes, [], None)
     for size in sorted(changed, reverse=True):  # largest first
         old_files, new_files = _one_name_per_file(was.get(size, [])), _one_name_per_file(found.get(size, []))
