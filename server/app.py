@@ -103,7 +103,7 @@ def create_app(config: Config) -> web.Application:
 
     # the library and its listings
     library = Library(config.models_dir)
-    folder_events = FolderEvents()  # inotify stamps, shared by the watcher and the download selection
+    folder_events = FolderEvents()  # inotify stamps, shared by the watcher, the download selection and rescans
     watcher = FolderWatcher(library.root, config.watch_interval_s, folder_events)
     catalog_service = Catalog(library, watcher)
     trash = Trash(library)
@@ -148,7 +148,9 @@ def create_app(config: Config) -> web.Application:
     )
     library_id = ScanService.library_id_of(library)
     lock = ClusterLock(link, f"scan:{library_id}", ttl_s=SCAN_LOCK_TTL_S) if link is not None else None
-    scan_service = ScanService(library, trash, config.cache_dir, events.publish, scan_pool, cancel_flag, lock=lock)
+    scan_service = ScanService(
+        library, trash, config.cache_dir, events.publish, scan_pool, cancel_flag, lock=lock, folder_events=folder_events
+    )
     hub = Hub(scan_service.snapshot)
 
     # who reacts to which event
@@ -238,6 +240,9 @@ def _register_metrics(
                          lambda: [({"outcome": k}, float(v)) for k, v in scan_service.outcomes.items()])  # fmt: skip
     metrics.counter_from("scan_hashed_bytes", "Bytes read by the hash workers", (),
                          lambda: [({}, float(scan_service.hashed_bytes_total))])  # fmt: skip
+    metrics.counter_from("scan_walk_parts", "Parts of the library a scan walked, or kept from the last walk", ("how",),
+                         lambda: [({"how": "walked"}, float(scan_service.counters.walked_parts)),
+                                  ({"how": "kept"}, float(scan_service.counters.kept_parts))])  # fmt: skip
     metrics.gauge_from("library_up", "1 while the library folder is readable, 0 while it is missing", (),
                        lambda: [({}, float(watcher.available))])  # fmt: skip
     metrics.gauge_from("ws_clients", "Open /ws connections", (), lambda: [({}, float(hub.client_count))])

@@ -273,13 +273,18 @@ async def test_a_dead_worker_fails_the_scan_and_the_next_scan_restarts_the_pool(
 
 async def test_scan_figures_in_metrics(client: TestClient[Any, Any]) -> None:
     await scan_results(client)
+    parts = client.app[keys.SCAN].counters.walked_parts
+    await scan_results(client)  # nothing changed: the plain parts are kept, the others walked again
     text = await (await client.get("/metrics")).text()
     samples = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
-    assert samples[("archive_catalog_scans_total", (("outcome", "finished"),))] == 1
+    assert samples[("archive_catalog_scans_total", (("outcome", "finished"),))] == 2
+    walked = samples[("archive_catalog_scan_walk_parts_total", (("how", "walked"),))]
+    kept = samples[("archive_catalog_scan_walk_parts_total", (("how", "kept"),))]
+    assert parts > 0 and kept > 0 and walked + kept == 2 * parts
     assert samples[("archive_catalog_hash_cache_entries", ())] == len(client.app[keys.SCAN].cache)
     assert samples[("archive_catalog_scan_hashed_bytes_total", ())] > 0
     assert ("archive_catalog_ws_clients", ()) in samples

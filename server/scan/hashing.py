@@ -116,9 +116,19 @@ def walk_roots(root: str) -> list[str]:
     return folders
 
 
-def walk_folders(root: str, folders: Sequence[str], starts: list[int] | None = None) -> list[WalkEntry]:
+@dataclass(slots=True)
+class WalkShape:
+    """What a walk noticed besides its entries: where each folder's entries start, and whether
+    every folder was plain (no sub-folder, no symbolic link, no file with a second hard link):
+    then inotify watches on the folders themselves see every change to what was walked."""
+
+    starts: list[int]
+    plain: bool = True
+
+
+def walk_folders(root: str, folders: Sequence[str], shape: WalkShape | None = None) -> list[WalkEntry]:
     """Media files at or below each folder (relative to `root`, the root's real path), folder
-    after folder (`starts`, when given, gets the index at which each folder's files start).
+    after folder (`shape`, when given, gets what else the walk noticed).
 
     Kept lean (it is most of a rescan): one scandir per folder over an open folder descriptor,
     classified by `server.library.sort_entries` (the listings' own rule: a folder named like
@@ -135,8 +145,8 @@ def walk_folders(root: str, folders: Sequence[str], starts: list[int] | None = N
     while pending:
         check_cancel()
         path, relative, top = pending.pop()  # depth first: a folder's tree before the next folder
-        if top and starts is not None:
-            starts.append(len(found))
+        if top and shape is not None:
+            shape.starts.append(len(found))
         try:
             fd = os.open(path, flags)
         except OSError:
@@ -148,6 +158,8 @@ def walk_folders(root: str, folders: Sequence[str], starts: list[int] | None = N
             except OSError:
                 continue
             prefix = relative + "/"
+            if subfolders and shape is not None:
+                shape.plain = False
             for entry, is_link in subfolders:
                 name = entry.name
                 if is_link:
@@ -167,6 +179,8 @@ def walk_folders(root: str, folders: Sequence[str], starts: list[int] | None = N
                     continue
                 if is_regular(info.st_mode):
                     found.append((prefix + name, info.st_size, info.st_mtime_ns, info.st_dev, info.st_ino, is_link))
+                    if (is_link or info.st_nlink > 1) and shape is not None:
+                        shape.plain = False
         finally:
             os.close(fd)
     return found
@@ -191,6 +205,7 @@ class PackedWalk:
     links: bytes  # 1 for a symbolic link, else 0
     folders: Sequence[str]  # walked, in order
     starts: array[int]  # where each folder's entries start
+    plain: bool  # `WalkShape.plain`: watches on `folders` see every change to these entries
     small_hashes: dict[str, str]
     work: Work
 
@@ -199,7 +214,7 @@ class PackedWalk:
         cls,
         found: Sequence[WalkEntry],
         folders: Sequence[str],
-        starts: Sequence[int],
+        shape: WalkShape,
         small_hashes: dict[str, str],
         work: Work,
     ) -> PackedWalk:
@@ -218,7 +233,16 @@ class PackedWalk:
             digest.update(len(column).to_bytes(8, "little"))
             digest.update(column)
         return cls(
-            digest.digest(), len(found), paths, *columns, links, tuple(folders), array("Q", starts), small_hashes, work
+            digest.digest(),
+            len(found),
+            paths,
+            *columns,
+            links,
+            tuple(folders),
+            array("Q", shape.starts),
+            shape.plain,
+            small_hashes,
+            work,
         )
 
     def entries(self) -> list[WalkEntry]:
@@ -341,11 +365,11 @@ def walk_packed(root: str, folders: Sequence[str], hash_shared_small: bool = Fal
     when the first such file is not in the page cache: read cold one by one here, they would
     wait for the disk one at a time (the hashing stage asks for a group's files at once).
     """
-    starts: list[int] = []
-    found = walk_folders(root, folders, starts)
+    shape = WalkShape([])
+    found = walk_folders(root, folders, shape)
     work = Work()
     small_hashes = hash_shared_small_files(root, found, work) if hash_shared_small else {}
-    return PackedWalk.of(found, folders, starts, small_hashes, work)
+    return PackedWalk.of(found, folders, shape, small_hashes, work)
 
 
 def hash_shared_small_files(root: str, found: Sequence[WalkEntry], work: Work) -> dict[str, str]:

@@ -216,6 +216,7 @@ class LastWalk:
     files: int
     nbytes: int
     by_size: dict[int, tuple[int, int]]  # size -> files compared and hashes needed in its group
+    stamps: list[list[int | None]] | None = None  # per part, its folders' inotify stamps from before the walk
 
     @property
     def digests(self) -> list[bytes]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -27,6 +28,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from server.errors import ServiceUnavailable
 from server.infra.events import ScanCancelled, ScanFailed, ScanFinished, ScanStarted
+from server.infra.folder_events import FolderEvents
 from server.infra.pools import WorkerPool
 from server.library import Library
 from server.scan import hashing
@@ -68,6 +70,8 @@ class ScanCounters:
 
     outcomes: dict[str, int] = field(default_factory=lambda: {"finished": 0, "cancelled": 0, "failed": 0})
     hashed_bytes: int = 0
+    walked_parts: int = 0  # parts of the library walked by the workers
+    kept_parts: int = 0  # parts a rescan kept from the last walk (inotify saw nothing change in them)
 
 
 @dataclass(slots=True)
@@ -80,6 +84,7 @@ class ScanTools:
     publish: Publish
     counters: ScanCounters
     cancel_flag: CancelEvent  # shared with the workers
+    events: FolderEvents | None = None  # inotify stamps: a rescan keeps the parts nothing changed in
 
 
 class ScanCache(Protocol):
@@ -283,7 +288,16 @@ class ScanRun(ABC):
         loop = asyncio.get_running_loop()
         executor = pool.executor
         hash_small = self._walk_hashes_small()
-        futures = [loop.run_in_executor(executor, hashing.walk_packed, root, chunk, hash_small) for chunk in chunks]
+        kept = self._kept_parts(root, chunks)
+        futures: list[asyncio.Future[hashing.PackedWalk]] = []
+        for chunk, part in zip(chunks, kept, strict=True):
+            if part is None:
+                futures.append(loop.run_in_executor(executor, hashing.walk_packed, root, chunk, hash_small))
+            else:
+                futures.append(loop.create_future())
+                futures[-1].set_result(part)
+        self.tools.counters.walked_parts += kept.count(None)
+        self.tools.counters.kept_parts += len(kept) - kept.count(None)
         found = 0
         try:
             for future in asyncio.as_completed(futures):
@@ -297,6 +311,10 @@ class ScanRun(ABC):
         # A drive unmounted during the walk would look like an empty library: fail instead.
         library.check_available()
         return [future.result() for future in futures]
+
+    def _kept_parts(self, root: str, chunks: list[list[str]]) -> list[hashing.PackedWalk | None]:
+        """For each part to walk, the last walk's if it still holds (None: walk it)."""
+        return [None] * len(chunks)
 
     def _walk_hashes_small(self) -> bool:
         """Whether the walk hashes small files sharing a size (`hashing.walk_packed`)."""
@@ -435,11 +453,40 @@ class ExactScanRun(ScanRun):
     work_phase = "hashing"
     cache: HashCache
     results: ResultsStore
+    _stamps: list[list[int | None]] | None = None  # this walk's folders' stamps, per part (`_kept_parts`)
 
     def _walk_hashes_small(self) -> bool:
         # Only when the cache knows nothing (a first scan): else the walk would read again
         # files whose hashes the cache holds.
         return len(self.cache) == 0
+
+    def _kept_parts(self, root: str, chunks: list[list[str]]) -> list[hashing.PackedWalk | None]:
+        """Keep a part of the last walk when it is split alike, it was plain (no sub-folder,
+        symbolic link or second hard link: `hashing.WalkShape`) and the inotify stamp of each of
+        its folders, taken before it was walked, still holds: nothing was created, written,
+        truncated, touched, renamed or deleted in them since (the kernel queues the event before
+        the changing call returns, and `refresh` reads the queue first). Then stamp every folder
+        again, before any walking, for the next scan (`LastWalk.stamps`)."""
+        events, last = self.tools.events, self.results.last_walk
+        self._stamps = None
+        folders = sum(len(chunk) for chunk in chunks)
+        if events is None or folders > events.max_folders // 2:  # would crowd out the downloads' watches
+            return [None] * len(chunks)
+        events.refresh()
+        kept: list[hashing.PackedWalk | None] = [None] * len(chunks)
+        if last is not None and last.stamps is not None and len(last.parts) == len(chunks):
+            for index, (chunk, part, stamps) in enumerate(zip(chunks, last.parts, last.stamps, strict=True)):
+                if (
+                    part.plain
+                    and list(part.folders) == chunk
+                    and all(
+                        stamp is not None and events.still(os.path.join(root, folder), stamp)
+                        for folder, stamp in zip(chunk, stamps, strict=True)
+                    )
+                ):
+                    kept[index] = part
+        self._stamps = [[events.stamp(os.path.join(root, folder)) for folder in chunk] for chunk in chunks]
+        return kept
 
     async def _work(self, parts: list[hashing.PackedWalk]) -> Finished:
         digests = [part.digest for part in parts]
@@ -482,6 +529,7 @@ class ExactScanRun(ScanRun):
                 files=walk.files,
                 nbytes=walk.bytes,
                 by_size=tally.by_size,
+                stamps=self._stamps,
             )
         log.info(
             "scan %s: walk %.3fs, hashing %.3fs (%d of %d same-size groups), results %.3fs",
@@ -527,7 +575,7 @@ class ExactScanRun(ScanRun):
         self._work_done()
         document = self.results.carry_over(self.scan_id, last, self.clock() - self.started)
         self.results.document = document
-        self.results.last_walk = replace(last, document=document)
+        self.results.last_walk = replace(last, document=document, stamps=self._stamps)
         log.info("scan %s: the library is unchanged since the last scan; its results carried over", self.scan_id)
         return Finished.of(document, last.files, "unchanged")
 

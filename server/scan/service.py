@@ -42,6 +42,7 @@ from server.infra.events import (
     ScanProgress,
     ScanStarted,
 )
+from server.infra.folder_events import FolderEvents
 from server.infra.pools import WorkerPool
 from server.library import Library
 from server.scan.hashcache import HashCache
@@ -82,6 +83,7 @@ class ScanService:
         lock: ScanLock | None = None,
         clock: Callable[[], float] = time.monotonic,
         progress_interval_s: float = PROGRESS_INTERVAL_S,
+        folder_events: FolderEvents | None = None,
     ) -> None:
         self.library = library
         self.trash = trash
@@ -101,6 +103,7 @@ class ScanService:
             publish=publish,
             counters=self.counters,
             cancel_flag=cancel_flag,
+            events=folder_events,
         )
         # tunables each run takes at its start (tests shorten them)
         self.clock = clock
