@@ -132,8 +132,11 @@ async def test_clearing_the_cache_makes_a_full_rescan(tmp_path: Path, make_clien
     root = _tree(tmp_path / "lib")
     client = await make_client(models_dir=root)
     first = await scan_results(client)
+    counters = client.app[keys.SCAN].counters
+    walked = counters.walked_parts
     assert (await client.post("/api/clear_cache")).status == 200
     after = await scan_results(client)
+    assert counters.walked_parts == 2 * walked  # walked again: no part kept from before the clear
     assert after["stats"]["unchanged"] is False
     assert after["stats"]["cache_hit_rate"] == 0.0 and after["stats"]["hashed_bytes"] == first["stats"]["hashed_bytes"]
     assert after["groups"] == first["groups"]

@@ -357,6 +357,7 @@ class ScanService:
         return {"hash_cache": {"entries": len(self.cache)}, "perceptual_cache": {"entries": len(self.perceptual_cache)}}
 
     async def clear_cache(self) -> dict[str, str]:
+        self.results.last_walk = None  # the kept walk is a cache too: the next scan walks everything
         await asyncio.to_thread(self.cache.clear)
         await asyncio.to_thread(self.perceptual_cache.clear)
         return {"hash_cache": "cleared", "perceptual_cache": "cleared"}
