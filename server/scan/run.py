@@ -53,8 +53,8 @@ BATCHES_PER_WORKER = 4  # work is split at least this finely, so the workers fin
 MIN_BATCH_BYTES = 4 * 1024 * 1024
 MIN_BATCH_FILES = 64
 IN_FLIGHT_PER_WORKER = 2  # batches in flight per worker: one working, one queued
-WALK_FOLDERS_PER_PART = 256  # the walk is split into parts of about this many folders,
-WALK_PARTS_PER_WORKER = 8  # at least one and at most this many per worker
+WALK_FOLDERS_PER_PART = 32  # the walk is split into parts of about this many folders (a rescan keeps
+WALK_PARTS_PER_WORKER = 8  # unchanged parts whole), at least one and at most this many per worker
 CACHE_SAVE_INTERVAL_S = 30.0
 
 # (size, its files, their hashes known from the cache, those and the walk's: what the workers get)
