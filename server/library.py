@@ -53,30 +53,35 @@ def natural_key(name: str) -> list[int | str]:
 _KIND_BY_EXTENSION = {**dict.fromkeys(IMAGE_EXTENSIONS, "image"), **dict.fromkeys(VIDEO_EXTENSIONS, "video")}
 
 
-# For ASCII text: digits -> "0", "/" kept, anything else -> "a" (a name's digit mask).
-_DIGIT_MASK = str.maketrans({chr(c): "0" if chr(c).isdigit() else "/" if chr(c) == "/" else "a" for c in range(128)})
+# For ASCII text: digits -> "0", NUL (the separator of names joined) kept, anything else -> "a".
+_DIGIT_MASK = str.maketrans({chr(c): "0" if chr(c).isdigit() else "\0" if c == 0 else "a" for c in range(128)})
 
 
-# The same for names and paths joined by NUL: digits -> "0", NUL kept, anything else -> "a".
-_ORDER_MASK = str.maketrans({chr(c): "0" if chr(c).isdigit() else "\0" if c == 0 else "a" for c in range(128)})
+def _masked(names: Sequence[str]) -> tuple[list[str], list[str]] | None:
+    """Each name lowercased and its digit mask (digits at the same places, same length:
+    img_0001.jpg and img_0002.png share one), each list from one C-speed call over all names
+    joined; None unless the names are ASCII (NUL never occurs in a name or a path).
+
+    Names with the same digit mask compare in natural order exactly as their lowercase text
+    (`casefold` for ASCII) compares, so among them a plain string comparison decides."""
+    joined = "\0".join(names)
+    if not joined.isascii():
+        return None
+    masks = joined.translate(_DIGIT_MASK).split("\0")
+    if len(masks) != len(names):
+        return None
+    return joined.lower().split("\0"), masks
 
 
 def natural_min(names: Sequence[str]) -> str:
-    """`min(names, key=natural_key)` (the first such name on ties), cheaper for ASCII names.
-
-    Names with the same digit mask (digits at the same places, same length: img_0001.jpg and
-    img_0002.png) compare in natural order exactly as their casefolded text compares, so in
-    each such group a plain string comparison finds the winner; the masks come from one
-    C-speed translate of all names at once. Only the groups' winners (usually one to three)
-    need a natural key.
+    """`min(names, key=natural_key)` (the first such name on ties), cheaper for ASCII names:
+    in each group of one digit mask (`_masked`) a plain string comparison finds the winner;
+    only the groups' winners (usually one to three) need a natural key.
     """
-    joined = "/".join(names)  # "/" never occurs in a file name
-    if not joined.isascii():
+    masked = _masked(names)
+    if masked is None:
         return min(names, key=natural_key)
-    folded = joined.lower().split("/")  # lower() is casefold() for ASCII, one call for all
-    masks = joined.translate(_DIGIT_MASK).split("/")
-    if len(masks) != len(names):
-        return min(names, key=natural_key)
+    folded, masks = masked
     if masks.count(masks[0]) == len(masks):  # one group, the usual case: all at C speed
         return names[folded.index(min(folded))]
     winners: dict[str, int] = {}
@@ -92,15 +97,11 @@ def natural_min(names: Sequence[str]) -> str:
 def natural_order(names: Sequence[str]) -> list[int]:
     """The indexes of `names` (or paths) in natural order (`natural_key`'s, ties in their order),
     cheaper when they are ASCII and share one digit mask (a folder of img_0001…img_0147.jpg):
-    those compare in natural order exactly as their lowercase text does (`natural_min`'s
-    reasoning), so one sort at C speed does; otherwise each name gets its natural key."""
-    if len(names) > 1:
-        joined = "\0".join(names)  # NUL never occurs in a name or a path
-        if joined.isascii():
-            masks = joined.translate(_ORDER_MASK).split("\0")
-            if len(masks) == len(names) and masks.count(masks[0]) == len(masks):
-                folded = joined.lower().split("\0")
-                return sorted(range(len(names)), key=folded.__getitem__)
+    then one sort of their lowercase text at C speed (`_masked`); otherwise each name gets its
+    natural key."""
+    masked = _masked(names) if len(names) > 1 else None
+    if masked is not None and masked[1].count(masked[1][0]) == len(names):
+        return sorted(range(len(names)), key=masked[0].__getitem__)
     keys = [natural_key(name) for name in names]
     return sorted(range(len(names)), key=keys.__getitem__)
 
