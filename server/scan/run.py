@@ -503,13 +503,10 @@ class ExactScanRun(ScanRun):
         for part in parts:  # hashed in the walk: computed in this scan, not from the cache
             small_hashes.update(part.small_hashes)
             self._count_read(part.work.bytes_read, tally)  # the hashes are counted when used
-        kept_sizes = {} if last is None else {s: f for s, (f, _n) in last.by_size.items() if s not in changed}
+        carried, kept = (Settled(), []) if last is None else self._keep_unchanged(last, changed, tally)
         compared, compared_bytes = walk.compared()
-        self._begin_work(
-            total=compared + sum(kept_sizes.values()),
-            bytes_total=compared_bytes + sum(size * files for size, files in kept_sizes.items()),
-        )
-        kept = [] if last is None else self._keep_unchanged(last, changed, tally)
+        self._begin_work(total=compared + carried.files, bytes_total=compared_bytes + carried.nbytes)
+        self._advance(carried)
         await self._hash(walk.groups, small_hashes, tally)
         hashed = self.clock()
         self._work_done()
@@ -537,7 +534,7 @@ class ExactScanRun(ScanRun):
             walked - self.started,
             hashed - walked,
             len(walk.groups),
-            len(walk.groups) + len(kept_sizes),
+            len(tally.by_size),
             self.clock() - hashed,
         )
         return Finished.of(document, walk.files, f"{tally.hashed_bytes} hashed bytes")
@@ -551,9 +548,11 @@ class ExactScanRun(ScanRun):
             return summarize_walk(hashing.unpack(parts)), set()
         return walk_changes(last, parts)
 
-    def _keep_unchanged(self, last: LastWalk, changed: set[int], tally: Tally) -> list[Document]:
+    @staticmethod
+    def _keep_unchanged(last: LastWalk, changed: set[int], tally: Tally) -> tuple[Settled, list[Document]]:
         """Carry the last scan's groups of the sizes in which no file changed into this scan:
-        their figures (every hash as if from the cache, none read) and their document groups."""
+        their figures (every hash as if from the cache, none read; also returned, for the
+        progress) and their document groups."""
         settled = Settled()
         for size, (files, needed) in last.by_size.items():
             if size in changed:
@@ -563,8 +562,7 @@ class ExactScanRun(ScanRun):
             tally.files_compared += files
             tally.file_cache_hits += files
             settled.add(Settled(files, size * files, files, needed))
-        self._advance(settled)
-        return [group for group in last.document["groups"] if group["size"] not in changed]
+        return settled, [group for group in last.document["groups"] if group["size"] not in changed]
 
     def _unchanged(self, last: LastWalk) -> Finished:
         """A rescan whose walk is the last scan's: its results carried over, nothing grouped,
