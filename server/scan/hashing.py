@@ -253,7 +253,7 @@ class PackedWalk:
 
     def of_sizes(self, sizes: Container[int]) -> list[WalkEntry]:
         """The entries whose size is in `sizes`, in walk order (the paths split, nothing else)."""
-        return self.at(list(compress(range(self.count), map(sizes.__contains__, self.sizes))))
+        return self.at(compress(range(self.count), map(sizes.__contains__, self.sizes)))
 
     def at(self, indexes: Iterable[int], names: list[str] | None = None) -> list[WalkEntry]:
         """The entries at `indexes` (`names`: the paths split, if the caller has them)."""

@@ -473,6 +473,7 @@ class ExactScanRun(ScanRun):
         if events is None or folders > events.max_folders // 2:  # would crowd out the downloads' watches
             return [None] * len(chunks)
         events.refresh()
+        paths = [[os.path.join(root, folder) for folder in chunk] for chunk in chunks]
         kept: list[hashing.PackedWalk | None] = [None] * len(chunks)
         if last is not None and last.stamps is not None and len(last.parts) == len(chunks):
             for index, (chunk, part, stamps) in enumerate(zip(chunks, last.parts, last.stamps, strict=True)):
@@ -480,12 +481,12 @@ class ExactScanRun(ScanRun):
                     part.plain
                     and list(part.folders) == chunk
                     and all(
-                        stamp is not None and events.still(os.path.join(root, folder), stamp)
-                        for folder, stamp in zip(chunk, stamps, strict=True)
+                        stamp is not None and events.still(path, stamp)
+                        for path, stamp in zip(paths[index], stamps, strict=True)
                     )
                 ):
                     kept[index] = part
-        self._stamps = [[events.stamp(os.path.join(root, folder)) for folder in chunk] for chunk in chunks]
+        self._stamps = [[events.stamp(path) for path in chunk_paths] for chunk_paths in paths]
         return kept
 
     async def _work(self, parts: list[hashing.PackedWalk]) -> Finished:
