@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from server import keys
+from server.scan.run import ScanRun
 
 from .conftest import Client, ClientFactory
 from .helpers import eventually
@@ -64,15 +65,27 @@ async def test_one_scan_across_instances_and_results_on_both(tmp_path: Path, mak
     assert again["stats"]["cache_hit_rate"] == 1.0
 
 
-async def test_cancel_from_the_other_instance(tmp_path: Path, make_client: ClientFactory) -> None:
+async def test_cancel_from_the_other_instance(
+    tmp_path: Path, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     require_redis()
     root = tmp_path / "shared-library"
-    _slow_library(root, groups=1500)
+    _slow_library(root, groups=50)
+    held: list[bool] = []
+    walk = ScanRun._walk
+
+    async def held_until_cancelled(run: ScanRun) -> list[Any]:
+        """The scan waits for the cancel before it walks: however fast the scan, the cancel
+        sent through the other instance lands while it runs."""
+        held.append(True)
+        await eventually(lambda: run.cancel_requested, within=15, every=0.01)
+        return await walk(run)
+
+    monkeypatch.setattr(ScanRun, "_walk", held_until_cancelled)
     first = await make_client(models_dir=root, redis_url=SHARED_URL)
     second = await make_client(models_dir=root, redis_url=SHARED_URL)
     for client in (first, second):
         await eventually(functools.partial(_redis_up, client), within=15)
-    first.app[keys.SCAN].batch_files = 2
     async with first.ws_connect("/ws") as ws:
         await ws.receive_json(timeout=10)
         assert (await first.post("/api/scan")).status == 202
@@ -87,7 +100,7 @@ async def test_cancel_from_the_other_instance(tmp_path: Path, make_client: Clien
         kinds: list[str] = []
         while not kinds or kinds[-1] not in TERMINAL:
             kinds.append((await ws.receive_json(timeout=30))["type"])
-    assert kinds[-1] == "scan.cancelled"
+    assert held and kinds[-1] == "scan.cancelled"
     await first.app[keys.SCAN].wait()
 
     async def second_sees_the_end() -> bool:
