@@ -68,6 +68,50 @@ def test_every_change_in_a_folder_moves_its_stamp(tmp_path: Path, change: str) -
     assert _changed_after(folder, changes[change])
 
 
+@pytest.mark.parametrize("how", ["linked here", "moved in"])
+def test_a_file_given_a_second_name_in_a_watched_folder_moves_every_stamp(tmp_path: Path, how: str) -> None:
+    """The link is told to the new name's folder only; a write through the new name too: so
+    the folder of the file's first name cannot vouch for it any more, nor can any other."""
+    first, second, third = tmp_path / "first", tmp_path / "second", tmp_path / "third"
+    original = write(first / "a.jpg", b"a")
+    write(third / "c.jpg", b"c")
+    second.mkdir()
+    events = FolderEvents()
+    try:
+        stamps = {folder: events.stamp(str(folder)) for folder in (first, second, third)}
+        if how == "linked here":
+            os.link(original, second / "b.jpg")
+        else:
+            os.link(original, tmp_path / "b.jpg")  # made outside every watched folder: not seen...
+            events.refresh()
+            assert all(events.still(str(f), s) for f, s in stamps.items() if s is not None)
+            (tmp_path / "b.jpg").rename(second / "b.jpg")  # ...until it is moved into one
+        events.refresh()
+        assert not any(events.still(str(f), s) for f, s in stamps.items() if s is not None)
+        assert None not in stamps.values()
+    finally:
+        events.close()
+
+
+def test_new_files_and_folders_with_one_name_move_only_their_folder_s_stamp(tmp_path: Path) -> None:
+    busy, quiet = tmp_path / "busy", tmp_path / "quiet"
+    write(quiet / "q.jpg", b"q")
+    busy.mkdir()
+    events = FolderEvents()
+    try:
+        quiet_stamp = events.stamp(str(quiet))
+        busy_stamp = events.stamp(str(busy))
+        assert quiet_stamp is not None and busy_stamp is not None
+        write(busy / "new.jpg", b"n")
+        (busy / "sub").mkdir()  # a folder has two names ("sub" and "sub/."): not a hard link
+        write(tmp_path / "part.jpg", b"p").rename(busy / "moved.jpg")
+        events.refresh()
+        assert events.still(str(quiet), quiet_stamp)
+        assert not events.still(str(busy), busy_stamp)
+    finally:
+        events.close()
+
+
 def test_a_quiet_folder_keeps_its_stamp_and_others_do_not_disturb_it(tmp_path: Path) -> None:
     quiet, busy = tmp_path / "quiet", tmp_path / "busy"
     write(quiet / "a.jpg", b"a")
@@ -207,6 +251,30 @@ async def test_a_file_changed_through_another_folder_gives_a_new_archive(
     cache, files = await _download(client, url, tmp_path)
     assert cache == "MISS"
     assert files["linked/shared.jpg"] == new_bytes
+
+
+async def test_a_file_given_a_second_name_later_and_written_through_it_gives_a_new_archive(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path
+) -> None:
+    """bruno's folder holds a plain file when its stats are kept; a name for it made later in
+    another watched folder, and a write through that name, are told to that folder only."""
+    original = write(library_root / "alpha" / "bruno" / "shared.jpg", jpeg_bytes(5), mtime=1_700_000_000)
+    _settled_listings(library_root)
+    client = await make_client(watch_interval_s=3600)
+    url = "/api/download?site=alpha&model=bruno"
+    await _download(client, "/api/download?site=alpha&model=ana", tmp_path)  # ana's folder watched
+    assert (await _download(client, url, tmp_path))[0] == "MISS"
+    assert (await _download(client, url, tmp_path))[0] == "HIT"
+    second_name = library_root / "alpha" / "ana" / "shared.jpg"
+    os.link(original, second_name)
+    new_bytes = jpeg_bytes(7, (40, 30))
+    with open(second_name, "r+b") as handle:
+        handle.write(new_bytes)
+        handle.truncate()
+    os.utime(second_name, (1_800_000_000, 1_800_000_000))
+    cache, files = await _download(client, url, tmp_path)
+    assert cache == "MISS"
+    assert files["bruno/shared.jpg"] == new_bytes
 
 
 # -- the library watcher ---------------------------------------------------------------

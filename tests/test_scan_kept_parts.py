@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from server import keys
 from server.scan import hashing
 from server.scan.run import ScanCounters
@@ -102,20 +104,74 @@ async def test_a_part_with_a_sub_folder_is_walked_every_time(tmp_path: Path, mak
     assert _groups(rescan) == await _fresh(make_client, root, tmp_path)
 
 
-async def test_parts_with_a_second_hard_link_are_walked_every_time(tmp_path: Path, make_client: ClientFactory) -> None:
-    root = _library(tmp_path / "lib")
+def _two_parts(root: Path) -> tuple[str, str]:
+    """A folder of each of the scan's two parts (the test pool's two workers)."""
     folders = hashing.walk_roots(str(root))
-    parts = [folders[0::2], folders[1::2]]  # the scan's split on the test pool's two workers
+    parts = [folders[0::2], folders[1::2]]
     first = min(folders)
     other = next(folder for folder in folders if (folder in parts[0]) != (first in parts[0]))
+    return first, other
+
+
+def _write_through(path: Path) -> None:
+    with open(path, "r+b") as linked:  # in place: an event for the folder of this name only
+        linked.write(b"y")
+
+
+async def test_parts_sharing_a_hard_linked_file_are_kept_until_either_name_s_folder_changes(
+    tmp_path: Path, make_client: ClientFactory
+) -> None:
+    root = _library(tmp_path / "lib")
+    first, other = _two_parts(root)
     os.link(root / first / "copy.jpg", root / other / "linked.jpg")  # one file, a name in each part
     client = await make_client(models_dir=root)
     await scan_results(client)
     walked = _counters(client).walked_parts
-    await scan_results(client)
-    assert _counters(client).walked_parts - walked == 2  # neither part is plain
-    with open(root / other / "linked.jpg", "r+b") as linked:  # an event for `other` only
-        linked.write(b"y")
+    unchanged = await scan_results(client)
+    assert _counters(client).walked_parts == walked  # every name of the file is in a watched folder
+    assert unchanged["stats"]["unchanged"] is True
+    _write_through(root / other / "linked.jpg")
     rescan = await scan_results(client)
+    assert _counters(client).walked_parts - walked == 2  # `other` changed, and `first` shares its file
     assert _groups(rescan) == await _fresh(make_client, root, tmp_path)
     assert not any(f"{first}/copy.jpg" in group for group in _groups(rescan))  # its bytes changed
+
+
+@pytest.mark.parametrize("where", ["outside the library", "in another part's sub-folder"])
+async def test_a_part_with_a_file_named_where_no_watch_sees_is_walked_every_time(
+    tmp_path: Path, make_client: ClientFactory, where: str
+) -> None:
+    root = _library(tmp_path / "lib")
+    first, other = _two_parts(root)
+    if where == "outside the library":
+        second_name = tmp_path / "outside.jpg"
+    else:
+        (root / other / "sub").mkdir()
+        second_name = root / other / "sub" / "linked.jpg"  # an event for `sub`, none for `other`
+    os.link(root / first / "copy.jpg", second_name)
+    client = await make_client(models_dir=root)
+    await scan_results(client)
+    walked = _counters(client).walked_parts
+    await scan_results(client)
+    assert _counters(client).walked_parts - walked == (1 if where == "outside the library" else 2), where
+    _write_through(second_name)
+    rescan = await scan_results(client)
+    assert _groups(rescan) == await _fresh(make_client, root, tmp_path)
+    assert not any(f"{first}/copy.jpg" in group for group in _groups(rescan))
+
+
+async def test_a_file_given_a_second_name_in_another_part_and_written_through_it_is_found(
+    tmp_path: Path, make_client: ClientFactory
+) -> None:
+    """The new name's folder sees the link and the write; the kept part's folder sees neither
+    (the link count is the inode's, told to no folder): a new hard link in any watched folder
+    lets no stamp hold."""
+    root = _library(tmp_path / "lib")
+    first, other = _two_parts(root)
+    client = await make_client(models_dir=root)
+    await scan_results(client)
+    os.link(root / first / "copy.jpg", root / other / "linked.jpg")
+    _write_through(root / other / "linked.jpg")
+    rescan = await scan_results(client)
+    assert _groups(rescan) == await _fresh(make_client, root, tmp_path)
+    assert not any(f"{first}/copy.jpg" in group for group in _groups(rescan))

@@ -13,8 +13,12 @@ nor FUSE's): anything else gets no stamp and the caller stats as before. So does
 when inotify is missing or its watches run out. A queue overflow invalidates every stamp.
 Limits the caller must respect: an event is reported for the folder a file was changed
 through, so a file reached by a symbolic link or with a second hard link elsewhere is not
-covered (the caller does not keep stamps for folders holding such files), and writes through
-`mmap` raise no event (downloaders and editors write files, they do not map them).
+covered by its own folder's stamp (the caller does not trust such folders, or trusts them only
+while the stamps of the folders of all the file's names hold). A hard link made in a watched
+folder is told to that folder alone, not to the file's other folders: so every stamp moves
+when a file with more than one name appears in a watched folder. Not seen: a second name made
+outside every watched folder, or made, written through and removed before the next `refresh`;
+and writes through `mmap` (downloaders and editors write files, they do not map them).
 """
 
 from __future__ import annotations
@@ -156,8 +160,17 @@ class FolderEvents:
                 continue
             if event.mask & (_flags.IGNORED | _flags.DELETE_SELF | _flags.MOVE_SELF | _flags.UNMOUNT):
                 self._forget(changed, remove=not event.mask & _flags.IGNORED)
+            elif event.mask & _NAMED_IN and not event.mask & _flags.ISDIR and _has_other_names(changed, event.name):
+                self._move_every_stamp()
             else:
                 self._watches[changed] = (event.wd, self._new_stamp())
+
+    def _move_every_stamp(self) -> None:
+        """A file of some folder got a name here (a hard link made or moved in): a write through
+        this name is told to this folder only, and the link to none of the file's other folders,
+        so no stamp may hold."""
+        for folder, (watch, _stamp) in self._watches.items():
+            self._watches[folder] = (watch, self._new_stamp())
 
     def _forget(self, folder: str, remove: bool = True) -> None:
         watch, _ = self._watches.pop(folder)
@@ -174,6 +187,16 @@ class FolderEvents:
         self._watches.clear()
         self._folders.clear()
 
+
+def _has_other_names(folder: str, name: str) -> bool:
+    """Whether the file `name` in `folder` has a second hard link (not if it is gone already)."""
+    try:
+        return os.stat(os.path.join(folder, name), follow_symlinks=False).st_nlink > 1
+    except OSError:
+        return False
+
+
+_NAMED_IN = 0 if INotify is None else _flags.CREATE | _flags.MOVED_TO  # a new name in the folder (not a sub-folder)
 
 _WATCH_MASK = (
     0

@@ -27,7 +27,7 @@ import pickle
 import stat
 from array import array
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter, ne
 from typing import Protocol, Union
@@ -116,14 +116,19 @@ def walk_roots(root: str) -> list[str]:
     return folders
 
 
+Linked = tuple[int, int, int, int]  # a file with more than one name: (folder index, device, inode, names)
+
+
 @dataclass(slots=True)
 class WalkShape:
-    """What a walk noticed besides its entries: where each folder's entries start, and whether
-    every folder was plain (no sub-folder, no symbolic link, no file with a second hard link):
-    then inotify watches on the folders themselves see every change to what was walked."""
+    """What a walk noticed besides its entries: where each folder's entries start, whether
+    every folder was plain (no sub-folder, no symbolic link: then inotify watches on the folders
+    themselves see every change made through them), and the files with a second hard link (a
+    change through another name is told to that name's folder)."""
 
     starts: list[int]
     plain: bool = True
+    linked: list[Linked] = field(default_factory=list)
 
 
 def walk_folders(root: str, folders: Sequence[str], shape: WalkShape | None = None) -> list[WalkEntry]:
@@ -179,8 +184,11 @@ def walk_folders(root: str, folders: Sequence[str], shape: WalkShape | None = No
                     continue
                 if is_regular(info.st_mode):
                     found.append((prefix + name, info.st_size, info.st_mtime_ns, info.st_dev, info.st_ino, is_link))
-                    if (is_link or info.st_nlink > 1) and shape is not None:
-                        shape.plain = False
+                    if shape is not None:
+                        if is_link:
+                            shape.plain = False
+                        elif info.st_nlink > 1:
+                            shape.linked.append((len(shape.starts) - 1, info.st_dev, info.st_ino, info.st_nlink))
         finally:
             os.close(fd)
     return found
@@ -205,7 +213,8 @@ class PackedWalk:
     links: bytes  # 1 for a symbolic link, else 0
     folders: Sequence[str]  # walked, in order
     starts: array[int]  # where each folder's entries start
-    plain: bool  # `WalkShape.plain`: watches on `folders` see every change to these entries
+    plain: bool  # `WalkShape.plain`: watches on `folders` see every change made through them
+    linked: tuple[Linked, ...]  # `WalkShape.linked`
     small_hashes: dict[str, str]
     work: Work
 
@@ -241,6 +250,7 @@ class PackedWalk:
             tuple(folders),
             array("Q", shape.starts),
             shape.plain,
+            tuple(shape.linked),
             small_hashes,
             work,
         )

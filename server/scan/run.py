@@ -461,12 +461,15 @@ class ExactScanRun(ScanRun):
         return len(self.cache) == 0
 
     def _kept_parts(self, root: str, chunks: list[list[str]]) -> list[hashing.PackedWalk | None]:
-        """Keep a part of the last walk when it is split alike, it was plain (no sub-folder,
-        symbolic link or second hard link: `hashing.WalkShape`) and the inotify stamp of each of
-        its folders, taken before it was walked, still holds: nothing was created, written,
-        truncated, touched, renamed or deleted in them since (the kernel queues the event before
-        the changing call returns, and `refresh` reads the queue first). Then stamp every folder
-        again, before any walking, for the next scan (`LastWalk.stamps`)."""
+        """Keep a part of the last walk when it is split alike, was plain (no sub-folder or
+        symbolic link: `hashing.WalkShape`) and the inotify stamp of each of its folders, taken
+        before it was walked, still holds: nothing was created, written, truncated, touched,
+        renamed or deleted in them since (the kernel queues the event before the changing call
+        returns, and `refresh` reads the queue first). A file with a second hard link is changed
+        through any of its names and told to that name's folder only: its part is kept only if
+        the last walk found all its names, each in a folder that vouches so (a new name made in
+        a watched folder moves every stamp: `FolderEvents`). Then stamp every folder again,
+        before any walking, for the next scan (`LastWalk.stamps`)."""
         events, last = self.tools.events, self.results.last_walk
         self._stamps = None
         folders = sum(len(chunk) for chunk in chunks)
@@ -476,13 +479,27 @@ class ExactScanRun(ScanRun):
         paths = [[os.path.join(root, folder) for folder in chunk] for chunk in chunks]
         kept: list[hashing.PackedWalk | None] = [None] * len(chunks)
         if last is not None and last.stamps is not None and len(last.parts) == len(chunks):
-            for index, (chunk, part, stamps) in enumerate(zip(chunks, last.parts, last.stamps, strict=True)):
+            alike = [list(part.folders) == chunk for part, chunk in zip(last.parts, chunks, strict=True)]
+            vouched = [
+                [
+                    part.plain and stamp is not None and events.still(path, stamp)
+                    for path, stamp in zip(
+                        chunk_paths if same else (os.path.join(root, folder) for folder in part.folders),
+                        stamps,
+                        strict=True,
+                    )
+                ]
+                for part, stamps, chunk_paths, same in zip(last.parts, last.stamps, paths, alike, strict=True)
+            ]
+            names = _names_of_linked_files(last.parts)
+            for index, part in enumerate(last.parts):
                 if (
-                    part.plain
-                    and list(part.folders) == chunk
+                    alike[index]
+                    and all(vouched[index])
                     and all(
-                        stamp is not None and events.still(path, stamp)
-                        for path, stamp in zip(paths[index], stamps, strict=True)
+                        len(where := names[device, inode]) == count
+                        and all(vouched[other][folder] for other, folder in where)
+                        for _folder, device, inode, count in part.linked
                     )
                 ):
                     kept[index] = part
@@ -678,3 +695,12 @@ class ExactScanRun(ScanRun):
         tally.files_compared += len(members)
         tally.file_cache_hits += hits.cache_hits
         return hits
+
+
+def _names_of_linked_files(parts: Sequence[hashing.PackedWalk]) -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """Where the walk found each name of its files with a second hard link: (part, folder)."""
+    names: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for index, part in enumerate(parts):
+        for folder, device, inode, _count in part.linked:
+            names.setdefault((device, inode), []).append((index, folder))
+    return names
