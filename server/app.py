@@ -240,9 +240,12 @@ def _register_metrics(
                          lambda: [({"outcome": k}, float(v)) for k, v in scan_service.outcomes.items()])  # fmt: skip
     metrics.counter_from("scan_hashed_bytes", "Bytes read by the hash workers", (),
                          lambda: [({}, float(scan_service.hashed_bytes_total))])  # fmt: skip
-    metrics.counter_from("scan_walk_parts", "Parts of the library a scan walked, or kept from the last walk", ("how",),
+    metrics.counter_from("scan_walk_parts", "Library parts a scan walked (whole or in part), or kept whole", ("how",),
                          lambda: [({"how": "walked"}, float(scan_service.counters.walked_parts)),
                                   ({"how": "kept"}, float(scan_service.counters.kept_parts))])  # fmt: skip
+    metrics.counter_from("scan_walk_folders", "Model folders a scan walked, or took from the last walk", ("how",),
+                         lambda: [({"how": "walked"}, float(scan_service.counters.walked_folders)),
+                                  ({"how": "kept"}, float(scan_service.counters.kept_folders))])  # fmt: skip
     metrics.gauge_from("library_up", "1 while the library folder is readable, 0 while it is missing", (),
                        lambda: [({}, float(watcher.available))])  # fmt: skip
     metrics.gauge_from("ws_clients", "Open /ws connections", (), lambda: [({}, float(hub.client_count))])

@@ -1,12 +1,13 @@
-"""Rescans keep the parts of the walk in which inotify saw nothing change
-(`ExactScanRun._kept_parts`): an unchanged library is not walked again, a change has only its
-part walked, and parts that watches on their folders cannot vouch for (a sub-folder, a symbolic
-link, a second hard link) are walked every time. Whatever is kept, the results are a fresh
-scan's."""
+"""Rescans keep the folders of the walk in which inotify saw nothing change
+(`ExactScanRun._reuse`): an unchanged library is not walked again, a change has only its folder
+walked, and folders that watches on them cannot vouch for (a sub-folder, a symbolic link, a
+file with a name where no watch sees it) are walked every time. Whatever is kept, the results
+are a fresh scan's; a part walked in some folders packs as the whole part walked would."""
 
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,10 +82,13 @@ async def test_a_change_has_only_its_part_walked_and_is_found(tmp_path: Path, ma
     ]
     for what, change in changes:
         walked, kept = _counters(client).walked_parts, _counters(client).kept_parts
+        walked_folders, kept_folders = _counters(client).walked_folders, _counters(client).kept_folders
         change()
         rescan = await scan_results(client)
         assert _counters(client).walked_parts - walked == 1, what  # the changed folder's part only
         assert _counters(client).kept_parts - kept == parts - 1, what
+        assert _counters(client).walked_folders - walked_folders == 1, what  # and in it, that folder only
+        assert _counters(client).kept_folders - kept_folders == 5, what
         assert _groups(rescan) == await _fresh(make_client, root, tmp_path), what
 
 
@@ -96,8 +100,10 @@ async def test_a_part_with_a_sub_folder_is_walked_every_time(tmp_path: Path, mak
     client = await make_client(models_dir=root)
     await scan_results(client)
     walked = _counters(client).walked_parts
+    folders = _counters(client).walked_folders
     await scan_results(client)
     assert _counters(client).walked_parts - walked == 1  # one/b's part: not plain
+    assert _counters(client).walked_folders - folders == 1  # one/b
     (nested / "deep-copy.jpg").write_bytes(b"d" * 300)  # an event for `sub`, none for one/b
     rescan = await scan_results(client)
     assert ["one/b/sub/deep-copy.jpg", "one/b/sub/deep.jpg"] in _groups(rescan)
@@ -130,9 +136,11 @@ async def test_parts_sharing_a_hard_linked_file_are_kept_until_either_name_s_fol
     unchanged = await scan_results(client)
     assert _counters(client).walked_parts == walked  # every name of the file is in a watched folder
     assert unchanged["stats"]["unchanged"] is True
+    folders = _counters(client).walked_folders
     _write_through(root / other / "linked.jpg")
     rescan = await scan_results(client)
     assert _counters(client).walked_parts - walked == 2  # `other` changed, and `first` shares its file
+    assert _counters(client).walked_folders - folders == 2
     assert _groups(rescan) == await _fresh(make_client, root, tmp_path)
     assert not any(f"{first}/copy.jpg" in group for group in _groups(rescan))  # its bytes changed
 
@@ -151,9 +159,10 @@ async def test_a_part_with_a_file_named_where_no_watch_sees_is_walked_every_time
     os.link(root / first / "copy.jpg", second_name)
     client = await make_client(models_dir=root)
     await scan_results(client)
-    walked = _counters(client).walked_parts
+    walked, folders = _counters(client).walked_parts, _counters(client).walked_folders
     await scan_results(client)
     assert _counters(client).walked_parts - walked == (1 if where == "outside the library" else 2), where
+    assert _counters(client).walked_folders - folders == (1 if where == "outside the library" else 2), where
     _write_through(second_name)
     rescan = await scan_results(client)
     assert _groups(rescan) == await _fresh(make_client, root, tmp_path)
@@ -175,3 +184,56 @@ async def test_a_file_given_a_second_name_in_another_part_and_written_through_it
     rescan = await scan_results(client)
     assert _groups(rescan) == await _fresh(make_client, root, tmp_path)
     assert not any(f"{first}/copy.jpg" in group for group in _groups(rescan))
+
+
+def test_a_part_walked_again_in_some_folders_packs_as_a_walk_of_it_all(tmp_path: Path) -> None:
+    """Random folders (sub-folders, symbolic and hard links within and across folders) and
+    random changes: `rewalk_packed` over the folders that changed (and a few that did not)
+    gives what `walk_packed` over all of them gives, digest included."""
+    rng = random.Random(11)
+    root = tmp_path / "lib"
+    folders = [f"s/m{index}" for index in range(8)]
+
+    def files() -> list[Path]:
+        return sorted(path for path in root.rglob("*.jpg") if path.is_file() and not path.is_symlink())
+
+    def add(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes([rng.randrange(3)]) * rng.choice([10, 20, 3000]))
+
+    def somewhere() -> Path:
+        folder = root / rng.choice(folders)
+        return folder / "sub" if rng.random() < 0.15 else folder
+
+    for index in range(30):
+        add(somewhere() / f"f{index}.jpg")
+    changes: list[Callable[[], object]] = [
+        lambda: add(somewhere() / f"n{rng.randrange(10**6)}.jpg"),
+        lambda: rng.choice(files()).unlink(),
+        lambda: add(rng.choice(files())),
+        lambda: os.utime(rng.choice(files()), ns=(0, rng.randrange(10**18))),
+        lambda: (lambda path: path.rename(path.with_name(f"r{rng.randrange(10**6)}.jpg")))(rng.choice(files())),
+        lambda: os.link(rng.choice(files()), somewhere() / f"l{rng.randrange(10**6)}.jpg"),
+        lambda: os.symlink(rng.choice(files()), somewhere() / f"y{rng.randrange(10**6)}.jpg"),
+    ]
+
+    def spans(part: hashing.PackedWalk) -> list[tuple[Any, ...]]:
+        """Each folder's entries, whether it is odd, and its linked files."""
+        entries, ends = part.entries(), part.ends()
+        return [
+            (entries[start:end], index in part.odd, [link for link in part.linked if link[0] == index])
+            for index, (start, end) in enumerate(zip(part.starts, ends, strict=True))
+        ]
+
+    last = hashing.walk_packed(str(root), folders)
+    for _ in range(60):
+        for _ in range(rng.randint(1, 3)):
+            rng.choice(changes)()
+        fresh = hashing.walk_packed(str(root), folders)
+        changed = [index for index, (was, now) in enumerate(zip(spans(last), spans(fresh), strict=True)) if was != now]
+        again = sorted({*changed, *rng.sample(range(len(folders)), rng.randint(0, 2))})
+        again_walked = hashing.rewalk_packed(str(root), last, again)
+        for field in ("digest", "count", "paths", "sizes", "mtimes", "devices", "inodes", "links",
+                      "folders", "starts", "odd", "linked"):  # fmt: skip
+            assert getattr(again_walked, field) == getattr(fresh, field), field
+        last = fresh

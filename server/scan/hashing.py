@@ -121,14 +121,20 @@ Linked = tuple[int, int, int, int]  # a file with more than one name: (folder in
 
 @dataclass(slots=True)
 class WalkShape:
-    """What a walk noticed besides its entries: where each folder's entries start, whether
-    every folder was plain (no sub-folder, no symbolic link: then inotify watches on the folders
-    themselves see every change made through them), and the files with a second hard link (a
-    change through another name is told to that name's folder)."""
+    """What a walk noticed besides its entries: where each folder's entries start, which
+    folders were not plain (a sub-folder or a symbolic link: an inotify watch on a plain folder
+    sees every change made through it), and the files with a second hard link (a change
+    through another name is told to that name's folder)."""
 
     starts: list[int]
-    plain: bool = True
+    odd: list[int] = field(default_factory=list)  # indexes of the folders that are not plain
     linked: list[Linked] = field(default_factory=list)
+
+    def mark_odd(self) -> None:
+        """The folder being walked is not plain."""
+        folder = len(self.starts) - 1
+        if not self.odd or self.odd[-1] != folder:
+            self.odd.append(folder)
 
 
 def walk_folders(root: str, folders: Sequence[str], shape: WalkShape | None = None) -> list[WalkEntry]:
@@ -164,7 +170,7 @@ def walk_folders(root: str, folders: Sequence[str], shape: WalkShape | None = No
                 continue
             prefix = relative + "/"
             if subfolders and shape is not None:
-                shape.plain = False
+                shape.mark_odd()
             for entry, is_link in subfolders:
                 name = entry.name
                 if is_link:
@@ -186,7 +192,7 @@ def walk_folders(root: str, folders: Sequence[str], shape: WalkShape | None = No
                     found.append((prefix + name, info.st_size, info.st_mtime_ns, info.st_dev, info.st_ino, is_link))
                     if shape is not None:
                         if is_link:
-                            shape.plain = False
+                            shape.mark_odd()
                         elif info.st_nlink > 1:
                             shape.linked.append((len(shape.starts) - 1, info.st_dev, info.st_ino, info.st_nlink))
         finally:
@@ -213,7 +219,7 @@ class PackedWalk:
     links: bytes  # 1 for a symbolic link, else 0
     folders: Sequence[str]  # walked, in order
     starts: array[int]  # where each folder's entries start
-    plain: bool  # `WalkShape.plain`: watches on `folders` see every change made through them
+    odd: tuple[int, ...]  # `WalkShape.odd`: the folders a watch on them does not vouch for
     linked: tuple[Linked, ...]  # `WalkShape.linked`
     small_hashes: dict[str, str]
     work: Work
@@ -249,11 +255,20 @@ class PackedWalk:
             links,
             tuple(folders),
             array("Q", shape.starts),
-            shape.plain,
+            tuple(shape.odd),
             tuple(shape.linked),
             small_hashes,
             work,
         )
+
+    @property
+    def plain(self) -> bool:
+        """Whether every folder was plain (`WalkShape.odd`)."""
+        return not self.odd
+
+    def ends(self) -> list[int]:
+        """Where each folder's entries end (`starts` shifted)."""
+        return [*self.starts[1:], self.count][: len(self.starts)]
 
     def entries(self) -> list[WalkEntry]:
         if not self.count:
@@ -276,8 +291,7 @@ class PackedWalk:
 
     def spans(self) -> Iterator[tuple[str, int, int]]:
         """(folder, start, end) of each folder that holds entries."""
-        ends = [*self.starts[1:], self.count][: len(self.starts)]  # no folders: no spans
-        for folder, start, end in zip(self.folders, self.starts, ends, strict=True):
+        for folder, start, end in zip(self.folders, self.starts, self.ends(), strict=True):  # no folders: no spans
             if end > start:
                 yield folder, start, end
 
@@ -380,6 +394,37 @@ def walk_packed(root: str, folders: Sequence[str], hash_shared_small: bool = Fal
     work = Work()
     small_hashes = hash_shared_small_files(root, found, work) if hash_shared_small else {}
     return PackedWalk.of(found, folders, shape, small_hashes, work)
+
+
+def rewalk_packed(root: str, last: PackedWalk, again: Sequence[int]) -> PackedWalk:
+    """Worker task: the folders of `last` at the indexes `again` walked again, the others'
+    entries as `last` has them; packed as a walk of all of them would be (`PackedWalk.of`:
+    an unchanged folder gives the digest it gave)."""
+    walked = WalkShape([])
+    fresh = walk_folders(root, [last.folders[index] for index in again], walked)
+    fresh_ends = [*walked.starts[1:], len(fresh)]
+    walked_at = {folder: position for position, folder in enumerate(again)}
+    names = last.paths.split("\0") if last.count else []
+    last_ends = last.ends()
+    last_linked: dict[int, list[Linked]] = {}
+    for link in last.linked:
+        last_linked.setdefault(link[0], []).append(link)
+    shape = WalkShape([])
+    found: list[WalkEntry] = []
+    for index in range(len(last.folders)):
+        shape.starts.append(len(found))
+        position = walked_at.get(index)
+        if position is None:
+            found += last.at(range(last.starts[index], last_ends[index]), names)
+            odd, linked = index in last.odd, last_linked.get(index, [])
+        else:
+            found += fresh[walked.starts[position] : fresh_ends[position]]
+            odd = position in walked.odd
+            linked = [(index, *link[1:]) for link in walked.linked if link[0] == position]
+        if odd:
+            shape.mark_odd()
+        shape.linked += linked
+    return PackedWalk.of(found, last.folders, shape, {}, Work())
 
 
 def hash_shared_small_files(root: str, found: Sequence[WalkEntry], work: Work) -> dict[str, str]:

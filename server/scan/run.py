@@ -70,8 +70,10 @@ class ScanCounters:
 
     outcomes: dict[str, int] = field(default_factory=lambda: {"finished": 0, "cancelled": 0, "failed": 0})
     hashed_bytes: int = 0
-    walked_parts: int = 0  # parts of the library walked by the workers
-    kept_parts: int = 0  # parts a rescan kept from the last walk (inotify saw nothing change in them)
+    walked_parts: int = 0  # parts of the library sent to the workers to walk, whole or some folders
+    kept_parts: int = 0  # parts a rescan kept whole from the last walk (inotify saw nothing change in them)
+    walked_folders: int = 0  # model folders the workers walked
+    kept_folders: int = 0  # model folders whose entries a rescan took from the last walk
 
 
 @dataclass(slots=True)
@@ -132,6 +134,14 @@ class Settled:
         self.nbytes += other.nbytes
         self.cache_hits += other.cache_hits
         self.hash_cache_hits += other.hash_cache_hits
+
+
+@dataclass(frozen=True, slots=True)
+class Reuse:
+    """A part of the last walk, and the indexes of its folders to walk again (none: keep it)."""
+
+    last: hashing.PackedWalk
+    again: list[int]
 
 
 class ScanCancelledError(Exception):
@@ -288,16 +298,24 @@ class ScanRun(ABC):
         loop = asyncio.get_running_loop()
         executor = pool.executor
         hash_small = self._walk_hashes_small()
-        kept = self._kept_parts(root, chunks)
+        reuses = self._reuse(root, chunks)
         futures: list[asyncio.Future[hashing.PackedWalk]] = []
-        for chunk, part in zip(chunks, kept, strict=True):
-            if part is None:
+        counters = self.tools.counters
+        for chunk, reuse in zip(chunks, reuses, strict=True):
+            if reuse is None:
                 futures.append(loop.run_in_executor(executor, hashing.walk_packed, root, chunk, hash_small))
+                walked = len(chunk)
+            elif reuse.again:
+                futures.append(loop.run_in_executor(executor, hashing.rewalk_packed, root, reuse.last, reuse.again))
+                walked = len(reuse.again)
             else:
                 futures.append(loop.create_future())
-                futures[-1].set_result(part)
-        self.tools.counters.walked_parts += kept.count(None)
-        self.tools.counters.kept_parts += len(kept) - kept.count(None)
+                futures[-1].set_result(reuse.last)
+                walked = 0
+            counters.walked_parts += walked > 0
+            counters.kept_parts += walked == 0
+            counters.walked_folders += walked
+            counters.kept_folders += len(chunk) - walked
         found = 0
         try:
             for future in asyncio.as_completed(futures):
@@ -312,8 +330,8 @@ class ScanRun(ABC):
         library.check_available()
         return [future.result() for future in futures]
 
-    def _kept_parts(self, root: str, chunks: list[list[str]]) -> list[hashing.PackedWalk | None]:
-        """For each part to walk, the last walk's if it still holds (None: walk it)."""
+    def _reuse(self, root: str, chunks: list[list[str]]) -> list[Reuse | None]:
+        """For each part to walk, what of the last walk still holds (None: walk it whole)."""
         return [None] * len(chunks)
 
     def _walk_hashes_small(self) -> bool:
@@ -453,23 +471,25 @@ class ExactScanRun(ScanRun):
     work_phase = "hashing"
     cache: HashCache
     results: ResultsStore
-    _stamps: list[list[int | None]] | None = None  # this walk's folders' stamps, per part (`_kept_parts`)
+    _stamps: list[list[int | None]] | None = None  # this walk's folders' stamps, per part (`_reuse`)
 
     def _walk_hashes_small(self) -> bool:
         # Only when the cache knows nothing (a first scan): else the walk would read again
         # files whose hashes the cache holds.
         return len(self.cache) == 0
 
-    def _kept_parts(self, root: str, chunks: list[list[str]]) -> list[hashing.PackedWalk | None]:
-        """Keep a part of the last walk when it is split alike, was plain (no sub-folder or
-        symbolic link: `hashing.WalkShape`) and the inotify stamp of each of its folders, taken
-        before it was walked, still holds: nothing was created, written, truncated, touched,
-        renamed or deleted in them since (the kernel queues the event before the changing call
-        returns, and `refresh` reads the queue first). A file with a second hard link is changed
-        through any of its names and told to that name's folder only: its part is kept only if
-        the last walk found all its names, each in a folder that vouches so (a new name made in
-        a watched folder moves every stamp: `FolderEvents`). Then stamp every folder again,
-        before any walking, for the next scan (`LastWalk.stamps`)."""
+    def _reuse(self, root: str, chunks: list[list[str]]) -> list[Reuse | None]:
+        """Take a folder's entries from the last walk when its part is split alike, the folder
+        was plain (no sub-folder or symbolic link: `hashing.WalkShape`) and its inotify stamp,
+        taken before it was walked, still holds: nothing was created, written, truncated,
+        touched, renamed or deleted in it since (the kernel queues the event before the
+        changing call returns, and `refresh` reads the queue first). A file with a second hard
+        link is changed through any of its names and told to that name's folder only: its
+        folder is taken only if the last walk found all the file's names, each in a folder that
+        vouches so (a new name made in a watched folder moves every stamp: `FolderEvents`).
+        The other folders are walked again (a part whose folders all hold is kept whole, one
+        none of whose do is walked whole). Then stamp every folder again, before any walking,
+        for the next scan (`LastWalk.stamps`)."""
         events, last = self.tools.events, self.results.last_walk
         self._stamps = None
         folders = sum(len(chunk) for chunk in chunks)
@@ -477,34 +497,36 @@ class ExactScanRun(ScanRun):
             return [None] * len(chunks)
         events.refresh()
         paths = [[os.path.join(root, folder) for folder in chunk] for chunk in chunks]
-        kept: list[hashing.PackedWalk | None] = [None] * len(chunks)
+        reuses: list[Reuse | None] = [None] * len(chunks)
         if last is not None and last.stamps is not None and len(last.parts) == len(chunks):
             alike = [list(part.folders) == chunk for part, chunk in zip(last.parts, chunks, strict=True)]
             vouched = [
                 [
-                    part.plain and stamp is not None and events.still(path, stamp)
-                    for path, stamp in zip(
-                        chunk_paths if same else (os.path.join(root, folder) for folder in part.folders),
-                        stamps,
-                        strict=True,
+                    stamp is not None and folder not in part.odd and events.still(path, stamp)
+                    for folder, (path, stamp) in enumerate(
+                        zip(
+                            chunk_paths if same else (os.path.join(root, name) for name in part.folders),
+                            stamps,
+                            strict=True,
+                        )
                     )
                 ]
                 for part, stamps, chunk_paths, same in zip(last.parts, last.stamps, paths, alike, strict=True)
             ]
             names = _names_of_linked_files(last.parts)
             for index, part in enumerate(last.parts):
-                if (
-                    alike[index]
-                    and all(vouched[index])
-                    and all(
-                        len(where := names[device, inode]) == count
-                        and all(vouched[other][folder] for other, folder in where)
-                        for _folder, device, inode, count in part.linked
-                    )
-                ):
-                    kept[index] = part
+                if not alike[index]:
+                    continue
+                holds = list(vouched[index])
+                for folder, device, inode, count in part.linked:
+                    where = names[device, inode]
+                    if len(where) != count or not all(vouched[other][at] for other, at in where):
+                        holds[folder] = False
+                again = [folder for folder, held in enumerate(holds) if not held]
+                if len(again) < len(holds):
+                    reuses[index] = Reuse(part, again)
         self._stamps = [[events.stamp(path) for path in chunk_paths] for chunk_paths in paths]
-        return kept
+        return reuses
 
     async def _work(self, parts: list[hashing.PackedWalk]) -> Finished:
         digests = [part.digest for part in parts]
