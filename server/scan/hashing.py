@@ -39,8 +39,10 @@ from server.library import sort_entries
 
 EDGE = 4096  # head and tail block for the first split
 SMALL_FILE = 64 * 1024  # at or below this size a file is hashed whole in the first pass
-READ_SIZE = 1024 * 1024  # full-hash read size (>= 1 MiB)
-CANCEL_CHECK_BYTES = 16 * READ_SIZE
+# full-hash read size: each buffer (and the hash or compare reading it) stays in a core's L2 cache;
+# 1 MiB reads ran at half the speed (benchmarks/README.md, fifth session)
+READ_SIZE = 128 * 1024
+CANCEL_CHECK_BYTES = 16 * 1024 * 1024
 LOCKSTEP_FILES = 16  # files compared in step with one hashed file
 # Content hashes are XXH3-128 (32 hex digits): at ~14 GB/s a core it costs a fraction of reading
 # the page cache (BLAKE3, ~4.8 GB/s, was half the hashing time). It only has to tell apart
