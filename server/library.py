@@ -46,8 +46,12 @@ MAX_NAME_BYTES = 255  # NAME_MAX on Linux filesystems
 
 
 def natural_key(name: str) -> list[int | str]:
-    """Case-insensitive natural order: img2 before img10, Ana beside ana."""
-    return [int(part) if part.isdigit() else part.casefold() for part in _DIGITS.split(name)]
+    """Case-insensitive natural order: img2 before img10, Ana beside ana. The split alternates
+    text and digit runs, so every other part is a number (text such as "²" is digit-like to
+    `str.isdigit` but not a decimal: it stays text)."""
+    parts: list[int | str] = list(_DIGITS.split(name.casefold()))
+    parts[1::2] = map(int, parts[1::2])
+    return parts
 
 
 _KIND_BY_EXTENSION = {**dict.fromkeys(IMAGE_EXTENSIONS, "image"), **dict.fromkeys(VIDEO_EXTENSIONS, "video")}

@@ -18,6 +18,17 @@ def test_natural_order_is_case_insensitive_and_numeric() -> None:
     assert sorted(names, key=natural_key) == ["ana", "ANA2", "Bruno", "img1.jpg", "Img2.jpg", "img10.jpg"]
 
 
+def test_digit_like_text_between_numbers_does_not_break_the_natural_order(library_root: Path) -> None:
+    """"²" and "½" are digits to `str.isdigit` but not decimals: a name holding one between two
+    numbers was parsed as a number (ValueError, a 500 for its folder's listing)."""
+    names = ["a1²2.jpg", "a1½3.jpg", "a1.jpg", "a10.jpg"]
+    assert sorted(names, key=natural_key) == ["a1.jpg", "a1²2.jpg", "a1½3.jpg", "a10.jpg"]
+    folder = library_root / "alpha" / "ana"
+    write(folder / "a1²2.jpg", jpeg_bytes(3))
+    listing = Library(library_root).read_model("alpha", "ana")
+    assert "a1²2.jpg" in [file.name for file in listing.images]
+
+
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
