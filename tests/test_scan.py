@@ -4,6 +4,7 @@ a time, cancellation, the hash cache, a missing library root."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -14,6 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server import keys
 from server.infra.events import ScanProgress
+from server.library import natural_key
+from server.scan import results as results_module
 
 from .conftest import ClientFactory
 from .scan_support import inode_groups, make_duptree, make_library_tree, run_scan, scan_results
@@ -288,3 +291,21 @@ async def test_scan_figures_in_metrics(client: TestClient[Any, Any]) -> None:
     assert samples[("archive_catalog_hash_cache_entries", ())] == len(client.app[keys.SCAN].cache)
     assert samples[("archive_catalog_scan_hashed_bytes_total", ())] > 0
     assert ("archive_catalog_ws_clients", ()) in samples
+
+
+def test_groups_are_ordered_by_wasted_bytes_then_their_first_files_natural_order() -> None:
+    """`_order_groups` makes natural keys only for ties, yet orders as the plain sort does;
+    keys the last results had are used as they are, and the keys made are returned."""
+    rng = random.Random(3)
+    for _ in range(300):
+        groups: list[dict[str, Any]] = [
+            {"wasted": rng.choice([5, 10, 10, 20, 7]), "files": [f"s/m{rng.randrange(12)}/img{rng.randrange(30)}.jpg"]}
+            for _ in range(rng.randrange(12))
+        ]
+        expected = sorted(groups, key=lambda group: (-group["wasted"], natural_key(group["files"][0])))
+        known = {group["files"][0]: natural_key(group["files"][0]) for group in groups if rng.random() < 0.3}
+        used = results_module._order_groups(groups, known)
+        assert groups == expected
+        tied = {group["files"][0] for group in groups if sum(g["wasted"] == group["wasted"] for g in groups) > 1}
+        assert set(used) == tied
+        assert all(used[name] == natural_key(name) for name in used)

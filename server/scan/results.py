@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, compress, groupby
@@ -270,14 +270,9 @@ class ResultsStore:
                     infos = by_path[size] = {info.path: info for info in infos_by_size[size]}
                 for path in paths:
                     mtimes[path] = infos[path].mtime_ns / 1e9
-        old_keys = self._natural_keys
-        groups = [
-            _group(digest, size, paths, mtimes, old_keys) for (size, digest), paths in by_hash.items() if len(paths) > 1
-        ]
-        for group in kept or ():
-            first = group["files"][0]
-            groups.append((old_keys.get(first) or natural_key(first), group))
-        self._natural_keys = {group["files"][0]: key for key, group in groups}  # this scan's groups' first files
+        groups = [_group(digest, size, paths, mtimes) for (size, digest), paths in by_hash.items() if len(paths) > 1]
+        groups += kept or ()
+        self._natural_keys = _order_groups(groups, self._natural_keys)
         stats = scan_stats(walk.files, walk.bytes, tally, duration)
         return _document(scan_id, time.time(), stats, groups)
 
@@ -298,6 +293,7 @@ class ResultsStore:
             paths = [p for p in group["files"] if p not in gone]
             if len(paths) > 1:
                 groups.append(_group(group["hash"], group["size"], paths, mtimes_of(group)))
+        _order_groups(groups, self._natural_keys)
         document = self.document
         self.document = _document(document["scan_id"], document["finished_at"], document["stats"], groups)
 
@@ -362,20 +358,10 @@ def mtimes_of(group: dict[str, Any]) -> dict[str, float | None]:
     return dict(zip(group["files"], mtimes, strict=True))
 
 
-def _group(
-    digest: str,
-    size: int,
-    paths: list[str],
-    mtimes: dict[str, float | None],
-    known: dict[str, NaturalKey] | None = None,
-) -> tuple[NaturalKey, dict[str, Any]]:
-    """A duplicate group (files in natural order, `mtimes` parallel to them) and the natural
-    key of its first file, by which groups are ordered (`known`: keys the last results' first
-    files had; a rescan finds the same groups and computes none).
-    """
+def _group(digest: str, size: int, paths: list[str], mtimes: dict[str, float | None]) -> dict[str, Any]:
+    """A duplicate group: files in natural order, `mtimes` parallel to them."""
     files = [paths[index] for index in natural_order(paths)]
-    key = (known or {}).get(files[0]) or natural_key(files[0])
-    group = {
+    return {
         "id": digest[:16],
         "hash": digest,
         "size": size,
@@ -383,14 +369,42 @@ def _group(
         "files": files,
         "mtimes": [mtimes.get(path) for path in files],
     }
-    return key, group
 
 
-def _document(
-    scan_id: str, finished_at: float, stats: dict[str, Any], keyed: list[tuple[NaturalKey, dict[str, Any]]]
-) -> Document:
-    keyed.sort(key=lambda item: (-item[1]["wasted"], item[0]))
-    groups = [group for _key, group in keyed]
+def _order_groups(groups: list[dict[str, Any]], known: dict[str, NaturalKey]) -> dict[str, NaturalKey]:
+    """Sort `groups` in place: most bytes wasted first, then by their first files' natural
+    order. A first file's natural key is made only where the bytes wasted tie (`known`: keys
+    the last results had; a rescan finds the same groups and computes none); returns the keys
+    used, for the next results."""
+    used: dict[str, NaturalKey] = {}
+
+    def first_file_key(group: dict[str, Any]) -> NaturalKey:
+        first = group["files"][0]
+        key = used[first] = known.get(first) or natural_key(first)
+        return key
+
+    groups.sort(key=_wasted_first)
+    for start, end in _ties(groups):
+        groups[start:end] = sorted(groups[start:end], key=first_file_key)
+    return used
+
+
+def _wasted_first(group: dict[str, Any]) -> int:
+    return -int(group["wasted"])
+
+
+def _ties(groups: list[dict[str, Any]]) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of two or more groups wasting the same bytes."""
+    start = 0
+    for _wasted, run in groupby(map(_wasted_first, groups)):
+        length = sum(1 for _ in run)
+        if length > 1:
+            yield start, start + length
+        start += length
+
+
+def _document(scan_id: str, finished_at: float, stats: dict[str, Any], groups: list[dict[str, Any]]) -> Document:
+    """A results document of `groups`, already in order (`_order_groups`)."""
     return {
         "scan_id": scan_id,
         "finished_at": finished_at,
