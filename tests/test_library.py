@@ -19,7 +19,7 @@ def test_natural_order_is_case_insensitive_and_numeric() -> None:
 
 
 def test_digit_like_text_between_numbers_does_not_break_the_natural_order(library_root: Path) -> None:
-    """"²" and "½" are digits to `str.isdigit` but not decimals: a name holding one between two
+    """ "²" and "½" are digits to `str.isdigit` but not decimals: a name holding one between two
     numbers was parsed as a number (ValueError, a 500 for its folder's listing)."""
     names = ["a1²2.jpg", "a1½3.jpg", "a1.jpg", "a10.jpg"]
     assert sorted(names, key=natural_key) == ["a1.jpg", "a1²2.jpg", "a1½3.jpg", "a10.jpg"]
