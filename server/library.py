@@ -103,6 +103,11 @@ def natural_order(names: Sequence[str]) -> list[int]:
     cheaper when they are ASCII and share one digit mask (a folder of img_0001…img_0147.jpg):
     then one sort of their lowercase text at C speed (`_masked`); otherwise each name gets its
     natural key."""
+    if len(names) == 2:  # most duplicate groups: one comparison, without joining and splitting
+        first, second = names
+        if first.isascii() and second.isascii() and first.translate(_DIGIT_MASK) == second.translate(_DIGIT_MASK):
+            return [1, 0] if second.lower() < first.lower() else [0, 1]
+        return [1, 0] if natural_key(second) < natural_key(first) else [0, 1]
     masked = _masked(names) if len(names) > 1 else None
     if masked is not None and masked[1].count(masked[1][0]) == len(names):
         return sorted(range(len(names)), key=masked[0].__getitem__)
