@@ -17,7 +17,7 @@ import pytest
 
 from server import keys
 from server.scan import hashing
-from server.scan.results import LastWalk, WalkResult, summarize_walk, walk_changes
+from server.scan.results import LastWalk, WalkResult, summarize_parts, summarize_walk, walk_changes
 
 from .conftest import ClientFactory
 from .scan_support import run_scan, scan_results
@@ -296,6 +296,13 @@ def test_a_walk_told_as_changes_equals_the_fresh_walk_in_its_changed_sizes(tmp_p
         parts = walk(split)
         told, changed = walk_changes(last, parts)
         fresh = summarize_walk(hashing.unpack(parts))
+        from_columns = summarize_parts(parts)
+        assert (from_columns.files, from_columns.bytes, from_columns.groups, from_columns.paths) == (
+            fresh.files,
+            fresh.bytes,
+            fresh.groups,
+            fresh.paths,
+        )
         assert changed == {5_000, 6_000, 10, 123, len(A)}
         assert (told.files, told.bytes) == (fresh.files, fresh.bytes)
         assert told.groups == [group for group in fresh.groups if group[0] in changed]
@@ -392,6 +399,13 @@ def test_walk_changes_equals_a_fresh_walk_over_random_changes(tmp_path: Path) ->
         parts = walk()
         told, changed = walk_changes(last, parts)
         fresh = summarize_walk(hashing.unpack(parts))
+        from_columns = summarize_parts(parts)
+        assert (from_columns.files, from_columns.bytes, from_columns.groups, from_columns.paths) == (
+            fresh.files,
+            fresh.bytes,
+            fresh.groups,
+            fresh.paths,
+        )
         before = summarize_walk(hashing.unpack(last.parts))
         assert (told.files, told.bytes) == (fresh.files, fresh.bytes)
         assert told.groups == [group for group in fresh.groups if group[0] in changed]

@@ -19,11 +19,11 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, compress, groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -55,7 +55,12 @@ class FileInfo(NamedTuple):
 
 
 _as_file = partial(tuple.__new__, FileInfo)
-_path_of, _size_of, _identity_of = itemgetter(0), itemgetter(1), itemgetter(3, 4)
+_path_of, _size_of, _identity_of, _sized_identity_of = (
+    itemgetter(0),
+    itemgetter(1),
+    itemgetter(3, 4),
+    itemgetter(1, 3, 4),
+)
 
 
 @dataclass(slots=True)
@@ -98,25 +103,85 @@ def names_better(entry: hashing.WalkEntry, current: hashing.WalkEntry) -> bool:
 
 
 def summarize_walk(entries: list[hashing.WalkEntry]) -> WalkResult:
-    """Group by size first (counted in C), then collapse links only where sizes collide.
+    """`summarize_parts` for entries already unpacked."""
+    if not entries:
+        return WalkResult(0, 0, [], set())
+    names, sizes, mtimes, devices, inodes, links = zip(*entries, strict=True)
+    return _summarize_columns(names, sizes, mtimes, devices, inodes, links)
 
-    Two names of one file (hard link, or a symlink inside the root) always have the same
-    size, so they can only meet inside a same-size group; files of a unique size are done.
-    One (device, inode) keeps one path: a real one over a symlink, then the first in order.
+
+def summarize_parts(parts: Sequence[hashing.PackedWalk]) -> WalkResult:
+    """The walk's figures and same-size groups, from its parts' columns (blocking; a thread).
+
+    Sizes are counted in C, and only the entries of a shared size are made, in C too; links
+    are collapsed only where two entries have one (device, inode). Two names of one file (hard
+    link, or a symlink inside the root) always have the same size, so they can only meet inside
+    a same-size group; files of a unique size are done. One (device, inode) keeps one path: a
+    real one over a symlink, then the first in order, in the place of its first name.
     """
-    sizes = list(map(_size_of, entries))
+    filled = [part for part in parts if part.count]
+
+    def joined(column: Callable[[hashing.PackedWalk], Iterable[Any]]) -> list[Any]:
+        return list(chain.from_iterable(map(column, filled)))
+
+    return _summarize_columns(
+        joined(lambda part: part.paths.split("\0")),
+        joined(attrgetter("sizes")),
+        joined(attrgetter("mtimes")),
+        joined(attrgetter("devices")),
+        joined(attrgetter("inodes")),
+        joined(attrgetter("links")),
+    )
+
+
+def _summarize_columns(
+    names: Sequence[str],
+    sizes: Sequence[int],
+    mtimes: Sequence[int],
+    devices: Sequence[int],
+    inodes: Sequence[int],
+    links: Sequence[int | bool],
+) -> WalkResult:
     counts = Counter(sizes)
-    shared = compress(entries, map((1).__lt__, map(counts.__getitem__, sizes)))
-    walk = WalkResult(len(entries), sum(sizes), [], set(map(_path_of, entries)))
-    for size, same_size in groupby(sorted(shared, key=_size_of), _size_of):  # sorted is stable: walk order kept
-        members = list(same_size)
-        files = _one_name_per_file(members)
-        walk.files -= len(members) - len(files)
-        walk.bytes -= size * (len(members) - len(files))
-        if size > 0 and len(files) > 1:
-            walk.groups.append((size, list(map(_as_file, files))))
-    walk.groups.reverse()  # largest first
+    walk = WalkResult(len(sizes), sum(sizes), [], set(names))
+    shared = list(compress(range(len(sizes)), map((1).__lt__, map(counts.__getitem__, sizes))))
+    if not shared:
+        return walk
+
+    def pick(column: Sequence[Any]) -> Iterable[Any]:
+        return itemgetter(*shared)(column) if len(shared) > 1 else (column[shared[0]],)
+
+    columns = (pick(names), pick(sizes), pick(mtimes), pick(devices), pick(inodes), map(bool, pick(links)))
+    files: list[FileInfo] = list(map(_as_file, zip(*columns, strict=True)))
+    identities = list(map(_sized_identity_of, files))  # sized: as if collapsed group by group
+    if len(set(identities)) < len(identities):
+        files = _one_name_each(files, identities, walk)
+    files.sort(key=_size_of)  # stable: walk order kept within a size
+    groups = [(size, list(same_size)) for size, same_size in groupby(files, _size_of)]
+    walk.groups = [(size, members) for size, members in reversed(groups) if size > 0 and len(members) > 1]
     return walk
+
+
+def _one_name_each(files: list[FileInfo], identities: list[tuple[int, int, int]], walk: WalkResult) -> list[FileInfo]:
+    """`files` with one entry per (size, device, inode), `names_better`'s, where the first name
+    was; the figures of `walk` lose the other names."""
+    linked = {identity for identity, count in Counter(identities).items() if count > 1}
+    best: dict[tuple[int, int, int], int] = {}  # identity -> index of its first name in `kept`
+    kept: list[FileInfo] = []
+    for file, identity in zip(files, identities, strict=True):
+        if identity not in linked:
+            kept.append(file)
+            continue
+        at = best.get(identity)
+        if at is None:
+            best[identity] = len(kept)
+            kept.append(file)
+            continue
+        walk.files -= 1
+        walk.bytes -= file.size
+        if names_better(file, kept[at]):
+            kept[at] = file
+    return kept
 
 
 def _one_name_per_file(members: list[hashing.WalkEntry]) -> list[hashing.WalkEntry]:

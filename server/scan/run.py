@@ -41,7 +41,7 @@ from server.scan.results import (
     ResultsStore,
     Tally,
     WalkResult,
-    summarize_walk,
+    summarize_parts,
     walk_changes,
 )
 
@@ -585,7 +585,7 @@ class ExactScanRun(ScanRun):
         of the sizes whose files changed, returned too: every other group is the last scan's).
         Blocking; in a thread."""
         if last is None:
-            return summarize_walk(hashing.unpack(parts)), set()
+            return summarize_parts(parts), set()
         return walk_changes(last, parts)
 
     @staticmethod
