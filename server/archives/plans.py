@@ -127,15 +127,17 @@ def span_crc(span: FileSpan, crc: int = 0, buffer: bytearray | None = None) -> i
     return crc
 
 
-def job_crc(job: CrcJob, cache: CrcCache | None = None) -> int:
-    """The CRC-32 of one entry's content (blocking: run it in a thread)."""
+def job_crc(job: CrcJob, cache: CrcCache | None = None, buffer: bytearray | None = None) -> int:
+    """The CRC-32 of one entry's content (blocking: run it in a thread); `buffer`: one to read
+    into, reused from job to job (a fresh megabyte per file costs its page faults every time)."""
     if job.identity is not None and cache is not None:
         known = cache.get(job.identity)
         if known is not None:
             return known
     crc = 0
-    spans = sum(part.length for part in job.parts if isinstance(part, FileSpan))
-    buffer = bytearray(min(CRC_READ, max(spans, 1)))  # a small file's CRC zeroes no megabyte
+    if buffer is None:
+        spans = sum(part.length for part in job.parts if isinstance(part, FileSpan))
+        buffer = bytearray(min(CRC_READ, max(spans, 1)))  # a small file's CRC zeroes no megabyte
     for part in job.parts:
         if isinstance(part, bytes):
             crc = crc32(part, crc)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from server.archives.plans import (
+    CRC_READ,
     ArchivePlan,
     ArchiveSourceChanged,
     CrcCache,
@@ -64,11 +65,15 @@ class CrcRunner:
             self._future = in_thread(self._run, name="download-crc")  # off the shared executor
 
     def _run(self) -> None:
+        largest = max(
+            (part.length for job in self._jobs for part in job.parts if isinstance(part, FileSpan)), default=1
+        )
+        buffer = bytearray(min(CRC_READ, max(largest, 1)))  # one for every file, no larger than the largest
         try:
             for job in self._jobs:
                 if self._stop.is_set():
                     raise ArchiveSourceChanged("stopped")
-                value = job_crc(job, self._cache)
+                value = job_crc(job, self._cache, buffer)
                 with self._condition:
                     self.values.append(value)
                     self._condition.notify_all()
