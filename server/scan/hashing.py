@@ -263,11 +263,6 @@ class PackedWalk:
             work,
         )
 
-    @property
-    def plain(self) -> bool:
-        """Whether every folder was plain (`WalkShape.odd`)."""
-        return not self.odd
-
     def ends(self) -> list[int]:
         """Where each folder's entries end (`starts` shifted)."""
         return [*self.starts[1:], self.count][: len(self.starts)]
