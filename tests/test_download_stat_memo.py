@@ -93,6 +93,33 @@ def test_a_file_given_a_second_name_in_a_watched_folder_moves_every_stamp(tmp_pa
         events.close()
 
 
+def test_many_links_made_at_once_move_every_stamp_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dedupe tool hard-linking thousands of copies: one pass over the watched folders per
+    `refresh`, not one per link."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    originals = [write(first / f"{index}.jpg", b"x") for index in range(50)]
+    second.mkdir()
+    events = FolderEvents()
+    passes: list[int] = []
+    real = FolderEvents._move_every_stamp
+
+    def counted(self: FolderEvents) -> None:
+        passes.append(1)
+        real(self)
+
+    monkeypatch.setattr(FolderEvents, "_move_every_stamp", counted)
+    try:
+        stamp = events.stamp(str(first))
+        assert stamp is not None and events.stamp(str(second)) is not None
+        for index, original in enumerate(originals):
+            os.link(original, second / f"{index}.jpg")
+        events.refresh()
+        assert passes == [1]
+        assert not events.still(str(first), stamp)
+    finally:
+        events.close()
+
+
 def test_new_files_and_folders_with_one_name_move_only_their_folder_s_stamp(tmp_path: Path) -> None:
     busy, quiet = tmp_path / "busy", tmp_path / "quiet"
     write(quiet / "q.jpg", b"q")

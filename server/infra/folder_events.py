@@ -150,6 +150,7 @@ class FolderEvents:
         """Take in the events the kernel has queued: each moves its folder's stamp on."""
         if self._inotify is None or not self._watches:
             return
+        linked = False
         for event in self._inotify.read(timeout=0):
             if event.mask & _flags.Q_OVERFLOW:
                 for folder in list(self._watches):
@@ -160,10 +161,12 @@ class FolderEvents:
                 continue
             if event.mask & (_flags.IGNORED | _flags.DELETE_SELF | _flags.MOVE_SELF | _flags.UNMOUNT):
                 self._forget(changed, remove=not event.mask & _flags.IGNORED)
-            elif event.mask & _NAMED_IN and not event.mask & _flags.ISDIR and _has_other_names(changed, event.name):
-                self._move_every_stamp()
-            else:
+            elif not linked and event.mask & _NAMED_IN and not event.mask & _flags.ISDIR:
+                linked = _has_other_names(changed, event.name)
+            if changed in self._watches:
                 self._watches[changed] = (event.wd, self._new_stamp())
+        if linked:  # once, however many links were made (a dedupe tool hard-linking thousands)
+            self._move_every_stamp()
 
     def _move_every_stamp(self) -> None:
         """A file of some folder got a name here (a hard link made or moved in): a write through
