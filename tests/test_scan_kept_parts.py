@@ -92,6 +92,33 @@ async def test_a_change_has_only_its_part_walked_and_is_found(tmp_path: Path, ma
         assert _groups(rescan) == await _fresh(make_client, root, tmp_path), what
 
 
+async def test_a_new_model_folder_is_walked_alone_and_a_removed_one_costs_no_walk(
+    tmp_path: Path, make_client: ClientFactory
+) -> None:
+    """A new folder shifts every later folder of a fresh split into another part; the split of
+    the last walk is kept instead (the new folder joins the smallest part), so the other
+    folders are still taken from the last walk."""
+    root = _library(tmp_path / "lib")
+    client = await make_client(models_dir=root)
+    await scan_results(client)
+    walked, kept = _counters(client).walked_folders, _counters(client).kept_folders
+    (root / "one" / "aa").mkdir()  # sorts between one/a and one/b: a fresh split would move 4 folders
+    (root / "one" / "aa" / "copy.jpg").write_bytes(COPY)
+    rescan = await scan_results(client)
+    assert _counters(client).walked_folders - walked == 1
+    assert _counters(client).kept_folders - kept == 6
+    assert [path for group in _groups(rescan) for path in group if "/aa/" in path] == ["one/aa/copy.jpg"]
+    assert _groups(rescan) == await _fresh(make_client, root, tmp_path)
+    walked = _counters(client).walked_folders
+    for name in os.listdir(root / "two" / "b"):
+        (root / "two" / "b" / name).unlink()
+    (root / "two" / "b").rmdir()
+    rescan = await scan_results(client)
+    assert _counters(client).walked_folders == walked  # the others' entries, packed without it
+    assert not any("two/b/" in path for group in _groups(rescan) for path in group)
+    assert _groups(rescan) == await _fresh(make_client, root, tmp_path)
+
+
 async def test_a_part_with_a_sub_folder_is_walked_every_time(tmp_path: Path, make_client: ClientFactory) -> None:
     root = _library(tmp_path / "lib")
     nested = root / "one/b/sub"
@@ -187,12 +214,14 @@ async def test_a_file_given_a_second_name_in_another_part_and_written_through_it
 
 
 def test_a_part_walked_again_in_some_folders_packs_as_a_walk_of_it_all(tmp_path: Path) -> None:
-    """Random folders (sub-folders, symbolic and hard links within and across folders) and
-    random changes: `rewalk_packed` over the folders that changed (and a few that did not)
-    gives what `walk_packed` over all of them gives, digest included."""
+    """Random folders (sub-folders, symbolic and hard links within and across folders), random
+    changes, and a part whose folders come and go: `rewalk_packed` over the folders that changed
+    or are new to the part (and a few that did not change) gives what `walk_packed` over all of
+    them gives, digest included."""
     rng = random.Random(11)
     root = tmp_path / "lib"
-    folders = [f"s/m{index}" for index in range(8)]
+    every_folder = [f"s/m{index}" for index in range(12)]
+    folders = every_folder[:8]
 
     def files() -> list[Path]:
         return sorted(path for path in root.rglob("*.jpg") if path.is_file() and not path.is_symlink())
@@ -202,10 +231,12 @@ def test_a_part_walked_again_in_some_folders_packs_as_a_walk_of_it_all(tmp_path:
         path.write_bytes(bytes([rng.randrange(3)]) * rng.choice([10, 20, 3000]))
 
     def somewhere() -> Path:
-        folder = root / rng.choice(folders)
-        return folder / "sub" if rng.random() < 0.15 else folder
+        folder = root / rng.choice(every_folder)
+        folder = folder / "sub" if rng.random() < 0.15 else folder
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
-    for index in range(30):
+    for index in range(40):
         add(somewhere() / f"f{index}.jpg")
     changes: list[Callable[[], object]] = [
         lambda: add(somewhere() / f"n{rng.randrange(10**6)}.jpg"),
@@ -217,22 +248,26 @@ def test_a_part_walked_again_in_some_folders_packs_as_a_walk_of_it_all(tmp_path:
         lambda: os.symlink(rng.choice(files()), somewhere() / f"y{rng.randrange(10**6)}.jpg"),
     ]
 
-    def spans(part: hashing.PackedWalk) -> list[tuple[Any, ...]]:
+    def spans(part: hashing.PackedWalk) -> dict[str, tuple[Any, ...]]:
         """Each folder's entries, whether it is odd, and its linked files."""
         entries, ends = part.entries(), part.ends()
-        return [
-            (entries[start:end], index in part.odd, [link for link in part.linked if link[0] == index])
-            for index, (start, end) in enumerate(zip(part.starts, ends, strict=True))
-        ]
+        return {
+            folder: (entries[start:end], index in part.odd, [link[1:] for link in part.linked if link[0] == index])
+            for index, (folder, start, end) in enumerate(zip(part.folders, part.starts, ends, strict=True))
+        }
 
     last = hashing.walk_packed(str(root), folders)
-    for _ in range(60):
+    for _ in range(80):
         for _ in range(rng.randint(1, 3)):
             rng.choice(changes)()
+        if rng.random() < 0.3:  # folders come and go (a new model, a model removed)
+            kept = [folder for folder in folders if rng.random() < 0.9]
+            folders = kept + [f for f in rng.sample(every_folder, 2) if f not in kept]
         fresh = hashing.walk_packed(str(root), folders)
-        changed = [index for index, (was, now) in enumerate(zip(spans(last), spans(fresh), strict=True)) if was != now]
-        again = sorted({*changed, *rng.sample(range(len(folders)), rng.randint(0, 2))})
-        again_walked = hashing.rewalk_packed(str(root), last, again)
+        was, now = spans(last), spans(fresh)
+        must = {index for index, folder in enumerate(folders) if was.get(folder) != now[folder]}
+        again = sorted(must | set(rng.sample(range(len(folders)), min(2, len(folders)))))
+        again_walked = hashing.rewalk_packed(str(root), last, folders, again)
         for field in ("digest", "count", "paths", "sizes", "mtimes", "devices", "inodes", "links",
                       "folders", "starts", "odd", "linked"):  # fmt: skip
             assert getattr(again_walked, field) == getattr(fresh, field), field

@@ -393,27 +393,30 @@ def walk_packed(root: str, folders: Sequence[str], hash_shared_small: bool = Fal
     return PackedWalk.of(found, folders, shape, small_hashes, work)
 
 
-def rewalk_packed(root: str, last: PackedWalk, again: Sequence[int]) -> PackedWalk:
-    """Worker task: the folders of `last` at the indexes `again` walked again, the others'
-    entries as `last` has them; packed as a walk of all of them would be (`PackedWalk.of`:
-    an unchanged folder gives the digest it gave)."""
+def rewalk_packed(root: str, last: PackedWalk, folders: Sequence[str], again: Sequence[int]) -> PackedWalk:
+    """Worker task: `folders` packed as a walk of them would be (`PackedWalk.of`: a folder
+    unchanged gives the digest it gave), those at the indexes `again` walked, every other one's
+    entries as `last` (a part of the last walk that holds it) has them."""
     walked = WalkShape([])
-    fresh = walk_folders(root, [last.folders[index] for index in again], walked)
+    fresh = walk_folders(root, [folders[index] for index in again], walked)
     fresh_ends = [*walked.starts[1:], len(fresh)]
     walked_at = {folder: position for position, folder in enumerate(again)}
     names = last.paths.split("\0") if last.count else []
+    last_at = {folder: index for index, folder in enumerate(last.folders)}
     last_ends = last.ends()
     last_linked: dict[int, list[Linked]] = {}
     for link in last.linked:
         last_linked.setdefault(link[0], []).append(link)
     shape = WalkShape([])
     found: list[WalkEntry] = []
-    for index in range(len(last.folders)):
+    for index, folder in enumerate(folders):
         shape.starts.append(len(found))
         position = walked_at.get(index)
         if position is None:
-            found += last.at(range(last.starts[index], last_ends[index]), names)
-            odd, linked = index in last.odd, last_linked.get(index, [])
+            was = last_at[folder]
+            found += last.at(range(last.starts[was], last_ends[was]), names)
+            odd = was in last.odd
+            linked = [(index, *link[1:]) for link in last_linked.get(was, [])]
         else:
             found += fresh[walked.starts[position] : fresh_ends[position]]
             odd = position in walked.odd
@@ -421,7 +424,7 @@ def rewalk_packed(root: str, last: PackedWalk, again: Sequence[int]) -> PackedWa
         if odd:
             shape.mark_odd()
         shape.linked += linked
-    return PackedWalk.of(found, last.folders, shape, {}, Work())
+    return PackedWalk.of(found, folders, shape, {}, Work())
 
 
 def hash_shared_small_files(root: str, found: Sequence[WalkEntry], work: Work) -> dict[str, str]:

@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from multiprocessing.synchronize import Event as CancelEvent
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -138,7 +139,8 @@ class Settled:
 
 @dataclass(frozen=True, slots=True)
 class Reuse:
-    """A part of the last walk, and the indexes of its folders to walk again (none: keep it)."""
+    """A part of the last walk, and the indexes of the new part's folders to walk (the others'
+    entries are the last part's; none to walk and the same folders: keep the part)."""
 
     last: hashing.PackedWalk
     again: list[int]
@@ -294,7 +296,7 @@ class ScanRun(ABC):
         # so the workers finish together and the progress moves
         per_worker = min(WALK_PARTS_PER_WORKER, max(1, len(folders) // (WALK_FOLDERS_PER_PART * pool.workers)))
         chunk_count = max(1, min(len(folders), pool.workers * per_worker))  # a whole number per worker
-        chunks = [folders[i::chunk_count] for i in range(chunk_count)]
+        chunks = self._split(folders, chunk_count)
         loop = asyncio.get_running_loop()
         executor = pool.executor
         hash_small = self._walk_hashes_small()
@@ -305,17 +307,19 @@ class ScanRun(ABC):
             if reuse is None:
                 futures.append(loop.run_in_executor(executor, hashing.walk_packed, root, chunk, hash_small))
                 walked = len(chunk)
-            elif reuse.again:
-                futures.append(loop.run_in_executor(executor, hashing.rewalk_packed, root, reuse.last, reuse.again))
+            elif reuse.again or list(reuse.last.folders) != chunk:
+                futures.append(
+                    loop.run_in_executor(executor, hashing.rewalk_packed, root, reuse.last, chunk, reuse.again)
+                )
                 walked = len(reuse.again)
             else:
                 futures.append(loop.create_future())
                 futures[-1].set_result(reuse.last)
-                walked = 0
-            counters.walked_parts += walked > 0
-            counters.kept_parts += walked == 0
-            counters.walked_folders += walked
-            counters.kept_folders += len(chunk) - walked
+                walked = -1
+            counters.walked_parts += walked >= 0  # sent to a worker
+            counters.kept_parts += walked < 0
+            counters.walked_folders += max(walked, 0)
+            counters.kept_folders += len(chunk) - max(walked, 0)
         found = 0
         try:
             for future in asyncio.as_completed(futures):
@@ -329,6 +333,10 @@ class ScanRun(ABC):
         # A drive unmounted during the walk would look like an empty library: fail instead.
         library.check_available()
         return [future.result() for future in futures]
+
+    def _split(self, folders: list[str], count: int) -> list[list[str]]:
+        """The folders in `count` parts: every `count`-th (sites spread over the workers)."""
+        return [folders[i::count] for i in range(count)]
 
     def _reuse(self, root: str, chunks: list[list[str]]) -> list[Reuse | None]:
         """For each part to walk, what of the last walk still holds (None: walk it whole)."""
@@ -478,18 +486,37 @@ class ExactScanRun(ScanRun):
         # files whose hashes the cache holds.
         return len(self.cache) == 0
 
+    def _split(self, folders: list[str], count: int) -> list[list[str]]:
+        """The last walk's parts again, less the folders gone, each new folder in the part that
+        has the fewest (a new model folder shifted every later folder of a fresh split into
+        another part: nothing could be reused); a fresh split without a last walk of `count`
+        parts, or once a part holds a quarter more than its share."""
+        last = self.results.last_walk
+        if last is None or len(last.parts) != count or not folders:
+            return super()._split(folders, count)
+        present = set(folders)
+        chunks = [[folder for folder in part.folders if folder in present] for part in last.parts]
+        placed = set(chain.from_iterable(chunks))
+        for folder in folders:
+            if folder not in placed:
+                min(chunks, key=len).append(folder)
+        share = -(-len(folders) // count)
+        if max(map(len, chunks)) > share + max(1, share // 4):
+            return super()._split(folders, count)
+        return chunks
+
     def _reuse(self, root: str, chunks: list[list[str]]) -> list[Reuse | None]:
-        """Take a folder's entries from the last walk when its part is split alike, the folder
-        was plain (no sub-folder or symbolic link: `hashing.WalkShape`) and its inotify stamp,
+        """Take a folder's entries from the last walk when it is in the same part as then (see
+        `_split`), was plain (no sub-folder or symbolic link: `hashing.WalkShape`) and its inotify stamp,
         taken before it was walked, still holds: nothing was created, written, truncated,
         touched, renamed or deleted in it since (the kernel queues the event before the
         changing call returns, and `refresh` reads the queue first). A file with a second hard
         link is changed through any of its names and told to that name's folder only: its
         folder is taken only if the last walk found all the file's names, each in a folder that
         vouches so (a new name made in a watched folder moves every stamp: `FolderEvents`).
-        The other folders are walked again (a part whose folders all hold is kept whole, one
-        none of whose do is walked whole). Then stamp every folder again, before any walking,
-        for the next scan (`LastWalk.stamps`)."""
+        The other folders (and folders new to the part) are walked (a part whose folders all
+        hold is kept whole, one none of whose do is walked whole). Then stamp every folder
+        again, before any walking, for the next scan (`LastWalk.stamps`)."""
         events, last = self.tools.events, self.results.last_walk
         self._stamps = None
         folders = sum(len(chunk) for chunk in chunks)
@@ -514,16 +541,15 @@ class ExactScanRun(ScanRun):
                 for part, stamps, chunk_paths, same in zip(last.parts, last.stamps, paths, alike, strict=True)
             ]
             names = _names_of_linked_files(last.parts)
-            for index, part in enumerate(last.parts):
-                if not alike[index]:
-                    continue
+            for index, (part, chunk) in enumerate(zip(last.parts, chunks, strict=True)):
                 holds = list(vouched[index])
                 for folder, device, inode, count in part.linked:
                     where = names[device, inode]
                     if len(where) != count or not all(vouched[other][at] for other, at in where):
                         holds[folder] = False
-                again = [folder for folder, held in enumerate(holds) if not held]
-                if len(again) < len(holds):
+                held = {name for name, holding in zip(part.folders, holds, strict=True) if holding}
+                again = [at for at, folder in enumerate(chunk) if folder not in held]
+                if len(again) < len(chunk):
                     reuses[index] = Reuse(part, again)
         self._stamps = [[events.stamp(path) for path in chunk_paths] for chunk_paths in paths]
         return reuses
