@@ -15,9 +15,10 @@ rounds, ours and jdupes in alternating order, each of:
   emptied first (`POST /api/clear_cache`), against `jdupes -r -q` (goal ≤ 0.5);
 - the same with the tree's data evicted (`posix_fadvise(POSIX_FADV_DONTNEED)` on every file)
   before each run (goal ≤ 0.8);
-- rescan of the unchanged tree (the last results carried over, `stats.unchanged`), and rescan
-  after one grouped file's mtime moved (the hash cache settles all but its group), each against
-  the goal of ≤ 0.1 s per 20,000 files, scaled to the tree's file count;
+- rescan of the unchanged tree (the last results carried over, `stats.unchanged`), rescan
+  after one grouped file's mtime moved (the hash cache settles all but its group), and rescan
+  after a new model folder (sorting first in the first site) came with a copy of that file,
+  each against the goal of ≤ 0.1 s per 20,000 files, scaled to the tree's file count;
 - CPU seconds of both (ours: the server, its forkserver and hash workers).
 Each row's ratio is the median [range] of the rounds' ratios (never the best run). The groups
 ours and jdupes report are compared by inode (hard links are one file) with each other and
@@ -33,12 +34,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,6 +183,20 @@ async def fetch_groups(base_url: str) -> list[list[str]]:
 # -- the benchmark ----------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def new_model_folder(root: Path, copy_of: Path) -> Iterator[Path]:
+    """A model folder that sorts first in the tree's first site, holding a copy of `copy_of`
+    (so its group changes), removed on leaving."""
+    site = min(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
+    folder = root / site / "0-bench-new-model"
+    folder.mkdir()
+    try:
+        shutil.copy2(copy_of, folder / copy_of.name)
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
 def measure(tree: ScanTree, rounds: int) -> tuple[list[Ratio], list[str], bool]:
     """The rounds on one tree: rows, notes, and whether ours, jdupes and the truth agree."""
     root = tree.root
@@ -230,6 +247,11 @@ def measure(tree: ScanTree, rounds: int) -> tuple[list[Ratio], list[str], bool]:
                 raise BenchmarkError(f"rescan after a touch: {rescan['stats']}")
             record("ours touched rescan", elapsed)
             record("ours touched rescan cpu", cpu)
+            with new_model_folder(root, touched):  # sorts first: a fresh split would shift every folder
+                elapsed, cpu, rescan = ours(clear_cache=False)
+            if rescan["stats"].get("unchanged"):
+                raise BenchmarkError(f"rescan after a new model folder: {rescan['stats']}")
+            record("ours new-folder rescan", elapsed)
             for name in order:
                 evict_page_cache(paths)
                 first_scan(name, "cold")
@@ -262,6 +284,15 @@ def measure(tree: ScanTree, rounds: int) -> tuple[list[Ratio], list[str], bool]:
         rounds_ratio(
             "rescan, one file touched (hash cache)",
             figures["ours touched rescan"],
+            [budget] * rounds,
+            f"goal {RESCAN_GOAL_PER_20K_S:g} s per 20k files",
+            "s",
+            1.0,
+            False,
+        ),
+        rounds_ratio(
+            "rescan, a new model folder (one copy)",
+            figures["ours new-folder rescan"],
             [budget] * rounds,
             f"goal {RESCAN_GOAL_PER_20K_S:g} s per 20k files",
             "s",
