@@ -87,7 +87,7 @@ class ScanTools:
     publish: Publish
     counters: ScanCounters
     cancel_flag: CancelEvent  # shared with the workers
-    events: FolderEvents | None = None  # inotify stamps: a rescan keeps the parts nothing changed in
+    events: FolderEvents | None = None  # inotify stamps: a rescan reuses the folders nothing changed in
 
 
 class ScanCache(Protocol):
@@ -523,23 +523,9 @@ class ExactScanRun(ScanRun):
         if events is None or folders > events.max_folders // 2:  # would crowd out the downloads' watches
             return [None] * len(chunks)
         events.refresh()
-        paths = [[os.path.join(root, folder) for folder in chunk] for chunk in chunks]
         reuses: list[Reuse | None] = [None] * len(chunks)
         if last is not None and last.stamps is not None and len(last.parts) == len(chunks):
-            alike = [list(part.folders) == chunk for part, chunk in zip(last.parts, chunks, strict=True)]
-            vouched = [
-                [
-                    stamp is not None and folder not in part.odd and events.still(path, stamp)
-                    for folder, (path, stamp) in enumerate(
-                        zip(
-                            chunk_paths if same else (os.path.join(root, name) for name in part.folders),
-                            stamps,
-                            strict=True,
-                        )
-                    )
-                ]
-                for part, stamps, chunk_paths, same in zip(last.parts, last.stamps, paths, alike, strict=True)
-            ]
+            vouched = _vouched_folders(events, root, last.parts, last.stamps)
             names = _names_of_linked_files(last.parts)
             for index, (part, chunk) in enumerate(zip(last.parts, chunks, strict=True)):
                 holds = list(vouched[index])
@@ -551,6 +537,7 @@ class ExactScanRun(ScanRun):
                 again = [at for at, folder in enumerate(chunk) if folder not in held]
                 if len(again) < len(chunk):
                     reuses[index] = Reuse(part, again)
+        paths = [[os.path.join(root, folder) for folder in chunk] for chunk in chunks]
         self._stamps = [[events.stamp(path) for path in chunk_paths] for chunk_paths in paths]
         return reuses
 
@@ -743,6 +730,20 @@ class ExactScanRun(ScanRun):
         tally.files_compared += len(members)
         tally.file_cache_hits += hits.cache_hits
         return hits
+
+
+def _vouched_folders(
+    events: FolderEvents, root: str, parts: Sequence[hashing.PackedWalk], stamps: Sequence[Sequence[int | None]]
+) -> list[list[bool]]:
+    """Per part of the last walk, per folder: it was plain, and its stamp (taken before it was
+    walked) still holds."""
+    return [
+        [
+            stamp is not None and at not in part.odd and events.still(os.path.join(root, folder), stamp)
+            for at, (folder, stamp) in enumerate(zip(part.folders, part_stamps, strict=True))
+        ]
+        for part, part_stamps in zip(parts, stamps, strict=True)
+    ]
 
 
 def _names_of_linked_files(parts: Sequence[hashing.PackedWalk]) -> dict[tuple[int, int], list[tuple[int, int]]]:
