@@ -19,13 +19,13 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, compress, groupby
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
@@ -55,12 +55,8 @@ class FileInfo(NamedTuple):
 
 
 _as_file = partial(tuple.__new__, FileInfo)
-_path_of, _size_of, _identity_of, _sized_identity_of = (
-    itemgetter(0),
-    itemgetter(1),
-    itemgetter(3, 4),
-    itemgetter(1, 3, 4),
-)
+_path_of, _size_of, _sized_identity_of = itemgetter(0), itemgetter(1), itemgetter(1, 3, 4)
+Entry = TypeVar("Entry", bound=tuple[Any, ...])  # a walk entry, or the FileInfo made of one
 
 
 @dataclass(slots=True)
@@ -153,44 +149,25 @@ def _summarize_columns(
 
     columns = (pick(names), pick(sizes), pick(mtimes), pick(devices), pick(inodes), map(bool, pick(links)))
     files: list[FileInfo] = list(map(_as_file, zip(*columns, strict=True)))
-    identities = list(map(_sized_identity_of, files))  # sized: as if collapsed group by group
-    if len(set(identities)) < len(identities):
-        files = _one_name_each(files, identities, walk)
+    kept = _one_name_per_file(files, _sized_identity_of)  # sized: as if collapsed group by group
+    if len(kept) < len(files):
+        walk.files -= len(files) - len(kept)
+        walk.bytes -= sum(map(_size_of, files)) - sum(map(_size_of, kept))
+        files = kept
     files.sort(key=_size_of)  # stable: walk order kept within a size
     groups = [(size, list(same_size)) for size, same_size in groupby(files, _size_of)]
     walk.groups = [(size, members) for size, members in reversed(groups) if size > 0 and len(members) > 1]
     return walk
 
 
-def _one_name_each(files: list[FileInfo], identities: list[tuple[int, int, int]], walk: WalkResult) -> list[FileInfo]:
-    """`files` with one entry per (size, device, inode), `names_better`'s, where the first name
-    was; the figures of `walk` lose the other names."""
-    linked = {identity for identity, count in Counter(identities).items() if count > 1}
-    best: dict[tuple[int, int, int], int] = {}  # identity -> index of its first name in `kept`
-    kept: list[FileInfo] = []
-    for file, identity in zip(files, identities, strict=True):
-        if identity not in linked:
-            kept.append(file)
-            continue
-        at = best.get(identity)
-        if at is None:
-            best[identity] = len(kept)
-            kept.append(file)
-            continue
-        walk.files -= 1
-        walk.bytes -= file.size
-        if names_better(file, kept[at]):
-            kept[at] = file
-    return kept
-
-
-def _one_name_per_file(members: list[hashing.WalkEntry]) -> list[hashing.WalkEntry]:
-    """Same-size entries with links collapsed: one entry per (device, inode), `names_better`'s."""
-    if len(set(map(_identity_of, members))) == len(members):
+def _one_name_per_file(members: list[Entry], identity: Callable[[Entry], Hashable] = itemgetter(3, 4)) -> list[Entry]:
+    """Entries with links collapsed: one per `identity` ((device, inode): same-size entries),
+    `names_better`'s, in the place of the file's first name."""
+    identities = list(map(identity, members))
+    if len(set(identities)) == len(members):
         return members
-    kept: dict[tuple[int, int], hashing.WalkEntry] = {}
-    for entry in members:
-        key = (entry[3], entry[4])
+    kept: dict[Hashable, Entry] = {}
+    for entry, key in zip(members, identities, strict=True):
         current = kept.get(key)
         if current is None or names_better(entry, current):
             kept[key] = entry
