@@ -265,7 +265,7 @@ class PackedWalk:
 
     def ends(self) -> list[int]:
         """Where each folder's entries end (`starts` shifted)."""
-        return [*self.starts[1:], self.count][: len(self.starts)]
+        return _ends(self.starts, self.count)
 
     def entries(self) -> list[WalkEntry]:
         if not self.count:
@@ -393,37 +393,45 @@ def walk_packed(root: str, folders: Sequence[str], hash_shared_small: bool = Fal
     return PackedWalk.of(found, folders, shape, small_hashes, work)
 
 
+def _ends(starts: Sequence[int], count: int) -> list[int]:
+    """Where each folder's entries end, of `count` entries, given where each starts."""
+    return [*starts[1:], count][: len(starts)]
+
+
+def _by_folder(linked: Iterable[Linked]) -> dict[int, list[Linked]]:
+    """Files with a second hard link, by the index of the folder holding the name."""
+    by_folder: dict[int, list[Linked]] = {}
+    for link in linked:
+        by_folder.setdefault(link[0], []).append(link)
+    return by_folder
+
+
 def rewalk_packed(root: str, last: PackedWalk, folders: Sequence[str], again: Sequence[int]) -> PackedWalk:
     """Worker task: `folders` packed as a walk of them would be (`PackedWalk.of`: a folder
     unchanged gives the digest it gave), those at the indexes `again` walked, every other one's
     entries as `last` (a part of the last walk that holds it) has them."""
     walked = WalkShape([])
     fresh = walk_folders(root, [folders[index] for index in again], walked)
-    fresh_ends = [*walked.starts[1:], len(fresh)]
     walked_at = {folder: position for position, folder in enumerate(again)}
+    walked_ends, walked_links = _ends(walked.starts, len(fresh)), _by_folder(walked.linked)
     names = last.paths.split("\0") if last.count else []
     last_at = {folder: index for index, folder in enumerate(last.folders)}
-    last_ends = last.ends()
-    last_linked: dict[int, list[Linked]] = {}
-    for link in last.linked:
-        last_linked.setdefault(link[0], []).append(link)
+    last_ends, last_links = last.ends(), _by_folder(last.linked)
     shape = WalkShape([])
     found: list[WalkEntry] = []
     for index, folder in enumerate(folders):
         shape.starts.append(len(found))
         position = walked_at.get(index)
         if position is None:
-            was = last_at[folder]
-            found += last.at(range(last.starts[was], last_ends[was]), names)
-            odd = was in last.odd
-            linked = [(index, *link[1:]) for link in last_linked.get(was, [])]
+            at = last_at[folder]
+            found += last.at(range(last.starts[at], last_ends[at]), names)
+            odd, links = at in last.odd, last_links.get(at, [])
         else:
-            found += fresh[walked.starts[position] : fresh_ends[position]]
-            odd = position in walked.odd
-            linked = [(index, *link[1:]) for link in walked.linked if link[0] == position]
+            found += fresh[walked.starts[position] : walked_ends[position]]
+            odd, links = position in walked.odd, walked_links.get(position, [])
         if odd:
             shape.mark_odd()
-        shape.linked += linked
+        shape.linked += [(index, *link[1:]) for link in links]
     return PackedWalk.of(found, folders, shape, {}, Work())
 
 
