@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 try:  # zlib's CRC-32 and deflate, from ISA-L: CRC ~10× faster (PCLMULQDQ), deflate several times
@@ -127,6 +127,13 @@ def span_crc(span: FileSpan, crc: int = 0, buffer: bytearray | None = None) -> i
     return crc
 
 
+def crc_buffer(jobs: Iterable[CrcJob]) -> bytearray:
+    """A buffer to read the file regions of `jobs` into: no larger than the largest region
+    (a small file's CRC zeroes no megabyte), nor than CRC_READ."""
+    largest = max((part.length for job in jobs for part in job.parts if isinstance(part, FileSpan)), default=1)
+    return bytearray(min(CRC_READ, max(largest, 1)))
+
+
 def job_crc(job: CrcJob, cache: CrcCache | None = None, buffer: bytearray | None = None) -> int:
     """The CRC-32 of one entry's content (blocking: run it in a thread); `buffer`: one to read
     into, reused from job to job (a fresh megabyte per file costs its page faults every time)."""
@@ -136,8 +143,7 @@ def job_crc(job: CrcJob, cache: CrcCache | None = None, buffer: bytearray | None
             return known
     crc = 0
     if buffer is None:
-        spans = sum(part.length for part in job.parts if isinstance(part, FileSpan))
-        buffer = bytearray(min(CRC_READ, max(spans, 1)))  # a small file's CRC zeroes no megabyte
+        buffer = crc_buffer((job,))
     for part in job.parts:
         if isinstance(part, bytes):
             crc = crc32(part, crc)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Protocol
 
 from server.archives.plans import (
-    CRC_READ,
     ArchivePlan,
     ArchiveSourceChanged,
     CrcCache,
@@ -27,6 +26,7 @@ from server.archives.plans import (
     Deferred,
     FileSpan,
     Part,
+    crc_buffer,
     job_crc,
     part_length,
     read_span,
@@ -65,10 +65,7 @@ class CrcRunner:
             self._future = in_thread(self._run, name="download-crc")  # off the shared executor
 
     def _run(self) -> None:
-        largest = max(
-            (part.length for job in self._jobs for part in job.parts if isinstance(part, FileSpan)), default=1
-        )
-        buffer = bytearray(min(CRC_READ, max(largest, 1)))  # one for every file, no larger than the largest
+        buffer = crc_buffer(self._jobs)  # one for every file
         try:
             for job in self._jobs:
                 if self._stop.is_set():
