@@ -273,6 +273,19 @@ async def test_a_library_that_was_empty_is_rescanned_when_a_folder_comes(
     assert _groups(await scan_results(client)) == _groups(await _fresh_scan(make_client, root, tmp_path))
 
 
+def _fresh_summary(parts: list[hashing.PackedWalk]) -> WalkResult:
+    """The walk summarized from scratch, the same from its parts' columns as from its entries."""
+    fresh = summarize_walk(hashing.unpack(parts))
+    from_columns = summarize_parts(parts)
+    assert (from_columns.files, from_columns.bytes, from_columns.groups, from_columns.paths) == (
+        fresh.files,
+        fresh.bytes,
+        fresh.groups,
+        fresh.paths,
+    )
+    return fresh
+
+
 def _last_walk(parts: list[hashing.PackedWalk]) -> LastWalk:
     walk = summarize_walk(hashing.unpack(parts))
     return LastWalk(parts, 0, {"groups": []}, files=walk.files, nbytes=walk.bytes, by_size={})
@@ -295,14 +308,7 @@ def test_a_walk_told_as_changes_equals_the_fresh_walk_in_its_changed_sizes(tmp_p
     for split in (2, 3):
         parts = walk(split)
         told, changed = walk_changes(last, parts)
-        fresh = summarize_walk(hashing.unpack(parts))
-        from_columns = summarize_parts(parts)
-        assert (from_columns.files, from_columns.bytes, from_columns.groups, from_columns.paths) == (
-            fresh.files,
-            fresh.bytes,
-            fresh.groups,
-            fresh.paths,
-        )
+        fresh = _fresh_summary(parts)
         assert changed == {5_000, 6_000, 10, 123, len(A)}
         assert (told.files, told.bytes) == (fresh.files, fresh.bytes)
         assert told.groups == [group for group in fresh.groups if group[0] in changed]
@@ -398,14 +404,7 @@ def test_walk_changes_equals_a_fresh_walk_over_random_changes(tmp_path: Path) ->
             rng.choice(changes)()
         parts = walk()
         told, changed = walk_changes(last, parts)
-        fresh = summarize_walk(hashing.unpack(parts))
-        from_columns = summarize_parts(parts)
-        assert (from_columns.files, from_columns.bytes, from_columns.groups, from_columns.paths) == (
-            fresh.files,
-            fresh.bytes,
-            fresh.groups,
-            fresh.paths,
-        )
+        fresh = _fresh_summary(parts)
         before = summarize_walk(hashing.unpack(last.parts))
         assert (told.files, told.bytes) == (fresh.files, fresh.bytes)
         assert told.groups == [group for group in fresh.groups if group[0] in changed]
