@@ -5,6 +5,7 @@ changed through a symbolic link or a second hard link."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +29,7 @@ pytestmark = pytest.mark.skipif(not is_local_file_system("/tmp"), reason="inotif
 
 
 def _changed_after(folder: Path, change: Callable[[], object]) -> bool:
-    events = FolderEvents()
-    try:
+    with contextlib.closing(FolderEvents()) as events:
         stamp = events.stamp(str(folder))
         assert stamp is not None
         events.refresh()
@@ -37,8 +37,6 @@ def _changed_after(folder: Path, change: Callable[[], object]) -> bool:
         change()
         events.refresh()
         return not events.still(str(folder), stamp)
-    finally:
-        events.close()
 
 
 @pytest.mark.parametrize(
@@ -76,8 +74,7 @@ def test_a_file_given_a_second_name_in_a_watched_folder_moves_every_stamp(tmp_pa
     original = write(first / "a.jpg", b"a")
     write(third / "c.jpg", b"c")
     second.mkdir()
-    events = FolderEvents()
-    try:
+    with contextlib.closing(FolderEvents()) as events:
         stamps = {folder: events.stamp(str(folder)) for folder in (first, second, third)}
         if how == "linked here":
             os.link(original, second / "b.jpg")
@@ -89,8 +86,6 @@ def test_a_file_given_a_second_name_in_a_watched_folder_moves_every_stamp(tmp_pa
         events.refresh()
         assert not any(events.still(str(f), s) for f, s in stamps.items() if s is not None)
         assert None not in stamps.values()
-    finally:
-        events.close()
 
 
 def test_many_links_made_at_once_move_every_stamp_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,7 +94,6 @@ def test_many_links_made_at_once_move_every_stamp_once(tmp_path: Path, monkeypat
     first, second = tmp_path / "first", tmp_path / "second"
     originals = [write(first / f"{index}.jpg", b"x") for index in range(50)]
     second.mkdir()
-    events = FolderEvents()
     passes: list[int] = []
     real = FolderEvents._move_every_stamp
 
@@ -108,7 +102,7 @@ def test_many_links_made_at_once_move_every_stamp_once(tmp_path: Path, monkeypat
         real(self)
 
     monkeypatch.setattr(FolderEvents, "_move_every_stamp", counted)
-    try:
+    with contextlib.closing(FolderEvents()) as events:
         stamp = events.stamp(str(first))
         assert stamp is not None and events.stamp(str(second)) is not None
         for index, original in enumerate(originals):
@@ -116,16 +110,13 @@ def test_many_links_made_at_once_move_every_stamp_once(tmp_path: Path, monkeypat
         events.refresh()
         assert passes == [1]
         assert not events.still(str(first), stamp)
-    finally:
-        events.close()
 
 
 def test_new_files_and_folders_with_one_name_move_only_their_folder_s_stamp(tmp_path: Path) -> None:
     busy, quiet = tmp_path / "busy", tmp_path / "quiet"
     write(quiet / "q.jpg", b"q")
     busy.mkdir()
-    events = FolderEvents()
-    try:
+    with contextlib.closing(FolderEvents()) as events:
         quiet_stamp = events.stamp(str(quiet))
         busy_stamp = events.stamp(str(busy))
         assert quiet_stamp is not None and busy_stamp is not None
@@ -135,16 +126,13 @@ def test_new_files_and_folders_with_one_name_move_only_their_folder_s_stamp(tmp_
         events.refresh()
         assert events.still(str(quiet), quiet_stamp)
         assert not events.still(str(busy), busy_stamp)
-    finally:
-        events.close()
 
 
 def test_a_quiet_folder_keeps_its_stamp_and_others_do_not_disturb_it(tmp_path: Path) -> None:
     quiet, busy = tmp_path / "quiet", tmp_path / "busy"
     write(quiet / "a.jpg", b"a")
     write(busy / "b.jpg", b"b")
-    events = FolderEvents()
-    try:
+    with contextlib.closing(FolderEvents()) as events:
         stamp = events.stamp(str(quiet))
         busy_stamp = events.stamp(str(busy))
         assert stamp is not None and busy_stamp is not None
@@ -154,16 +142,13 @@ def test_a_quiet_folder_keeps_its_stamp_and_others_do_not_disturb_it(tmp_path: P
         assert events.still(str(quiet), stamp)
         assert not events.still(str(busy), busy_stamp)
         assert events.stamp(str(quiet)) == stamp
-    finally:
-        events.close()
 
 
 def test_past_the_bound_the_oldest_folder_is_no_longer_trusted(tmp_path: Path) -> None:
     folders = [tmp_path / name for name in ("a", "b", "c")]
     for folder in folders:
         folder.mkdir()
-    events = FolderEvents(max_folders=2)
-    try:
+    with contextlib.closing(FolderEvents(max_folders=2)) as events:
         stamps = [events.stamp(str(folder)) for folder in folders]
         assert None not in stamps
         assert [events.still(str(f), s) for f, s in zip(folders, stamps, strict=True) if s is not None] == [
@@ -171,18 +156,13 @@ def test_past_the_bound_the_oldest_folder_is_no_longer_trusted(tmp_path: Path) -
             True,
             True,
         ]
-    finally:
-        events.close()
 
 
 def test_no_stamp_where_inotify_cannot_see_every_change(tmp_path: Path) -> None:
     assert not is_local_file_system("/proc")  # like a NAS share or FUSE: not a local file system
-    events = FolderEvents()
-    try:
+    with contextlib.closing(FolderEvents()) as events:
         assert events.stamp("/proc") is None
         assert events.stamp(str(tmp_path / "missing")) is None
-    finally:
-        events.close()
 
 
 # -- the download selection ------------------------------------------------------------
@@ -314,20 +294,19 @@ async def test_the_watcher_re_stats_only_the_folders_inotify_saw_change(
     they are found unchanged once; after that, only when an event arrives for the folder."""
     root = tmp_path / "library"
     files = [write(root / "site" / model / "a.jpg", model.encode()) for model in ("m1", "m2")]
-    events = FolderEvents()
-    watcher = FolderWatcher(root, 0.5, events)
-    for path in files:
-        info = path.stat()
-        watcher.track_files("site", str(path.parent), {str(path): (info.st_size, info.st_mtime)})
-    checked: list[str] = []
-    real = freshness._files_changed
+    with contextlib.closing(FolderEvents()) as events:
+        watcher = FolderWatcher(root, 0.5, events)
+        for path in files:
+            info = path.stat()
+            watcher.track_files("site", str(path.parent), {str(path): (info.st_size, info.st_mtime)})
+        checked: list[str] = []
+        real = freshness._files_changed
 
-    def counting(tracked: dict[str, tuple[int, float]]) -> bool:
-        checked.extend(Path(path).parent.name for path in tracked)
-        return real(tracked)
+        def counting(tracked: dict[str, tuple[int, float]]) -> bool:
+            checked.extend(Path(path).parent.name for path in tracked)
+            return real(tracked)
 
-    monkeypatch.setattr(freshness, "_files_changed", counting)
-    try:
+        monkeypatch.setattr(freshness, "_files_changed", counting)
         await watcher.sweep()
         assert sorted(checked) == ["m1", "m2"]  # once after tracking: what the listing saw vs the disk
         checked.clear()
@@ -339,5 +318,3 @@ async def test_the_watcher_re_stats_only_the_folders_inotify_saw_change(
         assert checked == ["m1"]
         assert watcher.folder_generation(str(files[0].parent)) == 1
         assert watcher.generation("site") == generation + 1
-    finally:
-        events.close()
