@@ -55,7 +55,7 @@ class FileInfo(NamedTuple):
 
 
 _as_file = partial(tuple.__new__, FileInfo)
-_path_of, _size_of, _sized_identity_of = itemgetter(0), itemgetter(1), itemgetter(1, 3, 4)
+_path_of, _size_of, _inode_of, _sized_identity_of = itemgetter(0), itemgetter(1), itemgetter(4), itemgetter(1, 3, 4)
 Entry = TypeVar("Entry", bound=tuple[Any, ...])  # a walk entry, or the FileInfo made of one
 
 
@@ -163,15 +163,30 @@ def _summarize_columns(
 def _one_name_per_file(members: list[Entry], identity: Callable[[Entry], Hashable] = itemgetter(3, 4)) -> list[Entry]:
     """Entries with links collapsed: one per `identity` ((device, inode): same-size entries),
     `names_better`'s, in the place of the file's first name."""
-    identities = list(map(identity, members))
-    if len(set(identities)) == len(members):
+    inodes = list(map(_inode_of, members))  # two names of one file share an inode: only those are looked at
+    counts = Counter(inodes)
+    if len(counts) == len(members):
         return members
-    kept: dict[Hashable, Entry] = {}
-    for entry, key in zip(members, identities, strict=True):
-        current = kept.get(key)
-        if current is None or names_better(entry, current):
-            kept[key] = entry
-    return list(kept.values())
+    maybe_linked = list(compress(range(len(members)), map((1).__lt__, map(counts.__getitem__, inodes))))
+    best: dict[Hashable, int] = {}  # identity -> index of its best name
+    first: dict[Hashable, int] = {}  # identity -> index of its first name
+    for index in maybe_linked:
+        key = identity(members[index])
+        current = best.get(key)
+        if current is None:
+            best[key] = first[key] = index
+        elif names_better(members[index], members[current]):
+            best[key] = index
+    if len(first) == len(maybe_linked):
+        return members  # the same inode on different devices: no links
+    kept, keep = list(members), [True] * len(members)
+    for index in maybe_linked:
+        key = identity(members[index])
+        if first[key] == index:
+            kept[index] = members[best[key]]
+        else:
+            keep[index] = False
+    return list(compress(kept, keep))
 
 
 def walk_changes(last: LastWalk, parts: list[hashing.PackedWalk]) -> tuple[WalkResult, set[int]]:
