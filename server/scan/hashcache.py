@@ -47,6 +47,8 @@ class _File(NamedTuple):
     inode: int
 
 
+Learnt = tuple[Walked, Member, str | None, str | None]  # a file, its hashes known before, and those settled
+
 _new_entry = tuple.__new__  # Entry's own __new__ is a Python function: 3x slower, once per file
 
 
@@ -75,27 +77,26 @@ class HashCache(FileCache[Entry]):
                 members.append((info.path, entry.partial, entry.full))
         return members
 
-    def learnt(self, info: Walked, known: Member, partial: str | None, full: str | None) -> tuple[str, Entry]:
-        """The entry to store for a file whose hashes were `known` (`members`) when its group
-        was settled with `partial` and `full`; a hash not computed keeps the known one."""
-        return info.path, _new_entry(
-            Entry, (info.size, info.mtime_ns, info.inode, partial or known[1], full or known[2])
-        )
-
-    def store_many(self, learnt: list[tuple[str, Entry]]) -> None:
-        """Record what `learnt` made (each differs from what was known: one change)."""
-        if learnt:
-            self._entries.update(learnt)
+    def store_many(self, learnt: Iterable[Learnt]) -> None:
+        """Record what settling files taught: each file, the hashes `members` knew for it then,
+        and those its group was settled with (a hash not computed keeps the known one)."""
+        new_entry = _new_entry
+        entries = [
+            (info.path, new_entry(Entry, (info.size, info.mtime_ns, info.inode, partial or known[1], full or known[2])))
+            for info, known, partial, full in learnt
+        ]
+        if entries:
+            self._entries.update(entries)
             self._changed()
 
     def store(self, path: str, size: int, mtime_ns: int, inode: int, partial: str | None, full: str | None) -> None:
-        """Record what was learnt of one file (`members`, `learnt` and `store_many` for one):
-        a hash not given is kept from the entry of the unchanged file."""
+        """Record what was learnt of one file (`members` and `store_many` for one): a hash not
+        given is kept from the entry of the unchanged file."""
         file = _File(path, size, mtime_ns, inode)
         known = self.members([file])[0]
         if partial in (None, known[1]) and full in (None, known[2]):
             return  # nothing new
-        self.store_many([self.learnt(file, known, partial, full)])
+        self.store_many([(file, known, partial, full)])
 
     def _row(self, entry: Entry) -> list[Any]:
         return [entry.size, entry.mtime_ns, entry.inode, entry.partial, entry.full]

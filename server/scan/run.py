@@ -33,7 +33,7 @@ from server.infra.folder_events import FolderEvents
 from server.infra.pools import WorkerPool
 from server.library import Library
 from server.scan import hashing
-from server.scan.hashcache import HashCache
+from server.scan.hashcache import HashCache, Learnt
 from server.scan.progress import Clock, Progress, ProgressEmitter, Publish
 from server.scan.results import (
     Document,
@@ -60,6 +60,8 @@ CACHE_SAVE_INTERVAL_S = 30.0
 
 # (size, its files, their hashes known from the cache, those and the walk's: what the workers get)
 Batch = list[tuple[int, list[FileInfo], list[hashing.Member], list[hashing.Member]]]
+# a settled group: (size, its files, their hashes known beforehand, the hashes that settled it)
+Resolved = tuple[int, list[FileInfo], list[hashing.Member], Sequence[hashing.Outcome]]
 Item = TypeVar("Item")
 B = TypeVar("B")
 R = TypeVar("R")
@@ -631,7 +633,9 @@ class ExactScanRun(ScanRun):
         return Finished.of(document, last.files, "unchanged")
 
     async def _hash(self, groups: list[tuple[int, list[FileInfo]]], small_hashes: dict[str, str], tally: Tally) -> None:
-        pending = await self._settle_from_cache(groups, small_hashes, tally)
+        """Settle every group: the groups that need reading go to the workers first, and the
+        ones the hash cache and the walk's hashes settle are recorded while the workers read."""
+        known, pending = await self._resolve_known(groups, small_hashes, tally)
         root = str(self.tools.library.root)
 
         def weigh(group: tuple[int, list[FileInfo], list[hashing.Member], list[hashing.Member]]) -> tuple[int, int]:
@@ -641,17 +645,31 @@ class ExactScanRun(ScanRun):
             return root, [(size, given) for size, _members, _known, given in batch]
 
         def record(batch: Batch, result: tuple[Sequence[Sequence[hashing.Outcome]], hashing.Work]) -> None:
-            self._record_batch(batch, *result, tally)
+            outcome_lists, work = result
+            tally.computed += work.computed
+            self._count_read(work.bytes_read, tally)
+            resolved = zip(batch, outcome_lists, strict=True)
+            self._advance(self._record_groups([(*group[:3], outcomes) for group, outcomes in resolved], tally))
 
-        await self._in_workers(self._batched(pending, weigh), hashing.hash_groups, arguments, record)
+        reading = asyncio.ensure_future(
+            self._in_workers(self._batched(pending, weigh), hashing.hash_groups, arguments, record)
+        )
+        try:
+            await asyncio.sleep(0)  # `reading` sends the first batches to the workers
+            self._advance(self._record_groups(known, tally))
+        except BaseException:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            raise
+        await reading
 
-    async def _settle_from_cache(
+    async def _resolve_known(
         self, groups: list[tuple[int, list[FileInfo]]], small_hashes: dict[str, str], tally: Tally
-    ) -> Batch:
-        """Settle the groups the hash cache (and the hashes the walk made) can; returns the ones
-        the workers must read."""
+    ) -> tuple[list[Resolved], Batch]:
+        """The groups the hash cache (and the hashes the walk made) settle, with their outcomes,
+        and the ones the workers must read."""
+        resolved: list[Resolved] = []
         pending: Batch = []
-        settled = Settled()
         for count, (size, members) in enumerate(groups):
             if count % 2000 == 1999:
                 await asyncio.sleep(0)  # a library of millions: let requests through meanwhile
@@ -665,27 +683,19 @@ class ExactScanRun(ScanRun):
                         tally.computed += 1  # computed by the walk (a file it hashed twice, once)
                     given.append((path, partial, full))
             try:
-                outcomes = hashing.resolve_group(size, given, None)
+                resolved.append((size, members, known, hashing.resolve_group(size, given, None)))
             except hashing.NeedsWork:
                 pending.append((size, members, known, given))
-                continue
-            settled.add(self._record(size, members, known, outcomes, tally))
-            settled.files += len(members)
-            settled.nbytes += size * len(members)
-        self._advance(settled)
-        return pending
+        return resolved, pending
 
-    def _record_batch(
-        self, batch: Batch, outcome_lists: Sequence[Sequence[hashing.Outcome]], work: hashing.Work, tally: Tally
-    ) -> None:
-        tally.computed += work.computed
-        self._count_read(work.bytes_read, tally)
+    def _record_groups(self, groups: Iterable[Resolved], tally: Tally) -> Settled:
+        """Record settled groups (`_record`); returns what they add to the progress."""
         recorded = Settled()
-        for (size, members, known, _given), outcomes in zip(batch, outcome_lists, strict=True):
+        for size, members, known, outcomes in groups:
             recorded.add(self._record(size, members, known, outcomes, tally))
             recorded.files += len(members)
             recorded.nbytes += size * len(members)
-        self._advance(recorded)
+        return recorded
 
     def _count_read(self, nbytes: int, tally: Tally) -> None:
         tally.hashed_bytes += nbytes
@@ -704,31 +714,37 @@ class ExactScanRun(ScanRun):
         A hash that was known beforehand came from the hash cache (the workers never recompute
         a known hash); a file is a cache hit when every hash it needed was known.
         """
-        hits = Settled()
-        learnt, by_hash, needed = [], tally.by_hash, 0
+        learnt: list[Learnt] = []
+        by_hash, needed, cached_hashes, cache_hits, unreadable = tally.by_hash, 0, 0, 0, 0
         for info, member, (partial, full) in zip(members, known, outcomes, strict=True):
-            used = (partial is not None) + (full is not None)
-            if not used:
-                tally.unreadable += 1  # compared, nothing learnt
-                continue
-            cached = (partial is not None and member[1] is not None) + (full is not None and member[2] is not None)
-            needed += used
-            hits.hash_cache_hits += cached
-            if cached == used:
-                hits.cache_hits += 1  # all from the cache: nothing new to store (a rescan: every file)
+            if full is None:
+                if partial is None:
+                    unreadable += 1  # compared, nothing learnt
+                    continue
+                used, cached = 1, int(member[1] is not None)
             else:
-                learnt.append(self.cache.learnt(info, member, partial, full))
-            if full is not None:
                 paths = by_hash.get((size, full))
                 if paths is None:
                     by_hash[(size, full)] = [info.path]
                 else:
                     paths.append(info.path)
+                if partial is None:
+                    used, cached = 1, int(member[2] is not None)
+                else:
+                    used, cached = 2, (member[1] is not None) + (member[2] is not None)
+            needed += used
+            cached_hashes += cached
+            if cached == used:
+                cache_hits += 1  # all from the cache: nothing new to store (a rescan: every file)
+            else:
+                learnt.append((info, member, partial, full))
         self.cache.store_many(learnt)
+        tally.unreadable += unreadable
+        hits = Settled(cache_hits=cache_hits, hash_cache_hits=cached_hashes)
         tally.by_size[size] = (len(members), needed)
         tally.needed += needed
         tally.files_compared += len(members)
-        tally.file_cache_hits += hits.cache_hits
+        tally.file_cache_hits += cache_hits
         return hits
 
 
