@@ -53,6 +53,7 @@ BATCH_FILES = 2048
 BATCHES_PER_WORKER = 4  # work is split at least this finely, so the workers finish together
 MIN_BATCH_BYTES = 4 * 1024 * 1024
 MIN_BATCH_FILES = 64
+YIELD_EVERY_GROUPS = 2000  # the event loop lets requests through between so many groups settled
 IN_FLIGHT_PER_WORKER = 2  # batches in flight per worker: one working, one queued
 WALK_FOLDERS_PER_PART = 32  # the walk is split into parts of about this many folders (a rescan keeps
 WALK_PARTS_PER_WORKER = 8  # unchanged parts whole), at least one and at most this many per worker
@@ -655,8 +656,9 @@ class ExactScanRun(ScanRun):
             self._in_workers(self._batched(pending, weigh), hashing.hash_groups, arguments, record)
         )
         try:
-            await asyncio.sleep(0)  # `reading` sends the first batches to the workers
-            self._advance(self._record_groups(known, tally))
+            for start in range(0, len(known), YIELD_EVERY_GROUPS):
+                await asyncio.sleep(0)  # first `reading` sends batches; then requests get through
+                self._advance(self._record_groups(known[start : start + YIELD_EVERY_GROUPS], tally))
         except BaseException:
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
@@ -671,7 +673,7 @@ class ExactScanRun(ScanRun):
         resolved: list[Resolved] = []
         pending: Batch = []
         for count, (size, members) in enumerate(groups):
-            if count % 2000 == 1999:
+            if count % YIELD_EVERY_GROUPS == YIELD_EVERY_GROUPS - 1:
                 await asyncio.sleep(0)  # a library of millions: let requests through meanwhile
             known = self.cache.members(members)
             given = known
