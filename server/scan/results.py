@@ -1,7 +1,8 @@
 """The duplicate scan's results: what a walk found, the results document and its file.
 
 `summarize_walk` turns the workers' walk into same-size groups (links collapsed); a scan run
-fills a `Tally` with the hashes it settled; `ResultsStore.build` turns both into the document
+fills a `Tally` with what it settled and each size's duplicate groups as it settles them
+(`duplicate_group`); `ResultsStore.build` turns both into the document
 `GET /api/duplicates` serves (groups sorted by wasted bytes, then by the natural order of their
 first file). `ResultsStore` keeps that document in memory and in `<cache_dir>/duplicates.json`
 (a `DocumentFile`: written atomically, read again when another instance sharing the cache dir
@@ -89,7 +90,7 @@ class Tally:
     file_cache_hits: int = 0  # of those, files whose every hash came from the hash cache
     unreadable: int = 0  # of those, files that could not be read (tried again next scan)
     by_size: dict[int, tuple[int, int]] = field(default_factory=dict)  # size -> files compared, hashes needed
-    by_hash: dict[tuple[int, str], list[str]] = field(default_factory=dict)  # (size, full hash) -> paths
+    groups: list[Document] = field(default_factory=list)  # the duplicate groups found (`duplicate_group`)
 
 
 def names_better(entry: hashing.WalkEntry, current: hashing.WalkEntry) -> bool:
@@ -315,20 +316,7 @@ class ResultsStore:
     ) -> Document:
         """A new document from a finished scan (blocking for big libraries; use a thread), with
         the groups `kept` from the last one (sizes where no file changed) as they were."""
-        by_hash = tally.by_hash
-        # the mtimes of the files in groups only (most files compared are in none)
-        infos_by_size = dict(walk.groups)
-        by_path: dict[int, dict[str, FileInfo]] = {}
-        mtimes: dict[str, float | None] = {}
-        for (size, _digest), paths in by_hash.items():
-            if len(paths) > 1:
-                infos = by_path.get(size)
-                if infos is None:
-                    infos = by_path[size] = {info.path: info for info in infos_by_size[size]}
-                for path in paths:
-                    mtimes[path] = infos[path].mtime_ns / 1e9
-        groups = [_group(digest, size, paths, mtimes) for (size, digest), paths in by_hash.items() if len(paths) > 1]
-        groups += kept or ()
+        groups = [*tally.groups, *(kept or ())]
         self._natural_keys = _order_groups(groups, self._natural_keys)
         stats = scan_stats(walk.files, walk.bytes, tally, duration)
         return _document(scan_id, time.time(), stats, groups)
@@ -413,6 +401,12 @@ def mtimes_of(group: dict[str, Any]) -> dict[str, float | None]:
     groups carried `mtimes`."""
     mtimes = group.get("mtimes") or [None] * len(group["files"])
     return dict(zip(group["files"], mtimes, strict=True))
+
+
+def duplicate_group(digest: str, size: int, files: Sequence[FileInfo]) -> Document:
+    """The document group of `files` (two or more of one size and full hash), as the walk saw them."""
+    paths = [file.path for file in files]
+    return _group(digest, size, paths, {file.path: file.mtime_ns / 1e9 for file in files})
 
 
 def _group(digest: str, size: int, paths: list[str], mtimes: dict[str, float | None]) -> dict[str, Any]:

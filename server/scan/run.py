@@ -42,6 +42,7 @@ from server.scan.results import (
     ResultsStore,
     Tally,
     WalkResult,
+    duplicate_group,
     summarize_parts,
     walk_changes,
 )
@@ -711,13 +712,16 @@ class ExactScanRun(ScanRun):
         outcomes: Sequence[hashing.Outcome],
         tally: Tally,
     ) -> Settled:
-        """Store a settled group's hashes; returns its cache hits, in files and in hashes.
+        """Store a settled group's hashes and add its duplicate groups to the tally (a size's
+        files are settled together, so its groups are whole); returns its cache hits, in files
+        and in hashes.
 
         A hash that was known beforehand came from the hash cache (the workers never recompute
         a known hash); a file is a cache hit when every hash it needed was known.
         """
         learnt: list[Learnt] = []
-        by_hash, needed, cached_hashes, cache_hits, unreadable = tally.by_hash, 0, 0, 0, 0
+        by_hash: dict[str, list[FileInfo]] = {}
+        needed, cached_hashes, cache_hits, unreadable = 0, 0, 0, 0
         for info, member, (partial, full) in zip(members, known, outcomes, strict=True):
             if full is None:
                 if partial is None:
@@ -725,11 +729,11 @@ class ExactScanRun(ScanRun):
                     continue
                 used, cached = 1, int(member[1] is not None)
             else:
-                paths = by_hash.get((size, full))
-                if paths is None:
-                    by_hash[(size, full)] = [info.path]
+                same = by_hash.get(full)
+                if same is None:
+                    by_hash[full] = [info]
                 else:
-                    paths.append(info.path)
+                    same.append(info)
                 if partial is None:
                     used, cached = 1, int(member[2] is not None)
                 else:
@@ -741,6 +745,7 @@ class ExactScanRun(ScanRun):
             else:
                 learnt.append((info, member, partial, full))
         self.cache.store_many(learnt)
+        tally.groups += [duplicate_group(digest, size, same) for digest, same in by_hash.items() if len(same) > 1]
         tally.unreadable += unreadable
         hits = Settled(cache_hits=cache_hits, hash_cache_hits=cached_hashes)
         tally.by_size[size] = (len(members), needed)
