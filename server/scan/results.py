@@ -19,12 +19,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from array import array
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import chain, compress, groupby
-from operator import attrgetter, itemgetter
+from itertools import chain, compress, groupby, repeat
+from operator import itemgetter, ne
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -69,7 +70,7 @@ class WalkResult:
     files: int  # media files found, hard links and symlinks to one file counted once
     bytes: int
     groups: list[tuple[int, list[FileInfo]]]  # same-size groups of 2+ non-empty files, largest first
-    paths: set[str] | None  # every path walked (None: told as changes)
+    paths: set[str] | None  # every path walked (None: told as changes, or not asked for)
     gone: list[str] = field(default_factory=list)  # told as changes: the last walk's paths not walked now
 
     def compared(self) -> tuple[int, int]:
@@ -107,28 +108,41 @@ def summarize_walk(entries: list[hashing.WalkEntry]) -> WalkResult:
     return _summarize_columns(names, sizes, mtimes, devices, inodes, links)
 
 
-def summarize_parts(parts: Sequence[hashing.PackedWalk]) -> WalkResult:
-    """The walk's figures and same-size groups, from its parts' columns (blocking; a thread).
+def summarize_parts(parts: Sequence[hashing.PackedWalk], *, with_paths: bool = True) -> WalkResult:
+    """The walk's figures and same-size groups, from its parts' columns (blocking; a thread);
+    without `with_paths`, no set of every path (`WalkResult.paths` None: nothing to retain).
 
-    Sizes are counted in C, and only the entries of a shared size are made, in C too; links
-    are collapsed only where two entries have one (device, inode). Two names of one file (hard
-    link, or a symlink inside the root) always have the same size, so they can only meet inside
-    a same-size group; files of a unique size are done. One (device, inode) keeps one path: a
-    real one over a symlink, then the first in order, in the place of its first name.
+    Sizes are counted in C, and only the entries of a shared size are made, in C too (the
+    number columns are joined as arrays); links are collapsed only where two entries have one
+    (device, inode). Two names of one file (hard link, or a symlink inside the root) always
+    have the same size, so they can only meet inside a same-size group; files of a unique size
+    are done. One (device, inode) keeps one path: a real one over a symlink, then the first in
+    order, in the place of its first name.
     """
     filled = [part for part in parts if part.count]
-
-    def joined(column: Callable[[hashing.PackedWalk], Iterable[Any]]) -> list[Any]:
-        return list(chain.from_iterable(map(column, filled)))
-
+    numbers = list(zip(*(part.numbers() for part in filled), strict=True)) or [()] * 5
     return _summarize_columns(
-        joined(lambda part: part.paths.split("\0")),
-        joined(attrgetter("sizes")),
-        joined(attrgetter("mtimes")),
-        joined(attrgetter("devices")),
-        joined(attrgetter("inodes")),
-        joined(attrgetter("links")),
+        list(chain.from_iterable(part.paths.split("\0") for part in filled)),
+        *map(_joined, numbers),
+        with_paths=with_paths,
     )
+
+
+def _joined(columns: Sequence[Sequence[int]]) -> Sequence[int]:
+    """One number column of every part, joined: arrays of one type (and bytes) by copying
+    their machine values, anything else (an mtime past 2262 is a list) into a list."""
+    if all(isinstance(column, bytes) for column in columns):
+        return b"".join(column for column in columns if isinstance(column, bytes))
+    first = columns[0]
+    if isinstance(first, array):
+        joined: array[int] = array(first.typecode)
+        for column in columns:
+            if not isinstance(column, array) or column.typecode != first.typecode:
+                break
+            joined.extend(column)
+        else:
+            return joined
+    return list(chain.from_iterable(columns))
 
 
 def _summarize_columns(
@@ -138,9 +152,11 @@ def _summarize_columns(
     devices: Sequence[int],
     inodes: Sequence[int],
     links: Sequence[int | bool],
+    *,
+    with_paths: bool = True,
 ) -> WalkResult:
     counts = Counter(sizes)
-    walk = WalkResult(len(sizes), sum(sizes), [], set(names))
+    walk = WalkResult(len(sizes), sum(sizes), [], set(names) if with_paths else None)
     shared = list(compress(range(len(sizes)), map((1).__lt__, map(counts.__getitem__, sizes))))
     if not shared:
         return walk
@@ -149,15 +165,22 @@ def _summarize_columns(
         return itemgetter(*shared)(column) if len(shared) > 1 else (column[shared[0]],)
 
     columns = (pick(names), pick(sizes), pick(mtimes), pick(devices), pick(inodes), map(bool, pick(links)))
-    files: list[FileInfo] = list(map(_as_file, zip(*columns, strict=True)))
+    files: list[FileInfo] = list(map(tuple.__new__, repeat(FileInfo), zip(*columns, strict=True)))
     kept = _one_name_per_file(files, _sized_identity_of)  # sized: as if collapsed group by group
     if len(kept) < len(files):
         walk.files -= len(files) - len(kept)
         walk.bytes -= sum(map(_size_of, files)) - sum(map(_size_of, kept))
         files = kept
     files.sort(key=_size_of)  # stable: walk order kept within a size
-    groups = [(size, list(same_size)) for size, same_size in groupby(files, _size_of)]
-    walk.groups = [(size, members) for size, members in reversed(groups) if size > 0 and len(members) > 1]
+    in_order = list(map(_size_of, files))
+    # where each size's run starts and ends (sorted: a run per size), found in C
+    starts = [0, *compress(range(1, len(in_order)), map(ne, in_order[1:], in_order))]
+    ends = [*starts[1:], len(in_order)]
+    walk.groups = [
+        (in_order[start], files[start:end])
+        for start, end in zip(reversed(starts), reversed(ends), strict=True)
+        if end - start > 1 and in_order[start] > 0
+    ]
     return walk
 
 

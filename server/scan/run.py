@@ -552,7 +552,9 @@ class ExactScanRun(ScanRun):
             last = None  # the cache changed since: what it held then is not what it holds now
         if last is not None and last.digests == digests:
             return self._unchanged(last)
-        walk, changed = await asyncio.to_thread(self._summarize, parts, last)  # big libraries: off the loop
+        # with nothing in the cache yet, all it will hold are this walk's files: no paths to retain
+        retain = len(self.cache) > 0
+        walk, changed = await asyncio.to_thread(self._summarize, parts, last, retain)  # big libraries: off the loop
         self.progress.files_found = walk.files  # the finished stats' `files`, from here on
         walked = self.clock()
         tally = Tally()
@@ -570,7 +572,7 @@ class ExactScanRun(ScanRun):
         duration = self.clock() - self.started
         document = await asyncio.to_thread(self.results.build, self.scan_id, walk, tally, duration, kept)
         self.results.document = document
-        if walk.paths is None:  # told as changes: the cache knew no other paths (LastWalk)
+        if walk.paths is None:  # told as changes, or a cache empty before: it knew no other paths
             self.cache.forget(walk.gone)
         else:
             self.cache.retain(walk.paths)  # files gone from the library leave the cache too
@@ -597,12 +599,14 @@ class ExactScanRun(ScanRun):
         return Finished.of(document, walk.files, f"{tally.hashed_bytes} hashed bytes")
 
     @staticmethod
-    def _summarize(parts: list[hashing.PackedWalk], last: LastWalk | None) -> tuple[WalkResult, set[int]]:
+    def _summarize(
+        parts: list[hashing.PackedWalk], last: LastWalk | None, with_paths: bool
+    ) -> tuple[WalkResult, set[int]]:
         """The walk's same-size groups; given the last walk, told as changes since (the groups
         of the sizes whose files changed, returned too: every other group is the last scan's).
         Blocking; in a thread."""
         if last is None:
-            return summarize_parts(parts), set()
+            return summarize_parts(parts, with_paths=with_paths), set()
         return walk_changes(last, parts)
 
     @staticmethod
