@@ -611,6 +611,8 @@ def hash_edges(path: str, size: int, dir_fd: int | None = None) -> tuple[str, in
         os.close(fd)
 
 
+_known_hashes, _NOTHING_KNOWN = itemgetter(1, 2), (None, None)  # of a Member
+
 Hasher = Callable[[str, str, int], str | None]  # (kind "partial"|"full", path, size) -> hex or None
 Prefetch = Callable[[list[str], int], None]  # (paths about to be read whole, size)
 ManyHasher = Callable[[list[str], int], list[str | None]]  # full hashes of files likely equal
@@ -630,6 +632,9 @@ def resolve_group(
     head+tail hash first, and only members that still share it get a full hash. Known hashes
     are reused; with `compute=None` a missing one raises NeedsWork.
     """
+
+    if compute is None and _NOTHING_KNOWN in map(_known_hashes, members):
+        raise NeedsWork()  # a file with no hash known needs one whatever its size: said at C speed
 
     def need(kind: str, path: str, known: str | None) -> str | None:
         if known is not None:
