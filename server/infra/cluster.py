@@ -154,7 +154,7 @@ class EventRelay:
                 self.link._set_state(False)
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
 
     def _incoming(self, data: object) -> None:
         if not isinstance(data, bytes | str):
