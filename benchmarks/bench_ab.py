@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .data import ensure_library, random_file, warm_page_cache
-from .load import HttpClient, curl_download, run_wrk
+from .load import HttpClient, curl_download, interleaved, run_wrk
 from .processes import ServerProcess
 from .servers import start_catalog_server
 from .settings import REPO_ROOT, BenchmarkError, pin_to_client_core
@@ -129,9 +129,8 @@ def compare(library: Path, before: Path, rounds: int, duration_s: int) -> None:
     media_servers = {name: start_catalog_server(media_root, checkout=path) for name, path in checkouts.items()}
     figures = {name: new_figures() for name in servers}
     try:
-        order = ["before", "after"]
         for number in range(rounds):
-            for name in order if number % 2 == 0 else order[::-1]:
+            for name in interleaved(["before", "after"], number):
                 measure_round(servers[name], media_servers[name], figures[name], media_path, duration_s)
             print(f"  round {number + 1}/{rounds} done", file=sys.stderr, flush=True)
     finally:

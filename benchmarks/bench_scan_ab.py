@@ -27,16 +27,14 @@ from pathlib import Path
 
 from .bench_scan import BOTH_CORES, TREES, fetch_groups, timed_scan
 from .data import all_files, warm_page_cache
+from .load import interleaved
+from .report import spread
 from .servers import start_catalog_server
 from .settings import REPO_ROOT, BenchmarkError
 
 
-def _spread(values: Sequence[float]) -> str:
-    return f"{statistics.median(values):.1f} [{min(values):.1f}–{max(values):.1f}]"
-
-
 def compare(root: Path, before: Path, rounds: int) -> tuple[list[float], list[float]]:
-    """Each checkout's first-scan times (ms) over `rounds` interleaved rounds."""
+    """Each checkout's first-scan times (seconds) over `rounds` interleaved rounds."""
     warm_page_cache(*(path for path in all_files(root) if os.path.isfile(path)))
     checkouts = {"before": before, "after": REPO_ROOT}
     with contextlib.ExitStack() as stack:
@@ -45,11 +43,10 @@ def compare(root: Path, before: Path, rounds: int) -> tuple[list[float], list[fl
             for name, path in checkouts.items()
         }
         times: dict[str, list[float]] = {name: [] for name in servers}
-        order = ["before", "after"]
         for number in range(rounds):
-            for name in order if number % 2 == 0 else order[::-1]:
+            for name in interleaved(["before", "after"], number):
                 seconds, _event = asyncio.run(timed_scan(servers[name].url, clear_cache=True))
-                times[name].append(seconds * 1000)
+                times[name].append(seconds)
         groups = {name: asyncio.run(fetch_groups(server.url)) for name, server in servers.items()}
     if sorted(map(sorted, groups["before"])) != sorted(map(sorted, groups["after"])):
         raise BenchmarkError("the two checkouts found different duplicate groups")
@@ -66,8 +63,8 @@ def main(argv: Sequence[str] = ()) -> int:
         print("bench_scan_ab: nothing to compare; set BENCH_BEFORE to another checkout")
         print("(e.g. git worktree add /tmp/before <commit>)")
         return 0
-    print(f"first scans, warm, ms: before {before}, after {REPO_ROOT}, {arguments.rounds} interleaved rounds")
-    columns = f"{'tree':<18}  {'before: median [range]':<26}  {'after: median [range]':<26}"
+    print(f"first scans, warm: before {before}, after {REPO_ROOT}, {arguments.rounds} interleaved rounds")
+    columns = f"{'tree':<18}  {'before: median [range]':<30}  {'after: median [range]':<30}"
     print(f"{columns}  after ÷ before (paired median)")
     for name, make in TREES.items():
         if arguments.tree not in (name, "all"):
@@ -75,7 +72,7 @@ def main(argv: Sequence[str] = ()) -> int:
         tree = make()
         old, new = compare(tree.root, Path(before).resolve(), arguments.rounds)
         paired = statistics.median(after / first for first, after in zip(old, new, strict=True))
-        print(f"{tree.name:<18}  {_spread(old):<26}  {_spread(new):<26}  {paired:.3f}", flush=True)
+        print(f"{tree.name:<18}  {spread(old, 's'):<30}  {spread(new, 's'):<30}  {paired:.3f}", flush=True)
     return 0
 
 
