@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from server import keys
 from server.scan import hashing
 from server.scan.run import ExactScanRun
 
@@ -44,9 +45,12 @@ def _groups(document: dict[str, Any]) -> list[list[str]]:
     return sorted(sorted(group["files"]) for group in document["groups"])
 
 
-async def _first_scan(make_client: ClientFactory, root: Path) -> dict[str, Any]:
+async def _first_scan(make_client: ClientFactory, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The results of a first scan of `root` and the hash cache's entries after it."""
     client = await make_client(models_dir=root, cache_dir=root.parent / f"cache-{os.urandom(4).hex()}")
-    return await scan_results(client)
+    results = await scan_results(client)
+    cache = client.app[keys.SCAN].cache
+    return results, {path: cache.lookup(path, *entry[:3]) for path, entry in cache._entries.items()}
 
 
 @pytest.mark.parametrize("tree", ["small", "make_library"])
@@ -57,10 +61,12 @@ async def test_hashing_in_the_walk_finds_what_hashing_afterwards_finds(
         root = _tree(tmp_path / "lib")
     else:
         root, _manifest = make_library_tree(tmp_path, "--sites", "2", "--collections", "6", "--files", "8")
-    in_walk = await _first_scan(make_client, root)
+    in_walk, learnt_in_walk = await _first_scan(make_client, root)
     monkeypatch.setattr(ExactScanRun, "_walk_hashes_small", lambda self: False)
-    afterwards = await _first_scan(make_client, root)
+    afterwards, learnt_afterwards = await _first_scan(make_client, root)
     assert _groups(in_walk) == _groups(afterwards)
+    # the groups the walk's hashes settle are recorded on their own path: the same cache entries
+    assert learnt_in_walk == learnt_afterwards and len(learnt_in_walk) > 0
     for figure in ("files", "bytes", "files_compared", "hashes", "cache_hits", "hash_cache_hits", "cache_hit_rate"):
         assert in_walk["stats"][figure] == afterwards["stats"][figure], figure
     assert in_walk["stats"]["cache_hit_rate"] == 0.0

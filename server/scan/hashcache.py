@@ -9,7 +9,9 @@ version, BLAKE3 hashes) is discarded whole, never mixed with new hashes. Pure do
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -50,6 +52,7 @@ class _File(NamedTuple):
 Learnt = tuple[Walked, Member, str | None, str | None]  # a file, its hashes known before, and those settled
 
 _new_entry = tuple.__new__  # Entry's own __new__ is a Python function: 3x slower, once per file
+_path, _size, _mtime_ns, _inode = (attrgetter(name) for name in ("path", "size", "mtime_ns", "inode"))
 
 
 class HashCache(FileCache[Entry]):
@@ -87,6 +90,14 @@ class HashCache(FileCache[Entry]):
         ]
         if entries:
             self._entries.update(entries)
+            self._changed()
+
+    def store_computed(self, files: Sequence[Walked], fulls: Iterable[str]) -> None:
+        """Record full hashes just computed for files the cache knew nothing of (`store_many`
+        for files that needed no other hash), the entries made in C."""
+        identities = zip(map(_size, files), map(_mtime_ns, files), map(_inode, files), repeat(None), fulls)
+        self._entries.update(zip(map(_path, files), map(_new_entry, repeat(Entry), identities), strict=True))
+        if files:
             self._changed()
 
     def store(self, path: str, size: int, mtime_ns: int, inode: int, partial: str | None, full: str | None) -> None:

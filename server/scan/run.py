@@ -20,12 +20,14 @@ import asyncio
 import logging
 import os
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from multiprocessing.synchronize import Event as CancelEvent
-from typing import Any, ClassVar, Protocol, TypeVar
+from operator import itemgetter
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 from server.errors import ServiceUnavailable
 from server.infra.events import ScanCancelled, ScanFailed, ScanFinished, ScanStarted
@@ -48,6 +50,7 @@ from server.scan.results import (
 )
 
 log = logging.getLogger("archive_catalog")
+_path_of = itemgetter(0)  # of a FileInfo
 
 BATCH_BYTES = 64 * 1024 * 1024
 BATCH_FILES = 2048
@@ -64,6 +67,8 @@ CACHE_SAVE_INTERVAL_S = 30.0
 Batch = list[tuple[int, list[FileInfo], list[hashing.Member], list[hashing.Member]]]
 # a settled group: (size, its files, their hashes known beforehand, the hashes that settled it)
 Resolved = tuple[int, list[FileInfo], list[hashing.Member], Sequence[hashing.Outcome]]
+# a first scan's group the walk's hashes settle: (size, its files, their full hashes)
+SettledByWalk = tuple[int, list[FileInfo], list[str]]
 Item = TypeVar("Item")
 B = TypeVar("B")
 R = TypeVar("R")
@@ -641,7 +646,7 @@ class ExactScanRun(ScanRun):
     async def _hash(self, groups: list[tuple[int, list[FileInfo]]], small_hashes: dict[str, str], tally: Tally) -> None:
         """Settle every group: the groups that need reading go to the workers first, and the
         ones the hash cache and the walk's hashes settle are recorded while the workers read."""
-        known, pending = await self._resolve_known(groups, small_hashes, tally)
+        known, walked, pending = await self._resolve_known(groups, small_hashes, tally)
         root = str(self.tools.library.root)
 
         def weigh(group: tuple[int, list[FileInfo], list[hashing.Member], list[hashing.Member]]) -> tuple[int, int]:
@@ -661,8 +666,11 @@ class ExactScanRun(ScanRun):
             self._in_workers(self._batched(pending, weigh), hashing.hash_groups, arguments, record)
         )
         try:
-            for start in range(0, len(known), YIELD_EVERY_GROUPS):
+            for start in range(0, len(walked), YIELD_EVERY_GROUPS):
                 await asyncio.sleep(0)  # first `reading` sends batches; then requests get through
+                self._advance(self._record_walked(walked[start : start + YIELD_EVERY_GROUPS], tally))
+            for start in range(0, len(known), YIELD_EVERY_GROUPS):
+                await asyncio.sleep(0)
                 self._advance(self._record_groups(known[start : start + YIELD_EVERY_GROUPS], tally))
         except BaseException:
             reading.cancel()
@@ -672,14 +680,24 @@ class ExactScanRun(ScanRun):
 
     async def _resolve_known(
         self, groups: list[tuple[int, list[FileInfo]]], small_hashes: dict[str, str], tally: Tally
-    ) -> tuple[list[Resolved], Batch]:
-        """The groups the hash cache (and the hashes the walk made) settle, with their outcomes,
-        and the ones the workers must read."""
+    ) -> tuple[list[Resolved], list[SettledByWalk], Batch]:
+        """The groups the hash cache (and the hashes the walk made) settle, with their outcomes;
+        those of a first scan the walk's hashes settle alone, with the hashes (the cache knew
+        none of their files: nothing to look up, compare or keep); and the ones the workers
+        must read."""
         resolved: list[Resolved] = []
+        by_walk: list[SettledByWalk] = []
         pending: Batch = []
+        cache_empty = not len(self.cache)
         for count, (size, members) in enumerate(groups):
             if count % YIELD_EVERY_GROUPS == YIELD_EVERY_GROUPS - 1:
                 await asyncio.sleep(0)  # a library of millions: let requests through meanwhile
+            if cache_empty and small_hashes and size <= hashing.SMALL_FILE:
+                fulls = list(map(small_hashes.get, map(_path_of, members)))
+                if None not in fulls:
+                    by_walk.append((size, members, cast(list[str], fulls)))
+                    tally.computed += len(members)  # computed by the walk
+                    continue
             known = self.cache.members(members)
             given = known
             if small_hashes and size <= hashing.SMALL_FILE:
@@ -693,7 +711,22 @@ class ExactScanRun(ScanRun):
                 resolved.append((size, members, known, hashing.resolve_group(size, given, None)))
             except hashing.NeedsWork:
                 pending.append((size, members, known, given))
-        return resolved, pending
+        return resolved, by_walk, pending
+
+    def _record_walked(self, groups: Iterable[SettledByWalk], tally: Tally) -> Settled:
+        """Record groups the walk's hashes settled in a first scan (`_record`'s outcome for
+        files that each needed one hash, computed now): no cache hit, every hash learnt."""
+        recorded = Settled()
+        for size, members, fulls in groups:
+            self.cache.store_computed(members, fulls)
+            tally.groups += [duplicate_group(digest, size, same) for digest, same in same_hashes(members, fulls)]
+            files = len(members)
+            tally.by_size[size] = (files, files)
+            tally.needed += files
+            tally.files_compared += files
+            recorded.files += files
+            recorded.nbytes += size * files
+        return recorded
 
     def _record_groups(self, groups: Iterable[Resolved], tally: Tally) -> Settled:
         """Record settled groups (`_record`); returns what they add to the progress."""
@@ -724,7 +757,8 @@ class ExactScanRun(ScanRun):
         a known hash); a file is a cache hit when every hash it needed was known.
         """
         learnt: list[Learnt] = []
-        by_hash: dict[str, list[FileInfo]] = {}
+        hashed: list[FileInfo] = []
+        fulls: list[str] = []
         needed, cached_hashes, cache_hits, unreadable = 0, 0, 0, 0
         for info, member, (partial, full) in zip(members, known, outcomes, strict=True):
             if full is None:
@@ -733,11 +767,8 @@ class ExactScanRun(ScanRun):
                     continue
                 used, cached = 1, int(member[1] is not None)
             else:
-                same = by_hash.get(full)
-                if same is None:
-                    by_hash[full] = [info]
-                else:
-                    same.append(info)
+                hashed.append(info)
+                fulls.append(full)
                 if partial is None:
                     used, cached = 1, int(member[2] is not None)
                 else:
@@ -749,7 +780,7 @@ class ExactScanRun(ScanRun):
             else:
                 learnt.append((info, member, partial, full))
         self.cache.store_many(learnt)
-        tally.groups += [duplicate_group(digest, size, same) for digest, same in by_hash.items() if len(same) > 1]
+        tally.groups += [duplicate_group(digest, size, same) for digest, same in same_hashes(hashed, fulls)]
         tally.unreadable += unreadable
         hits = Settled(cache_hits=cache_hits, hash_cache_hits=cached_hashes)
         tally.by_size[size] = (len(members), needed)
@@ -757,6 +788,19 @@ class ExactScanRun(ScanRun):
         tally.files_compared += len(members)
         tally.file_cache_hits += cache_hits
         return hits
+
+
+def same_hashes(files: Sequence[FileInfo], fulls: Sequence[str]) -> list[tuple[str, list[FileInfo]]]:
+    """The files sharing a full hash (`fulls[i]` is `files[i]`'s), by hash in the order each
+    first appears: one count in C, and lists only for the hashes that repeat."""
+    counts = Counter(fulls)
+    if len(counts) == len(fulls):
+        return []
+    by_hash: dict[str, list[FileInfo]] = {}
+    for info, full in zip(files, fulls, strict=True):
+        if counts[full] > 1:
+            by_hash.setdefault(full, []).append(info)
+    return list(by_hash.items())
 
 
 def _vouched_folders(
