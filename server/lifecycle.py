@@ -69,7 +69,7 @@ async def cluster(app: web.Application) -> AsyncIterator[None]:
     """The Redis link (first ping, then a monitor) and the cluster-wide event relay."""
     link, relay = app[keys.REDIS_LINK], app[keys.EVENT_RELAY]
     await link.ping()
-    tasks = [asyncio.create_task(link.monitor()), asyncio.create_task(relay.listen())]
+    tasks = [asyncio.create_task(task) for task in (link.monitor(), relay.listen(), relay.send())]
     yield
     relay.close()
     await _stop(tasks)

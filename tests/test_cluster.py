@@ -43,6 +43,28 @@ async def test_events_reach_the_other_instance(make_client: ClientFactory) -> No
     assert arrived_event.site == "alpha"
 
 
+async def test_events_reach_the_other_instance_in_the_order_they_happened(make_client: ClientFactory) -> None:
+    """A scan's last progress must not overtake its `scan.finished` on the way: the other
+    instance would then take the scan for running again (and refuse to start one)."""
+    require_redis()
+    first = await make_client(redis_url=SHARED_URL)
+    second = await make_client(redis_url=SHARED_URL)
+    received: list[str] = []
+    second.app[keys.EVENTS].subscribe(
+        lambda e: received.append(e.model) if isinstance(e, LibraryChanged) and e.origin is not None else None
+    )
+    await eventually(lambda: _healthy(first))
+    await eventually(lambda: _healthy(second))
+    await asyncio.sleep(0.2)  # let both subscriptions settle
+
+    sent = [f"m{index}" for index in range(300)]
+    for model in sent:  # published in one go, as a scan's events are
+        first.app[keys.EVENTS].publish(LibraryChanged(site="order", model=model))
+
+    await eventually(lambda: len(received) == len(sent), within=15)
+    assert received == sent
+
+
 async def test_a_delete_on_one_instance_invalidates_the_other(make_client: ClientFactory, library_root: Path) -> None:
     require_redis()
     first = await make_client(redis_url=SHARED_URL, watch_interval_s=3600)  # only the relay can tell B

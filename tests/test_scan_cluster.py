@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from server import keys
+from server.infra.events import ScanFinished, ScanProgress, ScanStarted
 from server.scan.run import ScanRun
 
 from .conftest import Client, ClientFactory
@@ -108,3 +109,24 @@ async def test_cancel_from_the_other_instance(
 
     await eventually(second_sees_the_end, within=15)
     assert (await second.post("/api/scan/cancel")).status == 409
+
+
+async def test_a_late_progress_of_a_finished_remote_scan_is_not_a_running_scan(make_client: ClientFactory) -> None:
+    """Another instance's events may arrive late: a progress after its scan's outcome does not
+    make this instance refuse to scan."""
+    client = await make_client()
+    service = client.app[keys.SCAN]
+    library, other = service.library_id, "other-instance"
+    running = {"running": True, "scan_id": "s1", "kind": "exact", "phase": "hashing"}
+    service.on_remote_event(ScanStarted(library=library, scan_id="s1", origin=other))
+    service.on_remote_event(ScanProgress(library=library, progress=running, origin=other))
+    assert (await client.post("/api/scan")).status == 409
+    finished = ScanFinished(library=library, scan_id="s1", groups=0, total_wasted=0, stats={}, origin=other)
+    service.on_remote_event(finished)
+    service.on_remote_event(ScanProgress(library=library, progress=running, origin=other))  # late
+    assert service.snapshot()["running"] is False
+    assert (await client.post("/api/scan")).status == 202
+    await service.wait()
+    # a later scan there is mirrored again
+    service.on_remote_event(ScanProgress(library=library, progress={**running, "scan_id": "s2"}, origin=other))
+    assert service.snapshot()["scan_id"] == "s2"

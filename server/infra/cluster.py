@@ -4,11 +4,14 @@ relay, and cluster-wide locks.
 `RedisLink` owns one redis.asyncio client. A monitor pings it every second; the link is
 `up` or `down`, with one warning when Redis goes away and one when it is back. Every call
 through `link.run` has a short timeout and fails fast while the link is down, so no request
-waits on a dead Redis: callers fall back to local behaviour.
+waits on a dead Redis: callers fall back to local behaviour. Its connections are a bounded
+pool that a burst of calls waits on (within the call's timeout) rather than overflows: an
+overflowing pool would take the link down with Redis healthy.
 
 `EventRelay` makes the in-process `EventBus` cluster-wide: events published here (stamped
-with this instance's id) go to a Redis channel; events from other instances arrive through
-a subscription and are published locally. `ClusterLock` is a Redis lock with expiry and
+with this instance's id) go to a Redis channel, one after another in the order they happened
+(a scan's last progress must not overtake its `scan.finished`); events from other instances
+arrive through a subscription and are published locally. `ClusterLock` is a Redis lock with expiry and
 renewal, so a crashed holder blocks nobody for longer than the expiry.
 """
 
@@ -19,7 +22,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import orjson
 import redis.asyncio as redis_asyncio
@@ -34,6 +37,8 @@ log = logging.getLogger("archive_catalog")
 T = TypeVar("T")
 
 CALL_TIMEOUT_S = 1.0
+MAX_CONNECTIONS = 64  # pooled; more concurrent calls wait for one (redis-py 8 fails past 100 by default)
+OUTBOX_EVENTS = 10_000  # events waiting to go out; past it (Redis far too slow) new ones are dropped
 PING_INTERVAL_S = 1.0
 KEY_PREFIX = "archive-catalog"
 EVENTS_CHANNEL = f"{KEY_PREFIX}:events"
@@ -59,13 +64,16 @@ class RedisLink:
         self.instance_id = instance_id or secrets.token_hex(6)
         # one immediate retry on a connection error: after Redis restarts, the first command
         # on a stale pooled connection fails although Redis is back
-        self.client: redis_asyncio.Redis = redis_asyncio.from_url(
+        pool = redis_asyncio.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=CALL_TIMEOUT_S,
             socket_timeout=CALL_TIMEOUT_S,
             socket_connect_timeout=CALL_TIMEOUT_S,
             retry=Retry(NoBackoff(), 1),
             retry_on_error=[RedisConnectionError],
         )
+        self.client: redis_asyncio.Redis = redis_asyncio.Redis.from_pool(pool)  # closed with the client
         self.up = False
         self._announced: bool | None = None
 
@@ -120,19 +128,24 @@ class EventRelay:
         self.bus = bus
         self.channel = channel
         self._unsubscribe = bus.subscribe(self._outgoing)
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(OUTBOX_EVENTS)
 
     def _outgoing(self, event: Event) -> None:
         if event.origin is not None or not self.link.up:  # only this instance's own events go out
             return
         payload = orjson.dumps({**event.to_json(), "origin": self.link.instance_id})
-        task = asyncio.ensure_future(self._publish(payload))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        try:
+            self._outbox.put_nowait(payload)
+        except asyncio.QueueFull:
+            log.debug("event relay: %d events waiting for Redis; dropped %s", OUTBOX_EVENTS, payload[:80])
 
-    async def _publish(self, payload: bytes) -> None:
-        with contextlib.suppress(RedisUnavailable):
-            await self.link.run(lambda client: client.publish(self.channel, payload))
+    async def send(self) -> None:
+        """Publish this instance's events, one at a time in the order they happened (concurrent
+        publishes go over different pooled connections and may arrive in any order)."""
+        while True:
+            payload = await self._outbox.get()
+            with contextlib.suppress(RedisUnavailable):
+                await self.link.run(lambda client: client.publish(self.channel, payload))  # noqa: B023 - awaited here
 
     async def listen(self) -> None:
         """Subscribe (again after every outage) and publish other instances' events here."""
@@ -172,9 +185,8 @@ class EventRelay:
                 self.bus.publish(received)
 
     def close(self) -> None:
+        """Stop relaying this instance's events (what still waits to go out is dropped with `send`)."""
         self._unsubscribe()
-        for task in self._pending:
-            task.cancel()
 
 
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"

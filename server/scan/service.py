@@ -116,6 +116,7 @@ class ScanService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._remote: dict[str, Any] | None = None  # progress of a scan on another instance
         self._remote_seen = 0.0
+        self._remote_ended: str | None = None  # the last scan another instance told its outcome of
 
     @staticmethod
     def library_id_of(library: Library) -> str:
@@ -267,7 +268,8 @@ class ScanService:
             if self.running:
                 self._request_cancel()
         elif isinstance(event, ScanProgress):
-            if event.progress.get("running"):
+            # a progress that arrives after its scan's outcome (delayed on the way) is not a scan
+            if event.progress.get("running") and event.progress.get("scan_id") != self._remote_ended:
                 self._remote = dict(event.progress)
                 self._remote_seen = self.clock()
         elif isinstance(event, ScanStarted):
@@ -275,6 +277,7 @@ class ScanService:
             self._remote_seen = self.clock()
         elif isinstance(event, ScanFinished | ScanFailed | ScanCancelled):
             self._remote = None
+            self._remote_ended = event.scan_id
 
     # -- results and clean-up ------------------------------------------------------------
 
