@@ -719,13 +719,9 @@ class ExactScanRun(ScanRun):
         recorded = Settled()
         for size, members, fulls in groups:
             self.cache.store_computed(members, fulls)
-            tally.groups += [duplicate_group(digest, size, same) for digest, same in same_hashes(members, fulls)]
-            files = len(members)
-            tally.by_size[size] = (files, files)
-            tally.needed += files
-            tally.files_compared += files
-            recorded.files += files
-            recorded.nbytes += size * files
+            self._count(size, len(members), members, fulls, len(members), 0, tally)
+            recorded.files += len(members)
+            recorded.nbytes += size * len(members)
         return recorded
 
     def _record_groups(self, groups: Iterable[Resolved], tally: Tally) -> Settled:
@@ -780,14 +776,27 @@ class ExactScanRun(ScanRun):
             else:
                 learnt.append((info, member, partial, full))
         self.cache.store_many(learnt)
-        tally.groups += [duplicate_group(digest, size, same) for digest, same in same_hashes(hashed, fulls)]
+        self._count(size, len(members), hashed, fulls, needed, cache_hits, tally)
         tally.unreadable += unreadable
-        hits = Settled(cache_hits=cache_hits, hash_cache_hits=cached_hashes)
-        tally.by_size[size] = (len(members), needed)
+        return Settled(cache_hits=cache_hits, hash_cache_hits=cached_hashes)
+
+    @staticmethod
+    def _count(
+        size: int,
+        files: int,
+        hashed: Sequence[FileInfo],
+        fulls: Sequence[str],
+        needed: int,
+        cache_hits: int,
+        tally: Tally,
+    ) -> None:
+        """Add a settled size to the tally: its `files` compared, the `hashed` ones' duplicate
+        groups (`fulls[i]` is `hashed[i]`'s full hash), the hashes it `needed` and its cache hits."""
+        tally.groups += [duplicate_group(digest, size, same) for digest, same in same_hashes(hashed, fulls)]
+        tally.by_size[size] = (files, needed)
         tally.needed += needed
-        tally.files_compared += len(members)
+        tally.files_compared += files
         tally.file_cache_hits += cache_hits
-        return hits
 
 
 def same_hashes(files: Sequence[FileInfo], fulls: Sequence[str]) -> list[tuple[str, list[FileInfo]]]:
