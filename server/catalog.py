@@ -173,7 +173,8 @@ class Catalog:
 
     # -- freshness ----------------------------------------------------------------------
 
-    def _require_available(self) -> None:
+    def require_available(self) -> None:
+        """A 503 while the library's root is missing (an unmounted drive)."""
         if not self.watcher.available:
             raise library_unavailable()
 
@@ -197,7 +198,7 @@ class Catalog:
     # -- site walks ---------------------------------------------------------------------
 
     async def site_listing(self, site: str) -> SiteListing:
-        self._require_available()
+        self.require_available()
 
         async def walk() -> GenerationStamped:
             generation = self.watcher.generation(site)
@@ -216,7 +217,7 @@ class Catalog:
         Cold cost: the walk (if not cached) plus one scandir and one stat per media file of
         the site, in a thread, once per site generation.
         """
-        self._require_available()
+        self.require_available()
         key = site + FILE_INDEX_SUFFIX
 
         async def build() -> GenerationStamped:
@@ -246,7 +247,7 @@ class Catalog:
     # -- rendered responses -------------------------------------------------------------
 
     async def sites(self) -> Rendered:
-        self._require_available()
+        self.require_available()
 
         async def build() -> GenerationStamped:
             generation = self.watcher.total_generation
@@ -270,7 +271,7 @@ class Catalog:
         return self.library.site_names(), -1 if racy else mtime_ns
 
     async def models(self, query: ModelsQuery) -> Rendered:
-        self._require_available()
+        self.require_available()
         key = (query.site, query.page, query.limit, query.sort, query.order, query.q)  # the body echoes q as given
         hit = self.models_cache.lookup(key, self._generation_fresh)
         if hit is not None:  # the hot path: no closure, no extra coroutine
@@ -300,7 +301,7 @@ class Catalog:
 
     async def search(self, query: SearchQuery) -> Rendered:
         """Models (by name) and media files (by file name) of every site matching `q`."""
-        self._require_available()
+        self.require_available()
         key = (SEARCH_KEY, query.q, query.limit)
         hit = self.models_cache.lookup(key, self._generation_fresh)
         if hit is not None:
@@ -353,7 +354,7 @@ class Catalog:
         return listing
 
     async def _folder_stamped(self, site: str, model: str) -> FolderStamped:
-        self._require_available()
+        self.require_available()
         key = (site, model)
         hit = self.media_list_cache.lookup(key, self._folder_fresh)
         if hit is not None:  # the hot path (a site's download asks for each model): no closure
@@ -372,7 +373,7 @@ class Catalog:
         return await self.media_list_cache.compute_once(key, read, cacheable=self._not_racy)
 
     async def model(self, query: ModelQuery) -> Rendered:
-        self._require_available()
+        self.require_available()
         hit = self.model_info_cache.lookup(query, self._folder_fresh)
         if hit is not None:  # the hot path: no closure, no extra coroutine
             cached: Rendered = hit.value

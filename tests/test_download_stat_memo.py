@@ -1,7 +1,8 @@
 """Repeat downloads without a `stat` per file: inotify stamps (`server.infra.folder_events`),
-the download selection's memo (`StatMemo`) and the library watcher's sweep. Every change a
-fresh `stat` would see must still count: files rewritten in place, touched, added, removed,
-changed through a symbolic link or a second hard link."""
+the download selection's memo (`StatMemo`, and the whole selections it remembers while no
+watched folder changes) and the library watcher's sweep. Every change a fresh `stat` would see
+must still count: files rewritten in place, touched, added, removed, changed through a
+symbolic link or a second hard link."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from server import keys
 from server.cache import freshness
 from server.cache.freshness import FolderWatcher
 from server.downloads import selection as selection_module
@@ -282,6 +284,132 @@ async def test_a_file_given_a_second_name_later_and_written_through_it_gives_a_n
     cache, files = await _download(client, url, tmp_path)
     assert cache == "MISS"
     assert files["bruno/shared.jpg"] == new_bytes
+
+
+class FolderLookups:
+    """The model folders a selection asks the catalog for."""
+
+    def __init__(self, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.models: list[str] = []
+        catalog = client.app[keys.CATALOG]
+        real = catalog.folder
+
+        async def counting(site: str, model: str) -> FolderListing:
+            self.models.append(model)
+            return await real(site, model)
+
+        monkeypatch.setattr(catalog, "folder", counting)
+
+
+async def test_a_repeat_site_download_looks_up_no_folder_until_a_watched_one_changes(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _settled_listings(library_root)
+    client = await make_client(watch_interval_s=3600)
+    url = "/api/download?site=alpha"
+    for _ in range(2):  # stat'ed, then vouched for by stamps older than the request
+        await _download(client, url, tmp_path)
+    lookups, stats = FolderLookups(client, monkeypatch), StatCount(monkeypatch)
+    assert (await _download(client, url, tmp_path))[0] == "HIT"
+    assert (lookups.models, stats.folders) == ([], [])
+
+    added = write(library_root / "alpha" / "bruno" / "new.jpg", jpeg_bytes(42))
+    cache, files = await _download(client, url, tmp_path)
+    assert (cache, files["bruno/new.jpg"]) == ("MISS", added.read_bytes())
+    assert (sorted(lookups.models), stats.folders) == (["Carla", "ana", "bruno"], ["bruno"])
+
+    for _ in range(2):
+        assert (await _download(client, url, tmp_path))[0] == "HIT"
+    lookups.models.clear()
+    assert (await _download(client, url, tmp_path))[0] == "HIT"
+    assert lookups.models == []
+    (library_root / "alpha" / "ana" / "img2.jpg").unlink()
+    cache, files = await _download(client, url, tmp_path)
+    assert cache == "MISS"
+    assert "ana/img2.jpg" not in files and "ana/img1.jpg" in files
+
+
+async def test_a_folder_holding_a_link_is_read_on_every_repeat_of_a_remembered_site(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No stamp vouches for a file reached by a symbolic link: the rest of the site is
+    remembered, that folder is looked up and stat'ed each time, and a change through the
+    link's target is in the next archive."""
+    original = write(library_root / "alpha" / "bruno" / "shared.jpg", jpeg_bytes(5), mtime=1_700_000_000)
+    linked = library_root / "alpha" / "linked"
+    write(linked / "own.jpg", jpeg_bytes(6))
+    (linked / "shared.jpg").symlink_to(Path("..") / "bruno" / "shared.jpg")
+    _settled_listings(library_root)
+    client = await make_client(watch_interval_s=3600)
+    url = "/api/download?site=alpha"
+    for _ in range(2):
+        await _download(client, url, tmp_path)
+    lookups, stats = FolderLookups(client, monkeypatch), StatCount(monkeypatch)
+    assert (await _download(client, url, tmp_path))[0] == "HIT"
+    assert (lookups.models, stats.folders) == (["linked"], ["linked"])
+    new_bytes = jpeg_bytes(7, (40, 30))
+    with open(original, "r+b") as handle:
+        handle.write(new_bytes)
+        handle.truncate()
+    os.utime(original, (1_800_000_000, 1_800_000_000))
+    cache, files = await _download(client, url, tmp_path)
+    assert cache == "MISS"
+    assert files["linked/shared.jpg"] == files["bruno/shared.jpg"] == new_bytes
+
+
+async def test_a_folder_kept_after_a_selection_began_is_not_vouched_for_by_it(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stamp taken while a selection reads the catalog may postdate a change the listing it
+    read missed: that selection must not remember the folder as vouched for."""
+    _settled_listings(library_root)
+    client = await make_client(watch_interval_s=3600)
+    await _download(client, "/api/download?site=alpha&model=bruno&model=Carla", tmp_path)  # kept
+    service = client.app[keys.DOWNLOADS]
+    catalog = client.app[keys.CATALOG]
+    real = catalog.folder
+    meanwhile: list[str] = []
+
+    async def another_request_first(site: str, model: str) -> FolderListing:
+        if model == "ana" and not meanwhile:  # another download keeps ana's folder now
+            meanwhile.append(model)
+            await selection_module.select(catalog, "alpha", ["ana"], service.stat_memo)
+        return await real(site, model)
+
+    monkeypatch.setattr(catalog, "folder", another_request_first)
+    await selection_module.select(catalog, "alpha", [], service.stat_memo)
+    assert meanwhile == ["ana"]
+    lookups = FolderLookups(client, monkeypatch)
+    await selection_module.select(catalog, "alpha", [], service.stat_memo)
+    assert lookups.models == ["ana"]  # bruno and Carla remembered; ana's folder read again
+
+
+async def test_a_change_while_a_remembered_selection_reads_its_other_folders_is_in_it(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The remembered folders hold as of the check before the catalog is read; a folder that
+    changes while the folders no stamp vouches for are read is not taken from memory."""
+    write(library_root / "alpha" / "bruno" / "shared.jpg", jpeg_bytes(5), mtime=1_700_000_000)
+    linked = library_root / "alpha" / "linked"
+    write(linked / "own.jpg", jpeg_bytes(6))
+    (linked / "shared.jpg").symlink_to(Path("..") / "bruno" / "shared.jpg")
+    _settled_listings(library_root)
+    client = await make_client(watch_interval_s=3600)
+    for _ in range(2):
+        await _download(client, "/api/download?site=alpha", tmp_path)
+    catalog, service = client.app[keys.CATALOG], client.app[keys.DOWNLOADS]
+    real = catalog.folder
+    rewritten = library_root / "alpha" / "ana" / "img1.jpg"
+
+    async def rewrite_meanwhile(site: str, model: str) -> FolderListing:
+        if model == "linked":
+            rewritten.write_bytes(jpeg_bytes(77, (48, 36)))
+        return await real(site, model)
+
+    monkeypatch.setattr(catalog, "folder", rewrite_meanwhile)
+    chosen = await selection_module.select(catalog, "alpha", [], service.stat_memo)
+    sizes = {file.archive_name: file.size for file in chosen.files}
+    assert sizes["ana/img1.jpg"] == rewritten.stat().st_size
 
 
 # -- the library watcher ---------------------------------------------------------------

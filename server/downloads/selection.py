@@ -2,7 +2,8 @@
 
 Each file is stat'ed per request (`select`: enough to find a cached archive, whose bytes are
 already made), unless inotify says nothing in its folder changed since the last time
-(`StatMemo`, over `server.infra.folder_events`), and, before anything is built, opened
+(`StatMemo`, over `server.infra.folder_events`; and when nothing changed in any watched folder,
+the last selection of the same models is given again whole, key included), and, before anything is built, opened
 (`readable`): a file gone since the listing, or one the server cannot open (permissions, a
 dangling link, not a regular file), is left out there, before any plan or byte, whatever the
 format. Also the cache key (format +
@@ -27,7 +28,7 @@ from server.archives.plans import FORMAT_VERSION
 from server.catalog import Catalog
 from server.errors import NotFound
 from server.infra.folder_events import FolderEvents
-from server.library import MAX_NAME_BYTES, FolderListing, natural_key
+from server.library import MAX_NAME_BYTES, FolderListing, SiteListing, natural_key
 
 log = logging.getLogger("archive_catalog")
 
@@ -63,6 +64,7 @@ class Selection:
     models: tuple[str, ...]
     whole_site: bool
     files: tuple[SelectedFile, ...]
+    keys: dict[str, str] = field(init=False, default_factory=dict, repr=False, compare=False)  # format -> cache key
 
     def images(self) -> list[SelectedFile]:
         return [f for f in self.files if f.kind == "image"]
@@ -77,17 +79,29 @@ async def select(catalog: Catalog, site: str, models: Sequence[str], memo: StatM
     """The files of `models` of `site` (all its models when none), in natural order; 404s.
 
     A model folder whose files were stat'ed before, and in which inotify saw nothing change
-    since (`memo`), gives those stats again (no syscall per file); the rest are stat'ed."""
+    since (`memo`), gives those stats again (no syscall per file); the rest are stat'ed. When no
+    watched folder changed at all since the same models were selected, their kept folders are
+    not even looked up (`StatMemo.recall`): only the folders no stamp vouches for are read."""
     whole_site = not models
+    listing: SiteListing | None = None
     if whole_site:
         listing = await catalog.site_listing(site)
         names = [m.name for m in listing.models]
         if not names:
             raise NotFound(f"Site {site!r} holds no media.")
     else:
+        catalog.require_available()
         names = sorted(set(models), key=natural_key)
+    asked = (site, () if whole_site else tuple(names))
+    recalled = memo.recall(asked, listing)
+    if recalled is not None and len(recalled.vouched) == len(names):
+        return recalled.selection  # the repeat download of an unchanged selection: nothing looked up
+    vouched = dict(recalled.vouched) if recalled is not None else {}
+    begun = memo.moment()  # before the catalog is read
     chosen: list[tuple[FolderListing, str]] = []
     for model in names:
+        if model in vouched:
+            continue
         try:
             folder = await catalog.folder(site, model)
         except NotFound:
@@ -98,6 +112,14 @@ async def select(catalog: Catalog, site: str, models: Sequence[str], memo: StatM
             raise NotFound(f"Model {model!r} in site {site!r} holds no media.")
         chosen.append((folder, model))
     known = memo.known(chosen)
+    epoch = memo.epoch()  # what `vouched` holds as of
+    if recalled is not None and epoch != recalled.epoch:  # a folder changed meanwhile: all of them again
+        memo.forget(asked)
+        return await select(catalog, site, models, memo)
+    # kept by a stamp taken before this request read the catalog: while no watched folder
+    # changes, what the same request would find again (a stamp taken later may postdate a change
+    # that a listing read before it missed)
+    vouched.update((model, files) for (_, model), files in memo.kept_before(chosen, known, begun))
     unknown = [pair for pair, files in zip(chosen, known, strict=True) if files is None]
     if unknown:
         stamps = memo.stamps(unknown)  # before the stats: a change after them moves the stamp
@@ -107,12 +129,31 @@ async def select(catalog: Catalog, site: str, models: Sequence[str], memo: StatM
             if stamp is not None and exclusive:
                 memo.keep(folder, stamp, files)
         known = [files if files is not None else next(fresh)[0] for files in known]
-    return Selection(site, tuple(names), whole_site, tuple(chain.from_iterable(files or () for files in known)))
+    found = dict(vouched)
+    found.update((model, files) for (_, model), files in zip(chosen, known, strict=True) if files is not None)
+    selection = Selection(site, tuple(names), whole_site, tuple(chain.from_iterable(found.get(m, ()) for m in names)))
+    return memo.remember(asked, _Remembered(epoch, listing, vouched, selection))
+
+
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    epoch: int | None  # `FolderEvents.epoch` when the selection was made
+    listing: SiteListing | None  # a whole site's: the catalog listing its model names came from
+    vouched: dict[str, tuple[SelectedFile, ...]]  # model -> its files, for the folders stamps vouch for
+    selection: Selection
+
+
+MAX_SELECTIONS_KEPT = 256
 
 
 class StatMemo:
     """The stat'ed files of model folders watched by `FolderEvents`, kept while nothing in the
     folder changes: what a repeat download (a cache hit) needs without a `stat` per file.
+
+    A selection whose every folder was so kept (`remember`) is itself kept while no watched
+    folder changes at all (`FolderEvents.epoch`) and, for a whole site, while the catalog gives
+    the same site listing (`recall`): a repeat download of a site of hundreds of folders then
+    asks neither the catalog nor the memo about each folder.
 
     A folder is kept only if its files are its own: no symbolic link (its target may change
     elsewhere) and no file with another hard link (changed through another folder, the event
@@ -122,10 +163,46 @@ class StatMemo:
     def __init__(self, events: FolderEvents | None) -> None:
         self.events = events
         self._folders: OrderedDict[str, tuple[FolderListing, int, tuple[SelectedFile, ...]]] = OrderedDict()
+        self._selections: OrderedDict[tuple[str, tuple[str, ...]], _Remembered] = OrderedDict()
+
+    def recall(self, asked: tuple[str, tuple[str, ...]], listing: SiteListing | None) -> _Remembered | None:
+        """What was remembered for `asked` (site, models named: none for the whole site), if no
+        watched folder changed since and a whole site is listed as it was; else None."""
+        if self.events is None or not self._selections:
+            return None
+        self.events.refresh()
+        kept = self._selections.get(asked)
+        if kept is None or kept.epoch != self.events.epoch or kept.listing is not listing:
+            return None
+        return kept
+
+    def remember(self, asked: tuple[str, tuple[str, ...]], made: _Remembered) -> Selection:
+        """Keep `made` (its `vouched` folders from `recall` or `kept_before`, as of its `epoch`);
+        returns its selection, or the one kept before if it holds the same files (keys made)."""
+        if self.events is None or not made.vouched:
+            return made.selection
+        kept = self._selections.get(asked)
+        if kept is not None and (kept.selection.models, kept.selection.files) == (
+            made.selection.models,
+            made.selection.files,
+        ):
+            made = replace(made, selection=kept.selection)
+        self._selections[asked] = made
+        self._selections.move_to_end(asked)
+        while len(self._selections) > MAX_SELECTIONS_KEPT:
+            self._selections.popitem(last=False)
+        return made.selection
+
+    def forget(self, asked: tuple[str, tuple[str, ...]]) -> None:
+        self._selections.pop(asked, None)
+
+    def epoch(self) -> int | None:
+        """`FolderEvents.epoch` as of the last refresh; None without inotify."""
+        return None if self.events is None else self.events.epoch
 
     def known(self, chosen: Sequence[tuple[FolderListing, str]]) -> list[tuple[SelectedFile, ...] | None]:
         """Each folder's kept files if they still hold, else None."""
-        if self.events is None:
+        if self.events is None or not chosen:
             return [None] * len(chosen)
         self.events.refresh()
         out: list[tuple[SelectedFile, ...] | None] = []
@@ -138,6 +215,27 @@ class StatMemo:
                 out.append(kept[2])
             else:
                 out.append(None)
+        return out
+
+    def moment(self) -> int | None:
+        """Now, in stamps (for `stamped_before`); None without inotify."""
+        return None if self.events is None else self.events.newest_stamp
+
+    def kept_before(
+        self,
+        chosen: Sequence[tuple[FolderListing, str]],
+        known: Sequence[tuple[SelectedFile, ...] | None],
+        moment: int | None,
+    ) -> list[tuple[tuple[FolderListing, str], tuple[SelectedFile, ...]]]:
+        """The folders of `chosen` whose files `known` holds under a stamp taken no later than
+        `moment` (so a listing read after `moment` saw everything the stamp vouches for)."""
+        if moment is None:
+            return []
+        out = []
+        for pair, files in zip(chosen, known, strict=True):
+            kept = self._folders.get(str(pair[0].path))
+            if files is not None and kept is not None and kept[1] <= moment:
+                out.append((pair, files))
         return out
 
     def stamps(self, chosen: Sequence[tuple[FolderListing, str]]) -> list[int | None]:
@@ -155,6 +253,7 @@ class StatMemo:
 
     def close(self) -> None:
         self._folders.clear()
+        self._selections.clear()
         if self.events is not None:
             self.events.close()
 
@@ -251,11 +350,15 @@ def _readable_file(path: str, shown: str) -> os.stat_result | None:
 
 
 def selection_key(fmt: str, selection: Selection) -> str:
-    models = "\x00*" if selection.whole_site else "\x00".join(selection.models)
-    head = f"{FORMAT_VERSION}\x00{fmt}\x00{selection.site}\x00{models}\x01"
-    hasher = blake3.blake3(head.encode(errors="surrogateescape"))
-    hasher.update(b"".join([f.key_line for f in selection.files]))  # one update, not one per file
-    return hasher.hexdigest()[:40]
+    """The cache key of `selection` in format `fmt`, made once per selection and format."""
+    key = selection.keys.get(fmt)
+    if key is None:
+        models = "\x00*" if selection.whole_site else "\x00".join(selection.models)
+        head = f"{FORMAT_VERSION}\x00{fmt}\x00{selection.site}\x00{models}\x01"
+        hasher = blake3.blake3(head.encode(errors="surrogateescape"))
+        hasher.update(b"".join([f.key_line for f in selection.files]))  # one update, not one per file
+        key = selection.keys[fmt] = hasher.hexdigest()[:40]
+    return key
 
 
 def download_filename(selection: Selection, fmt: str) -> str:

@@ -6,7 +6,9 @@ non-blocking `ioctl` when nothing did), `still(folder, stamp)` is true only if n
 folder was written, truncated, touched, chmod'ed, created, deleted or renamed since the stamp
 was taken, and the folder itself was neither moved nor deleted nor unmounted. The kernel queues
 an event before the call that caused it returns, so a change made before a request arrived is
-seen by that request: what a fresh `stat` of every file would tell, for one syscall.
+seen by that request: what a fresh `stat` of every file would tell, for one syscall. And
+`epoch` moves on with any event at all: while it stays put, every stamp that held still holds,
+which vouches for many folders at once (a whole site's download) with no check per folder.
 
 Only folders on local file systems are stamped (inotify does not see a NAS's other clients,
 nor FUSE's): anything else gets no stamp and the caller stats as before. So does everything
@@ -97,6 +99,7 @@ class FolderEvents:
         self._watches: OrderedDict[str, tuple[int, int]] = OrderedDict()  # folder -> (watch, stamp)
         self._folders: dict[int, str] = {}  # watch -> folder
         self._next = 0
+        self._epoch = 0  # moved on whenever a stamp may have stopped holding (see `epoch`)
 
     def _new_stamp(self) -> int:
         self._next += 1
@@ -141,6 +144,18 @@ class FolderEvents:
             self._unavailable = True
         return self._inotify is not None
 
+    @property
+    def newest_stamp(self) -> int:
+        """The newest stamp given so far (stamps only grow): one no newer was taken before now."""
+        return self._next
+
+    @property
+    def epoch(self) -> int:
+        """A number that moves on whenever any stamp may have stopped holding (an event taken in
+        by `refresh`, a folder no longer watched, `close`): while it stays put after a `refresh`,
+        every `still` that held when it was read holds still, with no check per folder."""
+        return self._epoch
+
     def still(self, folder: str, stamp: int) -> bool:
         """Whether nothing in `folder` changed since `stamp` (as of the last `refresh`)."""
         watched = self._watches.get(folder)
@@ -152,6 +167,7 @@ class FolderEvents:
             return
         linked = False
         for event in self._inotify.read(timeout=0):
+            self._epoch += 1
             if event.mask & _flags.Q_OVERFLOW:
                 for folder in list(self._watches):
                     self._forget(folder)
@@ -172,10 +188,12 @@ class FolderEvents:
         """A file of some folder got a name here (a hard link made or moved in): a write through
         this name is told to this folder only, and the link to none of the file's other folders,
         so no stamp may hold."""
+        self._epoch += 1
         for folder, (watch, _stamp) in self._watches.items():
             self._watches[folder] = (watch, self._new_stamp())
 
     def _forget(self, folder: str, remove: bool = True) -> None:
+        self._epoch += 1
         watch, _ = self._watches.pop(folder)
         self._folders.pop(watch, None)
         if remove and self._inotify is not None:
@@ -183,6 +201,7 @@ class FolderEvents:
                 self._inotify.rm_watch(watch)
 
     def close(self) -> None:
+        self._epoch += 1
         if self._inotify is not None:
             self._inotify.close()
             self._inotify = None
