@@ -357,6 +357,30 @@ async def test_a_folder_holding_a_link_is_read_on_every_repeat_of_a_remembered_s
     assert files["linked/shared.jpg"] == files["bruno/shared.jpg"] == new_bytes
 
 
+async def test_a_change_no_stamp_sees_in_a_folder_read_again_gives_a_new_archive(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link to a file in a folder nothing watches: no event tells of its change, but the
+    folder holding the link is stat'ed on every repeat, and what it finds is in the archive."""
+    target = write(library_root / "gamma" / "store" / "shared.jpg", jpeg_bytes(5), mtime=1_700_000_000)
+    linked = library_root / "alpha" / "linked"
+    write(linked / "own.jpg", jpeg_bytes(6))
+    (linked / "shared.jpg").symlink_to(Path("..") / ".." / "gamma" / "store" / "shared.jpg")
+    _settled_listings(library_root)
+    client = await make_client(watch_interval_s=3600)
+    url = "/api/download?site=alpha"
+    for _ in range(3):
+        await _download(client, url, tmp_path)
+    lookups = FolderLookups(client, monkeypatch)
+    new_bytes = jpeg_bytes(8, (44, 33))
+    with open(target, "r+b") as handle:
+        handle.write(new_bytes)
+        handle.truncate()
+    cache, files = await _download(client, url, tmp_path)
+    assert lookups.models == ["linked"]  # the rest remembered: no event came
+    assert (cache, files["linked/shared.jpg"]) == ("MISS", new_bytes)
+
+
 async def test_a_folder_kept_after_a_selection_began_is_not_vouched_for_by_it(
     make_client: ClientFactory, library_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -316,13 +316,14 @@ class DownloadStore:
         """The cached archive, open (the caller closes it), or None; counts hits and misses."""
         entry = await self.index.get(key)
         if entry is not None:
-            opened = await open_off_loop(_open_archive, str(self.path_of(entry)))
+            path = self.path_of(entry)
+            opened = await open_off_loop(_open_archive, str(path))
             if opened is not None:
                 self.hits += 1
                 self._touched[key] = time.time()
                 if time.monotonic() - self._touches_flushed >= TOUCH_FLUSH_S:
                     await self.flush_touches()
-                return CachedArchive(self.path_of(entry), *opened)
+                return CachedArchive(path, *opened)
             log.warning("Download cache entry %s has no file any more; rebuilding (intermittent miss)", key)
             self._touched.pop(key, None)
             await self.index.remove(key)

@@ -129,10 +129,14 @@ async def select(catalog: Catalog, site: str, models: Sequence[str], memo: StatM
             if stamp is not None and exclusive:
                 memo.keep(folder, stamp, files)
         known = [files if files is not None else next(fresh)[0] for files in known]
-    found = dict(vouched)
-    found.update((model, files) for (_, model), files in zip(chosen, known, strict=True) if files is not None)
-    selection = Selection(site, tuple(names), whole_site, tuple(chain.from_iterable(found.get(m, ()) for m in names)))
-    return memo.remember(asked, _Remembered(epoch, listing, vouched, selection))
+    looked_up = {model: files for (_, model), files in zip(chosen, known, strict=True) if files is not None}
+    if recalled is not None and looked_up == recalled.looked_up:
+        selection = recalled.selection  # the folders read again hold what they held
+    else:
+        found = {**vouched, **looked_up}
+        files = tuple(chain.from_iterable(found.get(model, ()) for model in names))
+        selection = Selection(site, tuple(names), whole_site, files)
+    return memo.remember(asked, _Remembered(epoch, listing, vouched, looked_up, selection))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,7 @@ class _Remembered:
     epoch: int | None  # `FolderEvents.epoch` when the selection was made
     listing: SiteListing | None  # a whole site's: the catalog listing its model names came from
     vouched: dict[str, tuple[SelectedFile, ...]]  # model -> its files, for the folders stamps vouch for
+    looked_up: dict[str, tuple[SelectedFile, ...]]  # the same for the folders read by the request
     selection: Selection
 
 
@@ -182,10 +187,7 @@ class StatMemo:
         if self.events is None or not made.vouched:
             return made.selection
         kept = self._selections.get(asked)
-        if kept is not None and (kept.selection.models, kept.selection.files) == (
-            made.selection.models,
-            made.selection.files,
-        ):
+        if kept is not None and kept.selection is not made.selection and _same_files(kept.selection, made.selection):
             made = replace(made, selection=kept.selection)
         self._selections[asked] = made
         self._selections.move_to_end(asked)
@@ -256,6 +258,10 @@ class StatMemo:
         self._selections.clear()
         if self.events is not None:
             self.events.close()
+
+
+def _same_files(kept: Selection, made: Selection) -> bool:
+    return kept.models == made.models and kept.files == made.files
 
 
 def _same_media(kept: FolderListing, now: FolderListing) -> bool:

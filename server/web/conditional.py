@@ -42,6 +42,7 @@ class RangeNotSatisfiable(Exception):
     """The Range names no byte of the representation (416)."""
 
 
+@lru_cache(maxsize=4096)  # Last-Modified of the files served most: made once each, not per response
 def http_date(seconds: float) -> str:
     return formatdate(seconds, usegmt=True)
 
