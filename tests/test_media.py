@@ -212,10 +212,11 @@ async def test_a_file_opened_for_a_cancelled_request_is_closed() -> None:
 
 
 @pytest.mark.skipif(not hasattr(socket, "TCP_CORK"), reason="TCP_CORK is Linux's")
-def test_a_region_goes_out_corked_and_the_cork_is_lifted_after() -> None:
-    """sendfile regions are sent with TCP_CORK (full segments, as nginx's tcp_nopush); the cork
-    comes off when the region is out, so the tail is not held back; a non-TCP socket is left alone."""
-    from server.web.files import corked
+def test_a_small_region_goes_out_corked_and_the_cork_is_lifted_after() -> None:
+    """sendfile regions up to CORKED_BYTES are sent with TCP_CORK (full segments, as nginx's
+    tcp_nopush); the cork comes off when the region is out, so the tail is not held back; a
+    bigger region (faster uncorked) and a non-TCP socket are left alone."""
+    from server.web.files import CORKED_BYTES, corked
 
     class Transport:
         def __init__(self, sock: socket.socket) -> None:
@@ -232,12 +233,14 @@ def test_a_region_goes_out_corked_and_the_cork_is_lifted_after() -> None:
         server, _ = listener.accept()
         with server:
             server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as aiohttp sets it
-            with corked(Transport(server)):  # type: ignore[arg-type]
+            with corked(Transport(server), CORKED_BYTES):  # type: ignore[arg-type]
                 assert cork(server) == 1
             assert cork(server) == 0
-            with pytest.raises(ConnectionResetError), corked(Transport(server)):  # type: ignore[arg-type]
+            with corked(Transport(server), CORKED_BYTES + 1):  # type: ignore[arg-type]
+                assert cork(server) == 0
+            with pytest.raises(ConnectionResetError), corked(Transport(server), 1):  # type: ignore[arg-type]
                 raise ConnectionResetError  # a send that fails still lifts the cork
             assert cork(server) == 0
     left, right = socket.socketpair()
-    with left, right, corked(Transport(left)):  # type: ignore[arg-type]
+    with left, right, corked(Transport(left), 1):  # type: ignore[arg-type]
         pass

@@ -66,7 +66,7 @@ class ResponseSink:
     async def sendfile(self, path: str, offset: int, count: int) -> None:
         handle = await open_off_loop(_open_exactly, path, offset + count)
         try:
-            with corked(self._request.transport):
+            with corked(self._request.transport, count):
                 sent = await send_region(self._request, self._response, handle, offset, count)
             if sent != count:
                 raise ArchiveSourceChanged(f"{path} changed while it was being sent")
