@@ -425,19 +425,22 @@ class Library:
         while pending:
             folder, real, relative = pending.pop()
             try:
-                info = os.stat(folder)
+                fd = os.open(folder, _FOLDER_FLAGS)
             except OSError:
                 failed = True
                 continue
-            identity = (info.st_dev, info.st_ino)
-            if identity in seen:
-                continue
-            seen.add(identity)
             try:
-                media, subfolders = self._scan(folder)
+                info = os.fstat(fd)
+                identity = (info.st_dev, info.st_ino)
+                if identity in seen:
+                    continue
+                seen.add(identity)
+                media, subfolders = self._scan_open(folder, fd)
             except OSError:
                 failed = True
                 continue
+            finally:
+                os.close(fd)
             racy = now_ns - info.st_mtime_ns < RACY_WINDOW_NS
             folders[real] = -1 if racy else info.st_mtime_ns
             if relative and media:
@@ -451,21 +454,37 @@ class Library:
         return SiteListing(site, tuple(models), folders)
 
     def _scan(self, folder: str) -> tuple[list[Scanned], list[tuple[str, str, bool]]]:
-        """One scandir: media as (name, kind, size, mtime), sub-folders as (name, path, is a symlink).
+        """`_scan_open` of `folder`, opened here."""
+        fd = os.open(folder, _FOLDER_FLAGS)
+        try:
+            return self._scan_open(folder, fd)
+        finally:
+            os.close(fd)
 
-        `sort_entries` classifies; media are regular files (symlinks followed).
+    def _scan_open(self, folder: str, fd: int) -> tuple[list[Scanned], list[tuple[str, str, bool]]]:
+        """One scandir of the open folder `fd` (at `folder`): media as (name, kind, size, mtime),
+        sub-folders as (name, path, is a symlink).
+
+        `sort_entries` classifies; media are regular files (symlinks followed), each stat'ed
+        relative to the folder (`fstatat`: no walk of the whole path per file).
         """
-        with os.scandir(folder) as entries:
+        with os.scandir(fd) as entries:
             candidates, folders = sort_entries(folder, entries, self._root_prefix)
         media: list[Scanned] = []
+        stat_at, is_regular = os.stat, stat.S_ISREG
         for entry, kind, _is_link in candidates:
+            name = entry.name
             try:
-                info = entry.stat()
+                info = stat_at(name, dir_fd=fd)
             except OSError:
                 continue
-            if stat.S_ISREG(info.st_mode):  # keep two numbers, not the whole stat result
-                media.append((entry.name, kind, info.st_size, info.st_mtime))
-        return media, [(entry.name, entry.path, is_link) for entry, is_link in folders]
+            if is_regular(info.st_mode):  # keep two numbers, not the whole stat result
+                media.append((name, kind, info.st_size, info.st_mtime))
+        join = os.path.join
+        return media, [(entry.name, join(folder, entry.name), is_link) for entry, is_link in folders]
+
+
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 def _is_dir(path: Path) -> bool:

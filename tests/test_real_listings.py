@@ -105,20 +105,31 @@ async def test_media_named_folders_in_every_listing_and_download(tmp_path: Path,
 
 @pytest.fixture
 def unreadable(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
-    """Folders that `os.scandir` refuses, as it does for a chmod 000 folder of another user.
+    """Folders that cannot be opened for reading (`os.open`, `os.scandir`), as a chmod 000
+    folder of another user cannot.
 
     Tests run as root, which reads a chmod 000 folder anyway, so the folder is also made
-    unreadable by patching `os.scandir` for these paths only (every other path is untouched).
+    unreadable by patching `os.open` and `os.scandir` for these paths only (every other path
+    is untouched).
     """
     folders: list[Path] = []
-    real_scandir = os.scandir
+    real_scandir, real_open = os.scandir, os.open
+
+    def refused(path: Any) -> bool:
+        return isinstance(path, (str, os.PathLike)) and any(os.fspath(path) == str(f) for f in folders)
 
     def scandir(path: Any = ".") -> Any:
-        if isinstance(path, (str, os.PathLike)) and any(os.fspath(path) == str(f) for f in folders):
+        if refused(path):
             raise PermissionError(13, "Permission denied", os.fspath(path))
         return real_scandir(path)
 
+    def open_(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        if dir_fd is None and refused(path):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
     monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "open", open_)
     yield folders
     for folder in folders:
         folder.chmod(0o755)
