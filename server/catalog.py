@@ -19,7 +19,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -104,6 +104,7 @@ class FolderStamped:
     mtime_ns: int
     racy: bool
     generation: int
+    identity: tuple[int, int]  # the folder's (st_dev, st_ino) when read
 
 
 def media_url(prefix: str, site: str, model: str, name: str) -> str:
@@ -187,9 +188,11 @@ class Catalog:
         if stamped.racy or stamped.generation != self.watcher.folder_generation(stamped.folder):
             return False
         try:
-            return os.stat(stamped.folder).st_mtime_ns == stamped.mtime_ns
+            info = os.stat(stamped.folder)
         except OSError:
             return False
+        # the same directory (not one put in its place, as a copy with its mtime), unchanged
+        return info.st_mtime_ns == stamped.mtime_ns and (info.st_dev, info.st_ino) == stamped.identity
 
     @staticmethod
     def _not_racy(stamped: FolderStamped) -> bool:
@@ -368,7 +371,7 @@ class Catalog:
             files = {os.path.join(folder, f.name): (f.size, f.mtime) for f in (*listing.images, *listing.videos)}
             self.watcher.track_files(site, folder, files)
             generation = self.watcher.folder_generation(folder)
-            return FolderStamped(listing, folder, listing.mtime_ns, listing.racy, generation)
+            return FolderStamped(listing, folder, listing.mtime_ns, listing.racy, generation, listing.identity)
 
         return await self.media_list_cache.compute_once(key, read, cacheable=self._not_racy)
 
@@ -395,7 +398,7 @@ class Catalog:
                 "images": [_media_json(query.site, query.model, f) for f in images],
                 "videos": [_media_json(query.site, query.model, f) for f in videos],
             }
-            return FolderStamped(render(body), stamped.folder, stamped.mtime_ns, stamped.racy, stamped.generation)
+            return replace(stamped, value=render(body))
 
         stamped = await self.model_info_cache.compute_once(query, build, cacheable=self._not_racy)
         rendered: Rendered = stamped.value

@@ -227,6 +227,7 @@ class FolderListing:
     images: tuple[MediaFile, ...]
     videos: tuple[MediaFile, ...]
     subfolders: tuple[tuple[str, Path], ...] = ()
+    identity: tuple[int, int] = (0, 0)  # the directory read: (st_dev, st_ino)
 
     @property
     def bytes(self) -> int:
@@ -384,12 +385,18 @@ class Library:
 
     def list_folder(self, folder: Path, now_ns: int | None = None) -> FolderListing:
         """Media (with size and mtime) and sub-folders of one folder, in natural order."""
-        mtime_ns = os.stat(folder).st_mtime_ns
+        fd = os.open(folder, _FOLDER_FLAGS)
+        try:
+            info = os.fstat(fd)
+            media, subfolders = self._scan_open(str(folder), fd)
+        finally:
+            os.close(fd)
+        mtime_ns = info.st_mtime_ns
         racy = (now_ns if now_ns is not None else time.time_ns()) - mtime_ns < RACY_WINDOW_NS
-        media, subfolders = self._scan(str(folder))
         images, videos = _natural_files(media, "image"), _natural_files(media, "video")
         folders = tuple((name, Path(path)) for name, path, _is_link in subfolders)
-        return FolderListing(folder, mtime_ns, racy, tuple(images), tuple(videos), folders)
+        identity = (info.st_dev, info.st_ino)
+        return FolderListing(folder, mtime_ns, racy, tuple(images), tuple(videos), folders, identity)
 
     def read_model(self, site: str, model: str) -> FolderListing:
         """A model folder's listing; 404 unknown, 403 unreadable, 503 when the library is gone."""

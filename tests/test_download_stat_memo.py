@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -175,7 +176,7 @@ class StatCount:
         self.folders: list[str] = []
         real = selection_module._stat_folder
 
-        def counting(listing: FolderListing, model: str) -> tuple[tuple[object, ...], bool]:
+        def counting(listing: FolderListing, model: str) -> selection_module.Stated:
             self.folders.append(model)
             return real(listing, model)
 
@@ -379,6 +380,59 @@ async def test_a_change_no_stamp_sees_in_a_folder_read_again_gives_a_new_archive
     cache, files = await _download(client, url, tmp_path)
     assert lookups.models == ["linked"]  # the rest remembered: no event came
     assert (cache, files["linked/shared.jpg"]) == ("MISS", new_bytes)
+
+
+@pytest.mark.parametrize("change", ["site renamed", "site replaced by a copy", "parent model deleted"])
+async def test_a_remembered_selection_is_not_given_once_a_folder_above_it_changed(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path, change: str
+) -> None:
+    """A change to a parent folder (renamed, replaced, moved to the trash) is told to the
+    parent's watch, not to the model folder's: the remembered selection must not outlive it."""
+    _settled_listings(library_root)
+    client = await make_client(watch_interval_s=3600)  # no sweep notices the site changed
+    nested = change == "parent model deleted"
+    url = "/api/download?site=beta&model=patreon/joão" if nested else "/api/download?site=alpha&model=ana"
+    for _ in range(3):  # stat'ed, vouched for, then remembered
+        await _download(client, url, tmp_path)
+    if change == "site renamed":
+        (library_root / "alpha").rename(tmp_path / "alpha-elsewhere")
+        assert (await get(client, url))[0] == 404
+    elif change == "site replaced by a copy":
+        site = library_root / "alpha"
+        site.rename(tmp_path / "alpha-old")
+        shutil.copytree(tmp_path / "alpha-old", site, symlinks=True)
+        rewritten = site / "ana" / "img1.jpg"
+        rewritten.write_bytes(jpeg_bytes(61, (50, 40)))
+        os.utime(rewritten, (1_800_000_000, 1_800_000_000))
+        cache, files = await _download(client, url, tmp_path)
+        assert (cache, files["ana/img1.jpg"]) == ("MISS", rewritten.read_bytes())
+    else:  # the trash moves beta/patreon; its child folder's watch hears nothing
+        response = await client.delete("/api/model?site=beta&model=patreon")
+        assert response.status == 200, await response.text()
+        assert (await get(client, url))[0] == 404
+
+
+async def test_a_folder_copied_into_the_place_of_another_is_watched_as_itself(
+    make_client: ClientFactory, library_root: Path, tmp_path: Path
+) -> None:
+    """A copy with the same names, sizes and mtimes (`cp -a`) of the site put where it was: the
+    model folder's old watch is on the old directory and hears nothing of the copy (nor of the
+    move, made to its parent), so the copy gets its own, and a file rewritten in it later is in
+    the next archive."""
+    _settled_listings(library_root)
+    client = await make_client(watch_interval_s=3600)
+    url = "/api/download?site=alpha&model=ana"
+    for _ in range(3):
+        await _download(client, url, tmp_path)
+    site = library_root / "alpha"
+    site.rename(tmp_path / "alpha-old")
+    shutil.copytree(tmp_path / "alpha-old", site, symlinks=True)  # copy2: mtimes kept, the folders' too
+    assert (await _download(client, url, tmp_path))[0] in ("HIT", "MISS")  # the same bytes either way
+    rewritten = site / "ana" / "img1.jpg"
+    rewritten.write_bytes(jpeg_bytes(62, (52, 39)))
+    os.utime(rewritten, (1_800_000_000, 1_800_000_000))
+    cache, files = await _download(client, url, tmp_path)
+    assert (cache, files["ana/img1.jpg"]) == ("MISS", rewritten.read_bytes())
 
 
 async def test_a_folder_kept_after_a_selection_began_is_not_vouched_for_by_it(

@@ -135,7 +135,7 @@ class FolderWatcher:
             if quiet is not None and events.still(folder, quiet):
                 continue
             files[folder] = tracked
-            stamp = events.stamp(folder)
+            stamp = events.stamp(folder, renew=True)  # a folder put in place of another: its own watch
             if stamp is not None:
                 stamps[folder] = stamp
         return files, stamps

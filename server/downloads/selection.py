@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
+from typing import NamedTuple
 
 import blake3
 
@@ -96,7 +97,7 @@ async def select(catalog: Catalog, site: str, models: Sequence[str], memo: StatM
     recalled = memo.recall(asked, listing)
     if recalled is not None and len(recalled.vouched) == len(names):
         return recalled.selection  # the repeat download of an unchanged selection: nothing looked up
-    vouched = dict(recalled.vouched) if recalled is not None else {}
+    vouched = dict(recalled.vouched) if recalled is not None else {}  # model -> its files, still in place
     begun = memo.moment()  # before the catalog is read
     chosen: list[tuple[FolderListing, str]] = []
     for model in names:
@@ -119,31 +120,51 @@ async def select(catalog: Catalog, site: str, models: Sequence[str], memo: StatM
     # kept by a stamp taken before this request read the catalog: while no watched folder
     # changes, what the same request would find again (a stamp taken later may postdate a change
     # that a listing read before it missed)
-    vouched.update((model, files) for (_, model), files in memo.kept_before(chosen, known, begun))
+    vouched.update(memo.kept_before(chosen, known, begun))
     unknown = [pair for pair, files in zip(chosen, known, strict=True) if files is None]
     if unknown:
         stamps = memo.stamps(unknown)  # before the stats: a change after them moves the stamp
         stated = await asyncio.to_thread(_stat_folders, unknown)  # one trip to a thread, not one per model
         fresh = iter(stated)
-        for (folder, _), stamp, (files, exclusive) in zip(unknown, stamps, stated, strict=True):
-            if stamp is not None and exclusive:
-                memo.keep(folder, stamp, files)
+        for (folder, _), stamp, (files, exclusive, identity) in zip(unknown, stamps, stated, strict=True):
+            if stamp is not None and exclusive and identity is not None:
+                memo.keep(folder, stamp, files, identity)
         known = [files if files is not None else next(fresh)[0] for files in known]
     looked_up = {model: files for (_, model), files in zip(chosen, known, strict=True) if files is not None}
     if recalled is not None and looked_up == recalled.looked_up:
         selection = recalled.selection  # the folders read again hold what they held
     else:
-        found = {**vouched, **looked_up}
+        found = {**{model: kept.files for model, kept in vouched.items()}, **looked_up}
         files = tuple(chain.from_iterable(found.get(model, ()) for model in names))
         selection = Selection(site, tuple(names), whole_site, files)
     return memo.remember(asked, _Remembered(epoch, listing, vouched, looked_up, selection))
+
+
+Identity = tuple[int, int]  # a folder's (st_dev, st_ino)
+
+
+class _Kept(NamedTuple):
+    """A folder's files as stat'ed, and what vouches for them."""
+
+    listing: FolderListing  # the catalog listing they were stat'ed for
+    stamp: int  # the folder's inotify stamp, taken before the stats
+    files: tuple[SelectedFile, ...]
+    identity: Identity  # the directory the stats were made in (the one the stamp watches)
+
+
+class _Vouched(NamedTuple):
+    """A folder of a remembered selection: its files and where they must still be."""
+
+    files: tuple[SelectedFile, ...]
+    path: str
+    identity: Identity
 
 
 @dataclass(frozen=True, slots=True)
 class _Remembered:
     epoch: int | None  # `FolderEvents.epoch` when the selection was made
     listing: SiteListing | None  # a whole site's: the catalog listing its model names came from
-    vouched: dict[str, tuple[SelectedFile, ...]]  # model -> its files, for the folders stamps vouch for
+    vouched: dict[str, _Vouched]  # model -> its files, for the folders stamps vouch for
     looked_up: dict[str, tuple[SelectedFile, ...]]  # the same for the folders read by the request
     selection: Selection
 
@@ -156,9 +177,11 @@ class StatMemo:
     folder changes: what a repeat download (a cache hit) needs without a `stat` per file.
 
     A selection whose every folder was so kept (`remember`) is itself kept while no watched
-    folder changes at all (`FolderEvents.epoch`) and, for a whole site, while the catalog gives
-    the same site listing (`recall`): a repeat download of a site of hundreds of folders then
-    asks neither the catalog nor the memo about each folder.
+    folder changes at all (`FolderEvents.epoch`), each folder's path still leads to the very
+    directory its stamp watches (one `stat` each: a parent renamed, replaced or made unreadable
+    tells its children's watches nothing) and, for a whole site, while the catalog gives the
+    same site listing (`recall`): a repeat download of a site of hundreds of folders then asks
+    neither the catalog nor the memo about each folder.
 
     A folder is kept only if its files are its own: no symbolic link (its target may change
     elsewhere) and no file with another hard link (changed through another folder, the event
@@ -167,17 +190,20 @@ class StatMemo:
 
     def __init__(self, events: FolderEvents | None) -> None:
         self.events = events
-        self._folders: OrderedDict[str, tuple[FolderListing, int, tuple[SelectedFile, ...]]] = OrderedDict()
+        self._folders: OrderedDict[str, _Kept] = OrderedDict()
         self._selections: OrderedDict[tuple[str, tuple[str, ...]], _Remembered] = OrderedDict()
 
     def recall(self, asked: tuple[str, tuple[str, ...]], listing: SiteListing | None) -> _Remembered | None:
         """What was remembered for `asked` (site, models named: none for the whole site), if no
-        watched folder changed since and a whole site is listed as it was; else None."""
+        watched folder changed since, each is where it was, and a whole site is listed as it
+        was; else None."""
         if self.events is None or not self._selections:
             return None
         self.events.refresh()
         kept = self._selections.get(asked)
         if kept is None or kept.epoch != self.events.epoch or kept.listing is not listing:
+            return None
+        if not all(_still_at(vouched.path, vouched.identity) for vouched in kept.vouched.values()):
             return None
         return kept
 
@@ -211,10 +237,15 @@ class StatMemo:
         for folder, _ in chosen:
             path = str(folder.path)
             kept = self._folders.get(path)
-            if kept is not None and _same_media(kept[0], folder) and self.events.still(path, kept[1]):
-                if kept[0] is not folder:  # listed again alike: compared by identity from now on
-                    self._folders[path] = (folder, kept[1], kept[2])
-                out.append(kept[2])
+            if (
+                kept is not None
+                and kept.identity == folder.identity  # the directory the stamp watches, not one put in its place
+                and _same_media(kept.listing, folder)
+                and self.events.still(path, kept.stamp)
+            ):
+                if kept.listing is not folder:  # listed again alike: compared by identity from now on
+                    self._folders[path] = kept._replace(listing=folder)
+                out.append(kept.files)
             else:
                 out.append(None)
         return out
@@ -228,26 +259,27 @@ class StatMemo:
         chosen: Sequence[tuple[FolderListing, str]],
         known: Sequence[tuple[SelectedFile, ...] | None],
         moment: int | None,
-    ) -> list[tuple[tuple[FolderListing, str], tuple[SelectedFile, ...]]]:
-        """The folders of `chosen` whose files `known` holds under a stamp taken no later than
-        `moment` (so a listing read after `moment` saw everything the stamp vouches for)."""
+    ) -> list[tuple[str, _Vouched]]:
+        """The folders of `chosen` (by model) whose files `known` holds under a stamp taken no
+        later than `moment` (so a listing read after `moment` saw everything the stamp vouches for)."""
         if moment is None:
             return []
         out = []
-        for pair, files in zip(chosen, known, strict=True):
-            kept = self._folders.get(str(pair[0].path))
-            if files is not None and kept is not None and kept[1] <= moment:
-                out.append((pair, files))
+        for (folder, model), files in zip(chosen, known, strict=True):
+            path = str(folder.path)
+            kept = self._folders.get(path)
+            if files is not None and kept is not None and kept.stamp <= moment:
+                out.append((model, _Vouched(files, path, kept.identity)))
         return out
 
     def stamps(self, chosen: Sequence[tuple[FolderListing, str]]) -> list[int | None]:
         if self.events is None:
             return [None] * len(chosen)
-        return [self.events.stamp(str(folder.path)) for folder, _ in chosen]
+        return [self.events.stamp(str(folder.path), renew=True) for folder, _ in chosen]
 
-    def keep(self, folder: FolderListing, stamp: int, files: tuple[SelectedFile, ...]) -> None:
+    def keep(self, folder: FolderListing, stamp: int, files: tuple[SelectedFile, ...], identity: Identity) -> None:
         path = str(folder.path)
-        self._folders[path] = (folder, stamp, files)
+        self._folders[path] = _Kept(folder, stamp, files, identity)
         self._folders.move_to_end(path)
         assert self.events is not None
         while len(self._folders) > self.events.max_folders:  # past it, the oldest are no longer watched
@@ -258,6 +290,15 @@ class StatMemo:
         self._selections.clear()
         if self.events is not None:
             self.events.close()
+
+
+def _still_at(path: str, identity: Identity) -> bool:
+    """Whether `path` still leads to the directory `identity` names."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == identity
 
 
 def _same_files(kept: Selection, made: Selection) -> bool:
@@ -276,20 +317,23 @@ async def readable(selection: Selection) -> Selection:
     return replace(selection, files=tuple(files))
 
 
-def _stat_folders(
-    chosen: Sequence[tuple[FolderListing, str]],
-) -> list[tuple[tuple[SelectedFile, ...], bool]]:
+Stated = tuple[tuple[SelectedFile, ...], bool, Identity | None]
+
+
+def _stat_folders(chosen: Sequence[tuple[FolderListing, str]]) -> list[Stated]:
     """Each folder's regular files among its listed media (one `stat` each: a cache hit needs
-    no more), and whether they are its own (no symbolic link, no second hard link)."""
+    no more), whether they are its own (no symbolic link, no second hard link), and the
+    folder's identity (None: the folder went since the listing)."""
     return [_stat_folder(folder, model) for folder, model in chosen]
 
 
-def _stat_folder(listing: FolderListing, model: str) -> tuple[tuple[SelectedFile, ...], bool]:
+def _stat_folder(listing: FolderListing, model: str) -> Stated:
     prefix = f"{listing.path}{os.sep}"
     try:
         folder_fd = os.open(listing.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # stats relative to it
     except OSError:
-        return (), False  # the folder went since the listing
+        return (), False, None  # the folder went since the listing
+    folder_info = os.fstat(folder_fd)
     out = []
     exclusive = True
     stat_of, is_regular, is_link = os.stat, stat.S_ISREG, stat.S_ISLNK
@@ -315,7 +359,7 @@ def _stat_folder(listing: FolderListing, model: str) -> tuple[tuple[SelectedFile
                     )
     finally:
         os.close(folder_fd)
-    return tuple(out), exclusive
+    return tuple(out), exclusive, (folder_info.st_dev, folder_info.st_ino)
 
 
 def _open_files(files: Sequence[SelectedFile]) -> list[SelectedFile]:

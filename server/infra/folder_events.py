@@ -105,18 +105,25 @@ class FolderEvents:
         self._next += 1
         return self._next
 
-    def stamp(self, folder: str) -> int | None:
+    def stamp(self, folder: str, renew: bool = False) -> int | None:
         """A stamp for `folder` from now on (its watch started if need be), or None when the
         folder cannot be watched reliably: then nothing about it may be assumed. Events still
         queued from before only make the stamp older than it could be (`still` false sooner):
-        take it before reading the folder, and `refresh` before asking `still`."""
+        take it before reading the folder, and `refresh` before asking `still`.
+
+        A watch follows its directory, not the path: with `renew`, a watched path that now
+        leads to another directory (one moved or copied into its place, which tells the old
+        one's watch nothing) is watched anew (one `inotify_add_watch`, which gives the
+        directory's own watch back when it is the same)."""
         if self._inotify is None and not self._open():
             return None
         assert self._inotify is not None
         watched = self._watches.get(folder)
         if watched is not None:
-            self._watches.move_to_end(folder)
-            return watched[1]
+            if not renew or self._watches_still(folder, watched[0]):
+                self._watches.move_to_end(folder)
+                return watched[1]
+            self._forget(folder)
         if not is_local_file_system(folder):
             return None
         try:
@@ -133,6 +140,14 @@ class FolderEvents:
         while len(self._watches) > self.max_folders:
             self._forget(next(iter(self._watches)))
         return stamp
+
+    def _watches_still(self, folder: str, watch: int) -> bool:
+        """Whether `folder` still leads to the directory `watch` watches."""
+        assert self._inotify is not None
+        try:
+            return bool(self._inotify.add_watch(folder, _WATCH_MASK) == watch)
+        except OSError:
+            return False
 
     def _open(self) -> bool:
         if self._unavailable:
