@@ -55,6 +55,7 @@ def natural_key(name: str) -> list[int | str]:
 
 
 _KIND_BY_EXTENSION = {**dict.fromkeys(IMAGE_EXTENSIONS, "image"), **dict.fromkeys(VIDEO_EXTENSIONS, "video")}
+FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC  # a folder opened to read it, or relative to it
 
 
 # For ASCII text: digits -> "0", NUL (the separator of names joined) kept, anything else -> "a".
@@ -385,10 +386,10 @@ class Library:
 
     def list_folder(self, folder: Path, now_ns: int | None = None) -> FolderListing:
         """Media (with size and mtime) and sub-folders of one folder, in natural order."""
-        fd = os.open(folder, _FOLDER_FLAGS)
+        fd = os.open(folder, FOLDER_FLAGS)
         try:
             info = os.fstat(fd)
-            media, subfolders = self._scan_open(str(folder), fd)
+            media, subfolders = self._scan(str(folder), fd)
         finally:
             os.close(fd)
         mtime_ns = info.st_mtime_ns
@@ -432,7 +433,7 @@ class Library:
         while pending:
             folder, real, relative = pending.pop()
             try:
-                fd = os.open(folder, _FOLDER_FLAGS)
+                fd = os.open(folder, FOLDER_FLAGS)
             except OSError:
                 failed = True
                 continue
@@ -442,7 +443,7 @@ class Library:
                 if identity in seen:
                     continue
                 seen.add(identity)
-                media, subfolders = self._scan_open(folder, fd)
+                media, subfolders = self._scan(folder, fd)
             except OSError:
                 failed = True
                 continue
@@ -460,15 +461,7 @@ class Library:
         models.sort(key=lambda m: natural_key(m.name))
         return SiteListing(site, tuple(models), folders)
 
-    def _scan(self, folder: str) -> tuple[list[Scanned], list[tuple[str, str, bool]]]:
-        """`_scan_open` of `folder`, opened here."""
-        fd = os.open(folder, _FOLDER_FLAGS)
-        try:
-            return self._scan_open(folder, fd)
-        finally:
-            os.close(fd)
-
-    def _scan_open(self, folder: str, fd: int) -> tuple[list[Scanned], list[tuple[str, str, bool]]]:
+    def _scan(self, folder: str, fd: int) -> tuple[list[Scanned], list[tuple[str, str, bool]]]:
         """One scandir of the open folder `fd` (at `folder`): media as (name, kind, size, mtime),
         sub-folders as (name, path, is a symlink).
 
@@ -489,9 +482,6 @@ class Library:
                 media.append((name, kind, info.st_size, info.st_mtime))
         join = os.path.join
         return media, [(entry.name, join(folder, entry.name), is_link) for entry, is_link in folders]
-
-
-_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 def _is_dir(path: Path) -> bool:

@@ -29,7 +29,7 @@ from server.archives.plans import FORMAT_VERSION
 from server.catalog import Catalog
 from server.errors import NotFound
 from server.infra.folder_events import FolderEvents
-from server.library import MAX_NAME_BYTES, FolderListing, SiteListing, natural_key
+from server.library import FOLDER_FLAGS, MAX_NAME_BYTES, FolderListing, SiteListing, natural_key
 
 log = logging.getLogger("archive_catalog")
 
@@ -251,7 +251,7 @@ class StatMemo:
         return out
 
     def moment(self) -> int | None:
-        """Now, in stamps (for `stamped_before`); None without inotify."""
+        """Now, in stamps (for `kept_before`); None without inotify."""
         return None if self.events is None else self.events.newest_stamp
 
     def kept_before(
@@ -330,7 +330,7 @@ def _stat_folders(chosen: Sequence[tuple[FolderListing, str]]) -> list[Stated]:
 def _stat_folder(listing: FolderListing, model: str) -> Stated:
     prefix = f"{listing.path}{os.sep}"
     try:
-        folder_fd = os.open(listing.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # stats relative to it
+        folder_fd = os.open(listing.path, FOLDER_FLAGS)  # stats relative to it
     except OSError:
         return (), False, None  # the folder went since the listing
     folder_info = os.fstat(folder_fd)

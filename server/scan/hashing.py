@@ -35,7 +35,7 @@ from typing import Protocol, Union
 import blake3
 import xxhash
 
-from server.library import sort_entries
+from server.library import FOLDER_FLAGS, sort_entries
 
 EDGE = 4096  # head and tail block for the first split
 SMALL_FILE = 64 * 1024  # at or below this size a file is hashed whole in the first pass
@@ -154,14 +154,13 @@ def walk_folders(root: str, folders: Sequence[str], shape: WalkShape | None = No
     seen_links: set[tuple[int, int]] = set()
     pending = [(os.path.join(root, folder), folder, True) for folder in reversed(folders)]
     join, stat_at, is_regular = os.path.join, os.stat, stat.S_ISREG
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
     while pending:
         check_cancel()
         path, relative, top = pending.pop()  # depth first: a folder's tree before the next folder
         if top and shape is not None:
             shape.starts.append(len(found))
         try:
-            fd = os.open(path, flags)
+            fd = os.open(path, FOLDER_FLAGS)
         except OSError:
             continue
         try:
@@ -444,7 +443,7 @@ def hash_shared_small_files(root: str, found: Sequence[WalkEntry], work: Work) -
         if 0 < size <= SMALL_FILE:
             by_size.setdefault(size, {}).setdefault((device, inode), []).append(path)
     hashes: dict[str, str] = {}
-    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    root_fd = os.open(root, FOLDER_FLAGS)
     try:
         shared = [(size, files) for size, files in by_size.items() if len(files) > 1]
         if not shared or not _first_cached(root_fd, next(iter(shared[0][1].values()))[0]):
@@ -720,7 +719,7 @@ def hash_groups(root: str, groups: Sequence[tuple[int, Sequence[Member]]]) -> tu
     cold cache the disk sees every file of a colliding set at once, not one after another.
     """
     work = Work()
-    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # short lookups: relative opens
+    root_fd = os.open(root, FOLDER_FLAGS)  # short lookups: relative opens
     files = OpenFiles(root_fd)
 
     def compute(kind: str, relative: str, size: int) -> str | None:

@@ -44,6 +44,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from server.archives.pixels import eight_bit
+from server.library import FOLDER_FLAGS
 from server.scan import hashing
 
 HASH_BITS = 64
@@ -275,7 +276,7 @@ def hash_images(root: str, rel_paths: list[str]) -> list[ImageInfo | None]:
     between files (raising `hashing.ScanCancelled`).
     """
     results: list[ImageInfo | None] = []
-    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    root_fd = os.open(root, FOLDER_FLAGS)
     files = hashing.OpenFiles(root_fd)  # keeps nothing open: each file is closed after use
     try:
         for relative in rel_paths:
