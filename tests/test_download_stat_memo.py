@@ -190,6 +190,24 @@ def _settled_listings(library_root: Path) -> None:
         os.utime(folder, (1_700_000_000, 1_700_000_000))
 
 
+def _rewrite_in_place(path: Path, data: bytes, mtime: int | None = 1_800_000_000) -> None:
+    """`data` written through the file's existing inode (every name of it sees them), mtime set."""
+    with open(path, "r+b") as handle:
+        handle.write(data)
+        handle.truncate()
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+
+
+def _linked_model(library_root: Path, target: Path) -> Path:
+    """alpha/linked: a file of its own and `shared.jpg`, a symbolic link to `target` (made)."""
+    write(target, jpeg_bytes(5), mtime=1_700_000_000)
+    linked = library_root / "alpha" / "linked"
+    write(linked / "own.jpg", jpeg_bytes(6))
+    (linked / "shared.jpg").symlink_to(os.path.relpath(target, linked))
+    return target
+
+
 async def _download(client: Client, url: str, tmp_path: Path) -> tuple[str, dict[str, bytes]]:
     status, headers, body = await get(client, url)
     assert status == 200
@@ -254,10 +272,7 @@ async def test_a_file_changed_through_another_folder_gives_a_new_archive(
     assert (await _download(client, url, tmp_path))[0] == "MISS"
     assert (await _download(client, url, tmp_path))[0] == "HIT"
     new_bytes = jpeg_bytes(7, (40, 30))
-    with open(original, "r+b") as handle:  # in place, through bruno/: the same inode keeps both names
-        handle.write(new_bytes)
-        handle.truncate()
-    os.utime(original, (1_800_000_000, 1_800_000_000))
+    _rewrite_in_place(original, new_bytes)  # through bruno/: the same inode keeps both names
     cache, files = await _download(client, url, tmp_path)
     assert cache == "MISS"
     assert files["linked/shared.jpg"] == new_bytes
@@ -278,10 +293,7 @@ async def test_a_file_given_a_second_name_later_and_written_through_it_gives_a_n
     second_name = library_root / "alpha" / "ana" / "shared.jpg"
     os.link(original, second_name)
     new_bytes = jpeg_bytes(7, (40, 30))
-    with open(second_name, "r+b") as handle:
-        handle.write(new_bytes)
-        handle.truncate()
-    os.utime(second_name, (1_800_000_000, 1_800_000_000))
+    _rewrite_in_place(second_name, new_bytes)
     cache, files = await _download(client, url, tmp_path)
     assert cache == "MISS"
     assert files["bruno/shared.jpg"] == new_bytes
@@ -336,10 +348,7 @@ async def test_a_folder_holding_a_link_is_read_on_every_repeat_of_a_remembered_s
     """No stamp vouches for a file reached by a symbolic link: the rest of the site is
     remembered, that folder is looked up and stat'ed each time, and a change through the
     link's target is in the next archive."""
-    original = write(library_root / "alpha" / "bruno" / "shared.jpg", jpeg_bytes(5), mtime=1_700_000_000)
-    linked = library_root / "alpha" / "linked"
-    write(linked / "own.jpg", jpeg_bytes(6))
-    (linked / "shared.jpg").symlink_to(Path("..") / "bruno" / "shared.jpg")
+    original = _linked_model(library_root, library_root / "alpha" / "bruno" / "shared.jpg")
     _settled_listings(library_root)
     client = await make_client(watch_interval_s=3600)
     url = "/api/download?site=alpha"
@@ -349,10 +358,7 @@ async def test_a_folder_holding_a_link_is_read_on_every_repeat_of_a_remembered_s
     assert (await _download(client, url, tmp_path))[0] == "HIT"
     assert (lookups.models, stats.folders) == (["linked"], ["linked"])
     new_bytes = jpeg_bytes(7, (40, 30))
-    with open(original, "r+b") as handle:
-        handle.write(new_bytes)
-        handle.truncate()
-    os.utime(original, (1_800_000_000, 1_800_000_000))
+    _rewrite_in_place(original, new_bytes)
     cache, files = await _download(client, url, tmp_path)
     assert cache == "MISS"
     assert files["linked/shared.jpg"] == files["bruno/shared.jpg"] == new_bytes
@@ -363,10 +369,7 @@ async def test_a_change_no_stamp_sees_in_a_folder_read_again_gives_a_new_archive
 ) -> None:
     """A link to a file in a folder nothing watches: no event tells of its change, but the
     folder holding the link is stat'ed on every repeat, and what it finds is in the archive."""
-    target = write(library_root / "gamma" / "store" / "shared.jpg", jpeg_bytes(5), mtime=1_700_000_000)
-    linked = library_root / "alpha" / "linked"
-    write(linked / "own.jpg", jpeg_bytes(6))
-    (linked / "shared.jpg").symlink_to(Path("..") / ".." / "gamma" / "store" / "shared.jpg")
+    target = _linked_model(library_root, library_root / "gamma" / "store" / "shared.jpg")
     _settled_listings(library_root)
     client = await make_client(watch_interval_s=3600)
     url = "/api/download?site=alpha"
@@ -374,9 +377,7 @@ async def test_a_change_no_stamp_sees_in_a_folder_read_again_gives_a_new_archive
         await _download(client, url, tmp_path)
     lookups = FolderLookups(client, monkeypatch)
     new_bytes = jpeg_bytes(8, (44, 33))
-    with open(target, "r+b") as handle:
-        handle.write(new_bytes)
-        handle.truncate()
+    _rewrite_in_place(target, new_bytes, mtime=None)
     cache, files = await _download(client, url, tmp_path)
     assert lookups.models == ["linked"]  # the rest remembered: no event came
     assert (cache, files["linked/shared.jpg"]) == ("MISS", new_bytes)
@@ -467,10 +468,7 @@ async def test_a_change_while_a_remembered_selection_reads_its_other_folders_is_
 ) -> None:
     """The remembered folders hold as of the check before the catalog is read; a folder that
     changes while the folders no stamp vouches for are read is not taken from memory."""
-    write(library_root / "alpha" / "bruno" / "shared.jpg", jpeg_bytes(5), mtime=1_700_000_000)
-    linked = library_root / "alpha" / "linked"
-    write(linked / "own.jpg", jpeg_bytes(6))
-    (linked / "shared.jpg").symlink_to(Path("..") / "bruno" / "shared.jpg")
+    _linked_model(library_root, library_root / "alpha" / "bruno" / "shared.jpg")
     _settled_listings(library_root)
     client = await make_client(watch_interval_s=3600)
     for _ in range(2):
